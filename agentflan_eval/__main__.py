@@ -1,0 +1,3 @@
+from agentflan_eval.cli import main
+
+raise SystemExit(main())

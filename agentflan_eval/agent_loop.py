@@ -1,0 +1,150 @@
+"""The agent loop: many episodes advance together, one batched model call per turn.
+
+A pool of up to ``batch_size`` live episodes is kept full: when one ends, the next sample starts
+at once, so the batch stays wide instead of draining to the slowest episode. Each finished
+episode is handed to ``on_done`` immediately (the runner appends it to disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from agentflan_eval.backends.base import Backend, GenerationRequest
+from agentflan_eval.benchmark import Benchmark, Environment, Sample
+from agentflan_eval.records import (
+    Completion,
+    EpisodeRecord,
+    EpisodeStatus,
+    ErrorInfo,
+    GenerationConfig,
+    Message,
+    Score,
+    Step,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Live:
+    sample: Sample
+    env: Environment
+    prompt: list[Message]
+    messages: list[Message]
+    steps: list[Step] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+
+def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
+                 batch_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
+    gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop]))})
+    queue = deque(samples)
+    live: list[_Live] = []
+    try:
+        while queue or live:
+            while queue and len(live) < batch_size:
+                started = _start(bench, queue.popleft(), on_done)
+                if started is not None:
+                    live.append(started)
+            if not live:
+                continue
+            completions = _generate(backend, bench.name, live, gen)
+            still: list[_Live] = []
+            for ep, comp in zip(live, completions):
+                status, error = _advance(bench, ep, comp)
+                if status is None:
+                    still.append(ep)
+                else:
+                    on_done(_finish(bench, ep, status, error))
+            live = still
+    finally:
+        for ep in live:  # interrupted: close what is open; unfinished episodes are not recorded
+            _close(ep.env)
+
+
+def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
+    env = None
+    try:
+        env = bench.make_env(sample)
+        prompt = env.reset()
+    except Exception as e:  # noqa: BLE001 - an environment that cannot start fails only its episode
+        log.warning("%s/%s: environment failed to start: %s", bench.name, sample.id, e)
+        ep = _Live(sample, env, [], [])  # type: ignore[arg-type]
+        on_done(_finish(bench, ep, EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))))
+        return None
+    return _Live(sample, env, list(prompt), list(prompt))
+
+
+def _generate(backend: Backend, task: str, live: list[_Live], gen: GenerationConfig) -> list[Completion]:
+    reqs = [GenerationRequest(messages=ep.messages, task=task, sample_id=ep.sample.id, turn=len(ep.steps))
+            for ep in live]
+    try:
+        return backend.generate(reqs, gen)
+    except Exception as e:  # noqa: BLE001 - retry one by one so one bad request fails one episode
+        log.warning("batched generation failed (%s); retrying one request at a time", e)
+    out = []
+    for req in reqs:
+        try:
+            out.extend(backend.generate([req], gen))
+        except Exception as e:  # noqa: BLE001
+            out.append(Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}"))
+    return out
+
+
+def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStatus | None, ErrorInfo | None]:
+    """Apply one reply; returns the final status when the episode ends here."""
+    if comp.finish_reason == "error":
+        return EpisodeStatus.MODEL_ERROR, ErrorInfo(type="ModelError", message=comp.error or "generation failed")
+    if comp.finish_reason == "context_limit":
+        return EpisodeStatus.CONTEXT_LIMIT, None
+    action = bench.parse_action(comp.text)
+    try:
+        obs = ep.env.step(action)
+    except Exception as e:  # noqa: BLE001 - an environment crash fails this episode only
+        ep.steps.append(Step(reply=comp.text, action=action, prompt_tokens=comp.prompt_tokens,
+                             completion_tokens=comp.completion_tokens, seconds=comp.seconds))
+        return EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
+    ep.steps.append(Step(reply=comp.text, action=action, observation=obs.text, prompt_tokens=comp.prompt_tokens,
+                         completion_tokens=comp.completion_tokens, seconds=comp.seconds))
+    ep.messages.append(Message(role="assistant", content=comp.text))
+    if obs.text is not None and not obs.done:
+        ep.messages.append(Message(role=obs.role, content=obs.text))  # type: ignore[arg-type]
+    if obs.done:
+        return obs.status or EpisodeStatus.COMPLETED, None
+    if len(ep.steps) >= bench.max_turns:
+        return EpisodeStatus.TURN_LIMIT, None
+    return None, None
+
+
+def _finish(bench: Benchmark, ep: _Live, status: EpisodeStatus, error: ErrorInfo | None) -> EpisodeRecord:
+    info: dict = {}
+    if ep.env is not None:
+        try:
+            info = ep.env.info()
+        except Exception as e:  # noqa: BLE001
+            error = error or ErrorInfo(type=type(e).__name__, message=f"env.info failed: {e}")
+        _close(ep.env)
+    try:
+        score = bench.score(ep.sample, ep.steps, info)
+    except Exception as e:  # noqa: BLE001 - a scorer crash is recorded, never fatal
+        score = Score(value=0.0, success=False, details={"scoring_error": f"{type(e).__name__}: {e}"})
+    return EpisodeRecord(
+        task=bench.name, sample_id=ep.sample.id, subset=ep.sample.subset, prompt=ep.prompt, steps=ep.steps,
+        status=status, score=score, error=error, env_info=info,
+        prompt_tokens=sum(s.prompt_tokens for s in ep.steps),
+        completion_tokens=sum(s.completion_tokens for s in ep.steps),
+        seconds=time.perf_counter() - ep.started,
+    )
+
+
+def _close(env: Environment | None) -> None:
+    if env is None:
+        return
+    try:
+        env.close()
+    except Exception as e:  # noqa: BLE001
+        log.warning("environment close failed: %s", e)

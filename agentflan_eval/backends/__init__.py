@@ -1,0 +1,34 @@
+"""Model backends behind one interface; each imports its heavy dependencies only when built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agentflan_eval.backends.base import Backend, GenerationRequest
+from agentflan_eval.config import RunConfig
+from agentflan_eval.errors import AgentFlanError
+
+__all__ = ["Backend", "GenerationRequest", "make_backend"]
+
+
+def make_backend(config: RunConfig) -> Backend:
+    if config.backend == "replay":
+        from agentflan_eval.backends.replay import ReplayBackend
+
+        path = config.replay_file or (Path(config.model) if config.model else None)
+        if not path:
+            raise AgentFlanError("--backend replay needs --replay-file FILE (or --model FILE)")
+        return ReplayBackend(path)
+    if config.backend == "openai":
+        from agentflan_eval.backends.openai_backend import OpenAIBackend
+
+        if not config.model:
+            raise AgentFlanError("--backend openai needs --model NAME (the model name the endpoint serves)")
+        return OpenAIBackend(config.model, config.api_base, config.api_key_env, config.max_connections)
+    if config.backend == "hf":
+        from agentflan_eval.backends.hf import HFBackend
+        from agentflan_eval.model_resolve import resolve
+
+        return HFBackend(resolve(config.model), config.chat_template, config.batch_size, config.device,
+                         config.dtype)
+    raise AgentFlanError(f"backend {config.backend!r} is not available in this build")

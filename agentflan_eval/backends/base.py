@@ -1,0 +1,44 @@
+"""The model interface: a batch of chat conversations in, completions with token counts out."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from agentflan_eval.records import Completion, GenerationConfig, Message, Record
+
+
+class GenerationRequest(Record):
+    """One conversation to continue. task/sample_id/turn identify it (the replay backend keys on them)."""
+
+    messages: list[Message]
+    task: str = ""
+    sample_id: str = ""
+    turn: int = 0
+
+
+class Backend(ABC):
+    name: str = ""
+    template_name: str = "server"  # the chat template applied, for the manifest
+
+    @abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
+        """One completion per request, in order. A request that fails gets finish_reason 'error'."""
+
+    def describe(self) -> dict[str, Any]:
+        """Model path, hash and settings for the run manifest."""
+        return {}
+
+    def render_example(self, messages: Sequence[Message]) -> str:
+        """The exact prompt text the model sees for ``messages`` (for the manifest)."""
+        return "\n".join(f"[{m.role}] {m.content}" for m in messages)
+
+    def close(self) -> None:
+        return None
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """Text before the earliest stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -1,0 +1,113 @@
+"""The benchmark interface: typed samples, an environment per episode, a parser and a scorer.
+
+A benchmark is one module in ``benchmarks/`` with one ``Benchmark`` subclass, registered in
+``benchmarks/__init__.py``. The agent loop owns the turn-taking; a benchmark only says how an
+episode opens, what a reply means, how the world answers and what the episode was worth.
+Scoring is a pure function of the sample, the steps and what the environment reported at the end,
+so ``rescore`` can recompute every score from saved transcripts without a model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataFile, DataResolver
+from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
+
+
+class Sample(BaseModel):
+    """Base of every benchmark's typed sample; ``id`` is unique within the task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    subset: str | None = None
+
+
+class Observation(BaseModel):
+    """The environment's answer to one action. ``status`` set means the episode ends here."""
+
+    text: str | None = None
+    role: str = "user"
+    done: bool = False
+    status: EpisodeStatus | None = None
+
+
+class Environment(ABC):
+    """One episode's world. ``close`` is always called, also after errors."""
+
+    @abstractmethod
+    def reset(self) -> list[Message]:
+        """The messages that open the episode (instructions, few-shot examples, the task)."""
+
+    @abstractmethod
+    def step(self, action: Action) -> Observation: ...
+
+    def info(self) -> dict[str, Any]:
+        """What the scorer needs from the environment's final state (stored with the episode)."""
+        return {}
+
+    def close(self) -> None:
+        return None
+
+
+class Benchmark(ABC):
+    name: ClassVar[str]
+    suite: ClassVar[str]  # held-in | held-out | hallucination
+    metric: ClassVar[str]  # e.g. "token F1", "success rate"
+    scale: ClassVar[float] = 100.0  # the metric's maximum as Score.value reports it
+    max_turns: ClassVar[int]
+    n_standard: ClassVar[int]  # size of the standard test set
+    data_files: ClassVar[tuple[DataFile, ...]] = ()
+    stop: ClassVar[tuple[str, ...]] = ()  # stop strings for the model's replies
+    paper: ClassVar[str] = ""
+
+    def __init__(self, config: RunConfig, data: DataResolver):
+        self.config = config
+        self.data = data
+
+    # -- what a run needs to know before it starts ------------------------------------------
+    def unavailable(self) -> str | None:
+        """Why this task cannot run here (missing data or service), or None when it can."""
+        missing = [f for f in self.data_files if self.data.find(f) is None]
+        if missing:
+            return f"needs {missing[0].path} (from {missing[0].source})"
+        return None
+
+    def deviations(self) -> list[Deviation]:
+        """How this run departs from the original protocol; written to the manifest and reports."""
+        return []
+
+    # -- the episode ------------------------------------------------------------------------
+    @abstractmethod
+    def load_samples(self) -> list[Sample]:
+        """The standard test set in a stable order (``--limit N`` takes the first N)."""
+
+    @abstractmethod
+    def make_env(self, sample: Sample) -> Environment: ...
+
+    @abstractmethod
+    def parse_action(self, reply: str) -> Action:
+        """Malformed replies return ``Action(valid=False)``, never raise."""
+
+    @abstractmethod
+    def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score: ...
+
+    def subset_scores(self, scores: Sequence[tuple[str | None, Score]]) -> dict[str, float]:
+        """Per-subset means on the metric's scale; override for metrics that are not plain means."""
+        groups: dict[str, list[float]] = {}
+        for subset, s in scores:
+            if subset is not None:
+                groups.setdefault(subset, []).append(s.value)
+        return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
+
+    def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
+        """The task's headline score and named extras; default: the mean of the episode values."""
+        if not scores:
+            return None, {}
+        return sum(s.value for _, s in scores) / len(scores), {}

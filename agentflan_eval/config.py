@@ -1,0 +1,46 @@
+"""The one run configuration passed whole from the CLI to the core and stored in the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentflan_eval.records import GenerationConfig
+
+Backend = Literal["hf", "openai", "replay", "vllm"]
+SUITES = ("held-in", "held-out", "hallucination")
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = None  # None: the embedded default model
+    backend: Backend = "hf"
+    suite: str | None = None
+    tasks: list[str] = Field(default_factory=list)
+    limit: int | None = None
+    output_dir: Path = Path("runs")
+    run_id: str | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    seed: int = 0
+    chat_template: str | None = None  # None: chosen automatically
+    data_dir: Path | None = None
+    api_base: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    max_connections: int = 8
+    replay_file: Path | None = None
+    device: str | None = None
+    dtype: str | None = None
+    search_backend: Literal["offline", "wikipedia"] = "offline"
+    report: bool = True
+    # Task-specific services; a task that needs one and lacks it is reported as not run.
+    db_url: str | None = None  # Database: a MySQL/MariaDB URL instead of in-memory SQLite
+    kg_endpoint: str | None = None  # Knowledge Graph: a Freebase SPARQL endpoint
+    webshop_url: str | None = None  # WebShop: a running official WebShop server
+    webarena_urls: str | None = None  # WebArena: JSON file or string mapping site placeholders to URLs
+
+    def generation(self) -> GenerationConfig:
+        return GenerationConfig(max_new_tokens=self.max_new_tokens, seed=self.seed)

@@ -1,0 +1,172 @@
+"""Typed records: the only things that cross module boundaries.
+
+Every record is a pydantic model so that the run store can write and read it as JSON without
+hand-written (de)serialisers, and so that a stored run carries a schema version.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(Record):
+    role: Role
+    content: str
+
+
+class GenerationConfig(Record):
+    """Decoding settings shared by every backend; greedy by default, as the papers evaluate."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    stop: list[str] = Field(default_factory=list)
+    seed: int = 0
+
+
+class Completion(Record):
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"  # stop | length | context_limit | error
+    seconds: float = 0.0
+    error: str | None = None
+
+
+class EpisodeStatus(str, enum.Enum):
+    """Why an episode ended. Not its score: a turn-limit episode can still have partial credit."""
+
+    COMPLETED = "completed"
+    TURN_LIMIT = "turn_limit"
+    CONTEXT_LIMIT = "context_limit"
+    INVALID_ACTION = "invalid_action"
+    ENV_ERROR = "env_error"
+    MODEL_ERROR = "model_error"
+
+
+class Action(Record):
+    """A model reply parsed by the benchmark. ``valid=False`` keeps the raw text as data."""
+
+    name: str
+    argument: str = ""
+    valid: bool = True
+    raw: str = ""
+
+
+class Step(Record):
+    """One turn: the model's reply, the parsed action, and what the environment answered."""
+
+    reply: str
+    action: Action
+    observation: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class Score(Record):
+    """A benchmark's verdict on one episode. ``value`` is on the metric's own scale (0-1 or 0-100)."""
+
+    value: float
+    success: bool | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorInfo(Record):
+    type: str
+    message: str
+
+
+class EpisodeRecord(Record):
+    """Everything about one finished episode: written once, appended to the task's JSONL."""
+
+    schema_version: int = SCHEMA_VERSION
+    task: str
+    sample_id: str
+    subset: str | None = None  # e.g. HotpotQA level, ALFWorld task type
+    prompt: list[Message]  # the messages that opened the episode
+    steps: list[Step] = Field(default_factory=list)
+    status: EpisodeStatus
+    score: Score
+    error: ErrorInfo | None = None
+    env_info: dict[str, Any] = Field(default_factory=dict)  # the environment's final report, for rescoring
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def invalid_actions(self) -> int:
+        return sum(1 for s in self.steps if not s.action.valid)
+
+
+class Deviation(Record):
+    """A way in which this run differs from the original protocol; shown in every report."""
+
+    task: str
+    what: str
+    why: str = ""
+
+
+class TaskResult(Record):
+    task: str
+    suite: str
+    metric: str
+    scale: float = 100.0  # the metric's maximum, so reports can put it on 0-100
+    score: float | None  # None when nothing was scored
+    n: int
+    n_standard: int  # size of the standard test set; n < n_standard marks a partial run
+    subsets: dict[str, float] = Field(default_factory=dict)
+    extra: dict[str, float] = Field(default_factory=dict)
+    statuses: dict[str, int] = Field(default_factory=dict)
+    invalid_action_rate: float = 0.0
+    errors: int = 0
+
+
+class NotRun(Record):
+    task: str
+    reason: str
+
+
+class RunResults(Record):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    model: str
+    tasks: dict[str, TaskResult] = Field(default_factory=dict)
+    suites: dict[str, float | None] = Field(default_factory=dict)
+    not_run: list[NotRun] = Field(default_factory=list)
+
+
+class FileHash(Record):
+    path: str
+    sha256: str
+
+
+class RunManifest(Record):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    created: str
+    model: str
+    model_path: str | None = None
+    model_hash: str | None = None
+    backend: str
+    chat_template: str
+    rendered_example: str = ""
+    generation: GenerationConfig
+    config: dict[str, Any]
+    tasks: list[str]
+    command_line: list[str]
+    package_versions: dict[str, str]
+    git_commit: str | None = None
+    data_files: list[FileHash] = Field(default_factory=list)
+    deviations: list[Deviation] = Field(default_factory=list)

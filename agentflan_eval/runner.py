@@ -1,0 +1,198 @@
+"""A run in named steps: pick tasks → open the run dir → run episodes per task → score → record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from agentflan_eval import benchmarks
+from agentflan_eval.agent_loop import run_episodes
+from agentflan_eval.backends import Backend, make_backend
+from agentflan_eval.benchmark import Benchmark
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataResolver, sha256_file
+from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.records import (
+    EpisodeRecord,
+    FileHash,
+    Message,
+    NotRun,
+    RunManifest,
+    RunResults,
+    TaskResult,
+)
+from agentflan_eval.scoring import percent, suite_scores, task_result
+from agentflan_eval.store import RunStore
+
+log = logging.getLogger(__name__)
+
+_PACKAGES = ("agentflan-eval", "torch", "transformers", "accelerate", "datasets", "openai", "pydantic")
+
+
+def selected_tasks(config: RunConfig) -> list[str]:
+    names = list(config.tasks)
+    if config.suite:
+        names += [t for t in benchmarks.suite_tasks(config.suite) if t not in names]
+    if not names:
+        names = benchmarks.suite_tasks("all")
+    for n in names:
+        benchmarks.get(n)  # unknown names fail here, before any model is loaded
+    return names
+
+
+def default_run_id(config: RunConfig) -> str:
+    """Same model and generation settings → same run dir, so re-running resumes instead of restarting."""
+    model = config.model or "smollm2-135m-instruct"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
+    key = f"{config.backend}|{config.model}|{config.chat_template}|{config.max_new_tokens}|{config.seed}"
+    return f"{slug}-{config.backend}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResults]:
+    names = selected_tasks(config)
+    data = DataResolver(config.data_dir)
+    benches = [benchmarks.get(n)(config, data) for n in names]
+    runnable, not_run = _split_runnable(benches)
+    if not runnable:
+        raise AgentFlanError("no selected task can run here: "
+                             + "; ".join(f"{n.task}: {n.reason}" for n in not_run))
+    store = RunStore(config.output_dir / (config.run_id or default_run_id(config)))
+    _check_resume(store, config)
+    backend = make_backend(config)
+    try:
+        _write_manifest(store, config, backend, runnable, argv)
+        for bench in runnable:
+            _run_task(store, bench, backend, config)
+    finally:
+        backend.close()
+    results = collect_results(store, config, not_run)
+    store.write_results(results)
+    return store, results
+
+
+def _split_runnable(benches: list[Benchmark]) -> tuple[list[Benchmark], list[NotRun]]:
+    runnable, not_run = [], []
+    for b in benches:
+        reason = b.unavailable()
+        if reason is None:
+            runnable.append(b)
+        else:
+            not_run.append(NotRun(task=b.name, reason=reason))
+            log.warning("not running %s: %s", b.name, reason)
+    return runnable, not_run
+
+
+def _check_resume(store: RunStore, config: RunConfig) -> None:
+    if not store.exists():
+        return
+    old = store.read_manifest()
+    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template"):
+        if old.config.get(key) != config.model_dump(mode="json").get(key):
+            raise AgentFlanError(f"run dir {store.root} was made with a different {key} "
+                                 f"({old.config.get(key)!r}); use another --run-id or --output-dir")
+
+
+def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benches: list[Benchmark],
+                    argv: Sequence[str]) -> None:
+    old = store.read_manifest() if store.exists() else None
+    info = backend.describe()
+    files = {f.path: f for f in (old.data_files if old else [])}
+    deviations = {(d.task, d.what): d for d in (old.deviations if old else [])}
+    for b in benches:
+        for df in b.data_files:
+            p = b.data.find(df)
+            if p is not None and p.is_file() and df.path not in files:
+                files[df.path] = FileHash(path=df.path, sha256=sha256_file(p))
+        for d in b.deviations():
+            deviations[(d.task, d.what)] = d
+    example = [Message(role="system", content="You are an agent."), Message(role="user", content="Question: ...")]
+    store.write_manifest(RunManifest(
+        run_id=store.root.name, created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
+        model=config.model or "smollm2-135m-instruct", model_path=info.get("model_path"),
+        model_hash=info.get("model_hash"), backend=config.backend, chat_template=backend.template_name,
+        rendered_example=backend.render_example(example), generation=config.generation(),
+        config=config.model_dump(mode="json"),
+        tasks=list(dict.fromkeys([*(old.tasks if old else []), *(b.name for b in benches)])),
+        command_line=list(argv) or sys.argv, package_versions=_versions(), git_commit=_git_commit(),
+        data_files=list(files.values()), deviations=list(deviations.values()),
+    ))
+
+
+def _run_task(store: RunStore, bench: Benchmark, backend: Backend, config: RunConfig) -> None:
+    samples = bench.load_samples()
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    done = store.done_ids(bench.name)
+    todo = [s for s in samples if s.id not in done]
+    scores = [r.score.value for r in store.episodes(bench.name) if r.sample_id in {s.id for s in samples}]
+    bar = tqdm(total=len(samples), initial=len(samples) - len(todo), desc=bench.name, unit="ep", dynamic_ncols=True)
+    _postfix(bar, bench, scores)
+
+    def on_done(record: EpisodeRecord) -> None:
+        store.append(record)
+        scores.append(record.score.value)
+        bar.update(1)
+        _postfix(bar, bench, scores)
+
+    try:
+        run_episodes(bench, todo, backend, config.generation(), config.batch_size, on_done)
+    finally:
+        bar.close()
+
+
+def _postfix(bar: tqdm, bench: Benchmark, scores: list[float]) -> None:
+    if scores:
+        bar.set_postfix_str(f"{bench.metric} {sum(scores) / len(scores) / bench.scale * 100:.1f}")
+
+
+def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | None = None,
+                    data: DataResolver | None = None) -> RunResults:
+    """Task and suite scores over every episode in the run dir (so resumed runs accumulate)."""
+    data = data or DataResolver(config.data_dir)
+    tasks: dict[str, TaskResult] = {}
+    for name in store.tasks():
+        bench = benchmarks.get(name)(config, data)
+        tasks[name] = task_result(bench, store.episodes(name))
+    run_names = set(tasks)
+    return RunResults(run_id=store.root.name, model=config.model or "smollm2-135m-instruct", tasks=tasks,
+                      suites=suite_scores(tasks), not_run=[n for n in (not_run or []) if n.task not in run_names])
+
+
+def summary_lines(results: RunResults) -> list[str]:
+    lines = [f"{'task':<14}{'suite':<15}{'score':>8}{'n':>6}  metric"]
+    for name, r in results.tasks.items():
+        p = percent(r)
+        partial = "" if r.n >= r.n_standard else f" (partial: {r.n}/{r.n_standard})"
+        lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}  {r.metric}{partial}")
+    for n in results.not_run:
+        lines.append(f"{n.task:<14}{'':<15}{'not run':>8}{'':>6}  {n.reason}")
+    for suite, v in results.suites.items():
+        lines.append(f"{suite:<29}{'-' if v is None else f'{v:.2f}':>8}")
+    return lines
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for p in _PACKAGES:
+        try:
+            out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

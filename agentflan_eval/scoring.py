@@ -1,0 +1,62 @@
+"""From episode records to task results and suite scores (results.json)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from agentflan_eval.benchmark import Benchmark
+from agentflan_eval.records import EpisodeRecord, EpisodeStatus, TaskResult
+
+# AgentTuning's Held-In score as a least-squares fit of its published numbers: sum_t score_t / d_t.
+# The weights were never published; these reproduce all eight published Held-In values to ~0.001.
+HELD_IN_FITTED_DIVISORS: dict[str, float] = {
+    "alfworld": 119.3, "webshop": 167.1, "mind2web": 55.9, "kg": 94.2, "os": 108.3, "db": 75.2,
+}
+# The Agent-FLAN paper's Overall: the plain mean of these five held-out columns.
+OVERALL_COLUMNS = ("hotpotqa", "sciworld", "webarena", "teval", "agent_h")
+
+_ERRORS = {EpisodeStatus.ENV_ERROR, EpisodeStatus.MODEL_ERROR}
+
+
+def task_result(bench: Benchmark, records: Iterable[EpisodeRecord]) -> TaskResult:
+    recs = list(records)
+    scores = [(r.subset, r.score) for r in recs]
+    score, extra = bench.task_score(scores)
+    steps = sum(len(r.steps) for r in recs)
+    invalid = sum(r.invalid_actions for r in recs)
+    return TaskResult(
+        task=bench.name, suite=bench.suite, metric=bench.metric, scale=bench.scale, score=score, n=len(recs),
+        n_standard=bench.n_standard, subsets=bench.subset_scores(scores), extra=extra,
+        statuses=dict(Counter(r.status.value for r in recs)),
+        invalid_action_rate=invalid / steps if steps else 0.0,
+        errors=sum(1 for r in recs if r.status in _ERRORS),
+    )
+
+
+def percent(result: TaskResult) -> float | None:
+    """The task score on a 0-100 scale."""
+    return None if result.score is None else result.score / result.scale * 100.0
+
+
+def held_in_fitted(per_task: Mapping[str, float | None]) -> float | None:
+    """AgentTuning's Held-In (fitted weighting); None unless all six held-in tasks were scored."""
+    if any(per_task.get(t) is None for t in HELD_IN_FITTED_DIVISORS):
+        return None
+    return sum(per_task[t] / d for t, d in HELD_IN_FITTED_DIVISORS.items())  # type: ignore[operator]
+
+
+def suite_scores(results: Mapping[str, TaskResult]) -> dict[str, float | None]:
+    """held-in: fitted AgentTuning weighting; held-out: mean of its tasks (0-100); hallucination: Agent-H."""
+    pct = {name: percent(r) for name, r in results.items()}
+    out: dict[str, float | None] = {}
+    held_in = {n: p for n, p in pct.items() if results[n].suite == "held-in"}
+    if held_in:
+        out["held-in (fitted)"] = held_in_fitted(held_in)
+    for suite in ("held-out", "hallucination"):
+        vals = [p for n, p in pct.items() if results[n].suite == suite and p is not None]
+        if vals:
+            out[suite] = sum(vals) / len(vals)
+    overall = [pct.get(c) for c in OVERALL_COLUMNS]
+    out["overall (paper)"] = sum(overall) / len(overall) if all(v is not None for v in overall) else None  # type: ignore[misc]
+    return out

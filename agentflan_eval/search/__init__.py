@@ -1,0 +1,1 @@
+"""Search backends for the ReAct Wikipedia tools: an offline paragraph corpus and live Wikipedia."""

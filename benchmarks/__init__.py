@@ -1,0 +1,41 @@
+"""The benchmark registry: the one place a benchmark is added.
+
+Each entry maps a task name to ``module:Class``; modules are imported only when the task is used,
+and a module that fails to import is an error, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from agentflan_eval.config import SUITES
+from agentflan_eval.errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from agentflan_eval.benchmark import Benchmark
+
+REGISTRY: dict[str, str] = {
+    # held-out
+    "hotpotqa": "agentflan_eval.benchmarks.hotpotqa:HotpotQA",
+}
+
+
+def task_names() -> list[str]:
+    return list(REGISTRY)
+
+
+def get(name: str) -> type[Benchmark]:
+    if name not in REGISTRY:
+        raise UnknownNameError("task", name, task_names())
+    module, _, cls = REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def suite_tasks(suite: str) -> list[str]:
+    """Tasks of a suite, in registry order; ``all`` is every suite."""
+    if suite == "all":
+        return task_names()
+    if suite not in SUITES:
+        raise UnknownNameError("suite", suite, [*SUITES, "all"])
+    return [n for n in REGISTRY if get(n).suite == suite]

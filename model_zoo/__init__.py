@@ -1,0 +1,1 @@
+"""Chat templates, known models and published baselines."""
