@@ -41,7 +41,8 @@ class _Live:
 
 def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
                  batch_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
-    gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop]))})
+    gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
+                                 "max_new_tokens": bench.max_new_tokens or gen.max_new_tokens})
     queue = deque(samples)
     live: list[_Live] = []
     try:
@@ -52,7 +53,7 @@ def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, 
                     live.append(started)
             if not live:
                 continue
-            completions = _generate(backend, bench.name, live, gen)
+            completions = _generate(backend, bench, live, gen)
             still: list[_Live] = []
             for ep, comp in zip(live, completions):
                 status, error = _advance(bench, ep, comp)
@@ -79,9 +80,9 @@ def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], 
     return _Live(sample, env, list(prompt), list(prompt))
 
 
-def _generate(backend: Backend, task: str, live: list[_Live], gen: GenerationConfig) -> list[Completion]:
-    reqs = [GenerationRequest(messages=ep.messages, task=task, sample_id=ep.sample.id, turn=len(ep.steps))
-            for ep in live]
+def _generate(backend: Backend, bench: Benchmark, live: list[_Live], gen: GenerationConfig) -> list[Completion]:
+    reqs = [GenerationRequest(messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id,
+                              turn=len(ep.steps)) for ep in live]
     try:
         return backend.generate(reqs, gen)
     except Exception as e:  # noqa: BLE001 - retry one by one so one bad request fails one episode

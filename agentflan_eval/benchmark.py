@@ -65,6 +65,7 @@ class Benchmark(ABC):
     n_standard: ClassVar[int]  # size of the standard test set
     data_files: ClassVar[tuple[DataFile, ...]] = ()
     stop: ClassVar[tuple[str, ...]] = ()  # stop strings for the model's replies
+    max_new_tokens: ClassVar[int | None] = None  # the protocol's reply budget; None keeps the run's setting
     paper: ClassVar[str] = ""
 
     def __init__(self, config: RunConfig, data: DataResolver):
@@ -94,6 +95,10 @@ class Benchmark(ABC):
     @abstractmethod
     def parse_action(self, reply: str) -> Action:
         """Malformed replies return ``Action(valid=False)``, never raise."""
+
+    def fit_prompt(self, messages: list[Message]) -> list[Message]:
+        """The messages the model sees this turn; override to trim history as the original protocol did."""
+        return messages
 
     @abstractmethod
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score: ...

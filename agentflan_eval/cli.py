@@ -17,7 +17,10 @@ from agentflan_eval.config import SUITES, RunConfig
 from agentflan_eval.errors import AgentFlanError
 
 # Subcommands living in other modules: name → module with add_arguments(parser) and main(args) -> int.
-PLUGIN_COMMANDS: dict[str, str] = {}
+PLUGIN_COMMANDS: dict[str, str] = {
+    "report": "agentflan_eval.report.cli",
+    "finetune": "agentflan_eval.finetune.cli",
+}
 
 _RUN_EPILOG = """examples:
   python -m agentflan_eval run --tasks hotpotqa --limit 5          # embedded SmolLM2-135M, offline

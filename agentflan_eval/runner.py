@@ -17,7 +17,7 @@ from tqdm import tqdm
 from agentflan_eval import benchmarks
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends import Backend, make_backend
-from agentflan_eval.benchmark import Benchmark
+from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver, sha256_file
 from agentflan_eval.errors import AgentFlanError
@@ -65,18 +65,25 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
     if not runnable:
         raise AgentFlanError("no selected task can run here: "
                              + "; ".join(f"{n.task}: {n.reason}" for n in not_run))
+    # Samples load before the model so a corrupt data file fails in a second, not after the model loads.
+    samples = {b.name: _selected_samples(b, config) for b in runnable}
     store = RunStore(config.output_dir / (config.run_id or default_run_id(config)))
     _check_resume(store, config)
     backend = make_backend(config)
     try:
         _write_manifest(store, config, backend, runnable, argv)
         for bench in runnable:
-            _run_task(store, bench, backend, config)
+            _run_task(store, bench, samples[bench.name], backend, config)
     finally:
         backend.close()
     results = collect_results(store, config, not_run)
     store.write_results(results)
     return store, results
+
+
+def _selected_samples(bench: Benchmark, config: RunConfig) -> list[Sample]:
+    samples = bench.load_samples()
+    return samples if config.limit is None else samples[: config.limit]
 
 
 def _split_runnable(benches: list[Benchmark]) -> tuple[list[Benchmark], list[NotRun]]:
@@ -127,10 +134,8 @@ def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benche
     ))
 
 
-def _run_task(store: RunStore, bench: Benchmark, backend: Backend, config: RunConfig) -> None:
-    samples = bench.load_samples()
-    if config.limit is not None:
-        samples = samples[: config.limit]
+def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend: Backend,
+              config: RunConfig) -> None:
     done = store.done_ids(bench.name)
     todo = [s for s in samples if s.id not in done]
     scores = [r.score.value for r in store.episodes(bench.name) if r.sample_id in {s.id for s in samples}]

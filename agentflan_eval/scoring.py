@@ -57,6 +57,27 @@ def suite_scores(results: Mapping[str, TaskResult]) -> dict[str, float | None]:
         vals = [p for n, p in pct.items() if results[n].suite == suite and p is not None]
         if vals:
             out[suite] = sum(vals) / len(vals)
-    overall = [pct.get(c) for c in OVERALL_COLUMNS]
-    out["overall (paper)"] = sum(overall) / len(overall) if all(v is not None for v in overall) else None  # type: ignore[misc]
+    out["overall (paper)"] = overall(pct)
     return out
+
+
+def overall(columns: Mapping[str, float | None]) -> float | None:
+    """The Agent-FLAN paper's Overall: mean of the five held-out columns; None if any is missing."""
+    vals = [columns.get(c) for c in OVERALL_COLUMNS]
+    return None if any(v is None for v in vals) else sum(vals) / len(vals)  # type: ignore[arg-type]
+
+
+def paper_columns(per_task: Mapping[str, float | None]) -> dict[str, float | None]:
+    """The main table's columns from per-task scores on 0-100: ``held_in`` (fitted), the five
+    held-out columns and ``overall``. MiniWoB++ is not WebArena and never stands in for it."""
+    cols: dict[str, float | None] = {"held_in": held_in_fitted(per_task)}
+    cols.update({c: per_task.get(c) for c in OVERALL_COLUMNS})
+    cols["overall"] = overall(cols)
+    return cols
+
+
+def gpt4_normalised(score: float | None, gpt4: float | None) -> float | None:
+    """The paper's relative accuracy: score / GPT-4's score × 100 (Figure 1)."""
+    if score is None or gpt4 is None or gpt4 == 0:
+        return None
+    return score / gpt4 * 100.0

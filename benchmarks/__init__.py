@@ -16,8 +16,19 @@ if TYPE_CHECKING:
     from agentflan_eval.benchmark import Benchmark
 
 REGISTRY: dict[str, str] = {
+    "os": "agentflan_eval.benchmarks.os_interaction:OSInteraction",  # held-in
+    "db": "agentflan_eval.benchmarks.db:Database",  # held-in
+    "webshop": "agentflan_eval.benchmarks.webshop:WebShop",  # held-in
+    "mind2web": "agentflan_eval.benchmarks.mind2web:Mind2Web",  # held-in
+    "alfworld": "agentflan_eval.benchmarks.alfworld:ALFWorld",  # held-in
+    "kg": "agentflan_eval.benchmarks.kg:KnowledgeGraph",  # held-in
     # held-out
     "hotpotqa": "agentflan_eval.benchmarks.hotpotqa:HotpotQA",
+    "sciworld": "agentflan_eval.benchmarks.sciworld:SciWorld",
+    "teval": "agentflan_eval.benchmarks.teval:TEval",
+    "miniwob": "agentflan_eval.benchmarks.miniwob:MiniWoB",
+    "webarena": "agentflan_eval.benchmarks.webarena:WebArena",
+    "agent_h": "agentflan_eval.benchmarks.agent_h:AgentH",
 }
 
 

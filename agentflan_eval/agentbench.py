@@ -1,0 +1,46 @@
+"""What every task of AgentTuning's frozen AgentBench shares: the history window of its ``Session``.
+
+``AgentBench.old/src/agent.py`` sends the model the first message (the task instruction) and then
+only the latest messages that fit in 3500 "segments" (its rough token count), starting on an agent
+turn, and tells the model how many messages it left out. Benchmarks following that protocol return
+``agentbench_window(messages)`` from ``fit_prompt``.
+"""
+
+from __future__ import annotations
+
+from agentflan_eval.records import Message
+
+SEGMENT_LIMIT = 3500
+
+
+def segments(text: str) -> int:
+    """AgentBench's count: each run of letters in pieces of at most 7, plus every other non-blank character."""
+    n = run = 0
+    for ch in text:
+        if ch.isalpha():
+            run += 1
+            if run == 7:
+                n, run = n + 1, 0
+        else:
+            if run:
+                n, run = n + 1, 0
+            if ch not in " \n":
+                n += 1
+    return n + (1 if run else 0)
+
+
+def agentbench_window(messages: list[Message], limit: int = SEGMENT_LIMIT) -> list[Message]:
+    """The first message, then the newest messages within ``limit`` segments in all, beginning on a reply."""
+    total = segments(messages[0].content)
+    kept: list[Message] = []
+    for m in reversed(messages[1:]):
+        total += segments(m.content)
+        if total >= limit:
+            break
+        kept.append(m)
+    if kept and kept[-1].role != "assistant":
+        kept.pop()
+    first, omitted = messages[0], len(messages) - len(kept) - 1
+    if omitted > 0:
+        first = Message(role=first.role, content=f"{first.content}\n\n[NOTICE] {omitted} messages are omitted.")
+    return [first, *reversed(kept)]

@@ -1,0 +1,130 @@
+"""WebArena's id-based action space: parsing a CoT reply into a typed browser action, and back to text.
+
+Follows WebArena's documented grammar (``browser_env/actions.py``, ``create_id_based_action``):
+``click [id]``, ``type [id] [text] [press_enter_after=0|1]`` (Enter by default), ``hover [id]``,
+``press [key_comb]``, ``scroll [up|down]``, ``new_tab``, ``tab_focus [i]``, ``close_tab``,
+``goto [url]``, ``go_back``, ``go_forward``, ``stop [answer]`` (an empty answer is allowed).
+The action is taken from the first ```...``` block after the answer phrase (anywhere, as upstream,
+when the phrase is missing).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from agentflan_eval.records import Action
+
+ANSWER_PHRASE = "In summary, the next action I will perform is"
+ActionType = Literal["click", "type", "hover", "press", "scroll", "new_tab", "tab_focus", "close_tab",
+                     "goto", "go_back", "go_forward", "stop"]
+NAMES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
+_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    "click": re.compile(r"click ?\[(\d+)\]"),
+    "hover": re.compile(r"hover ?\[(\d+)\]"),
+    "type": re.compile(r"type ?\[(\d+)\] ?\[(.+)\] ?\[(\d+)\]", re.DOTALL),
+    "press": re.compile(r"press ?\[(.+)\]"),
+    "scroll": re.compile(r"scroll ?\[?(up|down)\]?"),
+    "goto": re.compile(r"goto ?\[(.+)\]"),
+    "tab_focus": re.compile(r"tab_focus ?\[(\d+)\]"),
+    "stop": re.compile(r"stop ?\[(.*)\]", re.DOTALL),
+}
+
+
+class ActionParseError(ValueError):
+    pass
+
+
+class BrowserAction(BaseModel):
+    """One parsed action. ``text`` already ends with a newline when Enter is to be pressed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ActionType
+    element_id: str = ""
+    text: str = ""
+    key_comb: str = ""
+    direction: str = ""
+    url: str = ""
+    tab: int = 0
+    answer: str = ""
+
+    def describe(self, element: str = "") -> str:
+        """WebArena's ``action2str``: the PREVIOUS ACTION line, naming the element it acted on."""
+        where = f" where [{self.element_id}] is {element}" if element else ""
+        match self.type:
+            case "click" | "hover":
+                return f"{self.type} [{self.element_id}]{where}"
+            case "type":
+                return f"type [{self.element_id}] [{self.text}]{where}"
+            case "press":
+                return f"press [{self.key_comb}]"
+            case "scroll":
+                return f"scroll [{self.direction}]"
+            case "goto":
+                return f"goto [{self.url}]"
+            case "tab_focus":
+                return f"tab_focus [{self.tab}]"
+            case "stop":
+                return f"stop [{self.answer}]"
+        return self.type
+
+
+def extract_action_text(reply: str) -> str:
+    """The text inside the first ```...``` block after the answer phrase (else anywhere)."""
+    cut = reply.find(ANSWER_PHRASE)
+    m = _BLOCK.search(reply, max(cut, 0)) or _BLOCK.search(reply)
+    if m is None:
+        raise ActionParseError(f'no action in ``` ``` after "{ANSWER_PHRASE}"')
+    return m.group(1).strip()
+
+
+def parse_browser_action(action_str: str) -> BrowserAction:
+    """``create_id_based_action``: one action string (without the backticks) to a typed action."""
+    s = action_str.strip()
+    head = (s.split("[")[0] if "[" in s else (s.split() or [""])[0]).strip()
+    if head not in NAMES:
+        raise ActionParseError(f"invalid action {s!r}")
+    if head == "type" and not s.endswith(("[0]", "[1]")):
+        s += " [1]"  # Enter is pressed by default
+    m = _PATTERNS[head].search(s) if head in _PATTERNS else None
+    if head in _PATTERNS and m is None and head != "stop":
+        raise ActionParseError(f"invalid {head} action {s!r}")
+    match head:
+        case "click" | "hover":
+            return BrowserAction(type=head, element_id=m.group(1))  # type: ignore[union-attr]
+        case "type":
+            text = m.group(2) + ("\n" if m.group(3) == "1" else "")  # type: ignore[union-attr]
+            return BrowserAction(type="type", element_id=m.group(1), text=text)  # type: ignore[union-attr]
+        case "press":
+            return BrowserAction(type="press", key_comb=m.group(1))  # type: ignore[union-attr]
+        case "scroll":
+            return BrowserAction(type="scroll", direction=m.group(1))  # type: ignore[union-attr]
+        case "goto":
+            return BrowserAction(type="goto", url=m.group(1))  # type: ignore[union-attr]
+        case "tab_focus":
+            return BrowserAction(type="tab_focus", tab=int(m.group(1)))  # type: ignore[union-attr]
+        case "stop":
+            return BrowserAction(type="stop", answer=m.group(1) if m else "")
+    return BrowserAction(type=head)  # type: ignore[arg-type]
+
+
+def parse_reply(reply: str) -> Action:
+    """A model reply to the harness's Action record: ``argument`` keeps the action string."""
+    try:
+        text = extract_action_text(reply)
+        act = parse_browser_action(text)
+    except ActionParseError as e:
+        return Action(name="invalid", argument=str(e), valid=False, raw=reply)
+    return Action(name=act.type, argument=text, raw=reply)
+
+
+def answer_of(steps_actions: list[Action]) -> str | None:
+    """The answer of the first valid ``stop`` action, or None when the agent never stopped."""
+    for a in steps_actions:
+        if a.valid and a.name == "stop":
+            return parse_browser_action(a.argument).answer
+    return None

@@ -1,0 +1,1 @@
+"""AgentBench's Knowledge Graph tools over Freebase: programs, their SPARQL, and SPARQL clients."""

@@ -1,0 +1,1 @@
+"""The OS-interaction task of AgentBench: problem records, reconstructed upstream scripts, judging."""

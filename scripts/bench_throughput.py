@@ -1,0 +1,99 @@
+"""Throughput of the agent loop on the embedded model, against its own limits. Prints figures.
+
+(a) the batched agent loop over N HotpotQA episodes (batch B);
+(b) the same episodes run one at a time (batch 1);
+(c) raw batched ``model.generate`` on exactly the prompts (a) sent, in batches of B.
+Targets (issue 3): (a)/(b) >= 4 and (a)/(c) >= 0.8 on 2 CPU cores.
+
+    python scripts/bench_throughput.py --episodes 8 --batch-size 8 --max-new-tokens 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agentflan_eval.agent_loop import run_episodes
+from agentflan_eval.backends.base import Backend, GenerationRequest
+from agentflan_eval.backends.hf import HFBackend
+from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataResolver
+from agentflan_eval.model_resolve import resolve
+from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
+
+
+class Recording(Backend):
+    """Passes calls through and keeps every request, so (c) can replay exactly the same prompts."""
+
+    def __init__(self, inner: HFBackend):
+        self.inner = inner
+        self.requests: list[GenerationRequest] = []
+
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
+        self.requests.extend(requests)
+        return self.inner.generate(requests, config)
+
+
+def agent_loop(bench: HotpotQA, backend: Backend, samples: list, gen: GenerationConfig, batch: int) -> dict:
+    records: list[EpisodeRecord] = []
+    t0 = time.perf_counter()
+    run_episodes(bench, samples, backend, gen, batch, records.append)
+    secs = time.perf_counter() - t0
+    tokens = sum(r.completion_tokens for r in records)
+    return {"seconds": secs, "tokens": tokens, "tok_s": tokens / secs, "episodes_min": len(records) / secs * 60,
+            "turns": sum(len(r.steps) for r in records)}
+
+
+def raw_generate(hf: HFBackend, requests: list[GenerationRequest], gen: GenerationConfig, batch: int) -> dict:
+    encoded = [hf._encode(r.messages) for r in requests]  # noqa: SLF001 - same tokenisation as the loop
+    stop_gen = gen.model_copy(update={"stop": list(HotpotQA.stop)})
+    t0 = time.perf_counter()
+    tokens = 0
+    for i in range(0, len(encoded), batch):
+        tokens += sum(c.completion_tokens for c in hf.generate_ids(encoded[i:i + batch], stop_gen))
+    secs = time.perf_counter() - t0
+    return {"seconds": secs, "tokens": tokens, "tok_s": tokens / secs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--episodes", type=int, default=8)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M GGUF")
+    ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
+    a = ap.parse_args()
+
+    cfg = RunConfig(model=a.model, data_dir=a.data_dir, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
+    bench = HotpotQA(cfg, DataResolver(a.data_dir))
+    samples = bench.load_samples()[: a.episodes]
+    t0 = time.perf_counter()
+    hf = HFBackend(resolve(a.model), batch_size=a.batch_size)
+    load_s = time.perf_counter() - t0
+    gen = cfg.generation()
+    bench.search_backend  # noqa: B018 - build the corpus before timing
+    rec = Recording(hf)
+
+    batched = agent_loop(bench, rec, samples, gen, a.batch_size)
+    single = agent_loop(bench, hf, samples, gen, 1)
+    raw = raw_generate(hf, rec.requests, gen, a.batch_size)
+
+    print(f"model {hf.resolved.display_name} on {hf.device}, torch threads {__import__('torch').get_num_threads()}, "
+          f"load {load_s:.1f} s; {a.episodes} HotpotQA episodes, batch {a.batch_size}, "
+          f"max_new_tokens {a.max_new_tokens}")
+    for name, r in (("(a) batched agent loop", batched), ("(b) one episode at a time", single),
+                    ("(c) raw batched generate", raw)):
+        extra = f", {r['episodes_min']:.2f} episodes/min, {r['turns']} turns" if "turns" in r else ""
+        print(f"{name:<28}{r['tok_s']:8.1f} tok/s  ({r['tokens']} tokens in {r['seconds']:.1f} s{extra})")
+    print(f"(a)/(b) = {batched['tok_s'] / single['tok_s']:.2f}  (target >= 4)")
+    print(f"(a)/(c) = {batched['tok_s'] / raw['tok_s']:.2f}  (target >= 0.8)")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

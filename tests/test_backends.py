@@ -1,0 +1,159 @@
+"""Backends: HF batching equals one-at-a-time generation, stop strings, context limits; the OpenAI
+client against a local fake server with injected 429s; the replay script."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from agentflan_eval.backends.base import GenerationRequest, cut_at_stop
+from agentflan_eval.backends.replay import ReplayBackend
+from agentflan_eval.records import GenerationConfig, Message
+
+
+def test_cut_at_stop_takes_the_earliest() -> None:
+    assert cut_at_stop("a\nObservation 1: b\nThought", ["\nThought", "\nObservation"]) == ("a", True)
+    assert cut_at_stop("plain", ["\nObservation"]) == ("plain", False)
+    assert cut_at_stop("x", []) == ("x", False)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path) -> Path:
+    """A randomly initialised 2-layer Llama with the embedded model's real tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(embedded_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=160,
+                      eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, pad_token_id=tok.pad_token_id)
+    out = tmp_path_factory.mktemp("tiny")
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path):  # noqa: ANN201
+    from agentflan_eval.backends.hf import HFBackend
+    from agentflan_eval.model_resolve import resolve
+
+    return HFBackend(resolve(str(tiny_model_dir)), batch_size=4)
+
+
+def _reqs(*texts: str) -> list[GenerationRequest]:
+    return [GenerationRequest(messages=[Message(role="user", content=t)]) for t in texts]
+
+
+def test_hf_left_padded_batch_equals_single(tiny) -> None:  # noqa: ANN001
+    cfg = GenerationConfig(max_new_tokens=12)
+    prompts = ["Hi", "What is the capital of France? Answer briefly please.", "Search[Milhouse] then lookup"]
+    batched = tiny.generate(_reqs(*prompts), cfg)
+    single = [tiny.generate(_reqs(p), cfg)[0] for p in prompts]
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert [c.completion_tokens for c in batched] == [c.completion_tokens for c in single]
+    assert all(c.prompt_tokens > 10 for c in batched) and batched[0].prompt_tokens < batched[1].prompt_tokens
+    assert tiny.template_name == "tokenizer" and "<|im_start|>user\nHi<|im_end|>" in tiny.render_example(
+        [Message(role="user", content="Hi")])
+
+
+def test_hf_stop_string_cuts_generation(tiny) -> None:  # noqa: ANN001
+    free = tiny.generate(_reqs("Tell me a story"), GenerationConfig(max_new_tokens=24))[0]
+    assert free.finish_reason == "length" and len(free.text) > 12
+    stop = free.text[8:12]
+    cut = tiny.generate(_reqs("Tell me a story"), GenerationConfig(max_new_tokens=24, stop=[stop]))[0]
+    assert cut.text == free.text[: free.text.find(stop)] and cut.finish_reason == "stop"
+    assert cut.completion_tokens < free.completion_tokens
+
+
+def test_hf_context_limit_is_reported_not_raised(tiny) -> None:  # noqa: ANN001
+    long, short = tiny.generate(_reqs("word " * 400, "short"), GenerationConfig(max_new_tokens=4))
+    assert long.finish_reason == "context_limit" and long.text == "" and long.prompt_tokens > 160
+    assert short.finish_reason in ("length", "stop") and short.completion_tokens > 0
+
+
+def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:  # noqa: ANN001
+    d = tiny.describe()
+    assert d["model_path"] == str(tiny_model_dir) and len(d["model_hash"]) == 64 and d["context_length"] == 160
+
+
+def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [
+        {"task": "t", "sample_id": "a", "replies": ["a0 STOP tail", "a1"]},
+        {"task": "t", "sample_id": "*", "replies": ["any"]},
+    ]) + "\n")
+    b = ReplayBackend(path)
+    reqs = [GenerationRequest(messages=[], task="t", sample_id="a", turn=0),
+            GenerationRequest(messages=[], task="t", sample_id="a", turn=1),
+            GenerationRequest(messages=[], task="t", sample_id="z", turn=0),
+            GenerationRequest(messages=[], task="t", sample_id="z", turn=1)]
+    out = b.generate(reqs, GenerationConfig(stop=[" STOP"]))
+    assert [c.text for c in out[:3]] == ["a0", "a1", "any"]
+    assert out[3].finish_reason == "error" and "turn 1" in (out[3].error or "")
+
+
+class _FakeOpenAI(BaseHTTPRequestHandler):
+    """Answers /v1/chat/completions; the first request of each conversation gets a 429."""
+
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+    def _json(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if code == 429:
+            self.send_header("retry-after-ms", "10")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
+                                                     "owned_by": "me"}]})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        last = body["messages"][-1]["content"]
+        with self.lock:
+            n = self.seen[last] = self.seen.get(last, 0) + 1
+        if n == 1:
+            self._json(429, {"error": {"message": "slow down", "type": "rate_limit"}})
+            return
+        self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": f"echo {last}\nObservation: no"}}],
+                         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+
+
+@pytest.fixture()
+def fake_server() -> Iterator[str]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_openai_backend_retries_429_and_keeps_order(fake_server: str) -> None:
+    from agentflan_eval.backends.openai_backend import OpenAIBackend
+
+    b = OpenAIBackend("fake", fake_server, max_connections=4)
+    try:
+        out = b.generate(_reqs(*(f"q{i}" for i in range(6))), GenerationConfig(stop=["\nObservation"]))
+    finally:
+        b.close()
+    assert [c.text for c in out] == [f"echo q{i}" for i in range(6)]
+    assert all(c.completion_tokens == 3 and c.prompt_tokens == 7 for c in out)
+    assert all(_FakeOpenAI.seen[f"q{i}"] == 2 for i in range(6))  # each retried once after its 429

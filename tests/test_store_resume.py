@@ -1,0 +1,138 @@
+"""The run store: a run killed with SIGKILL mid-way and resumed loses nothing and regenerates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from agentflan_eval.config import RunConfig
+from agentflan_eval.records import EpisodeRecord, EpisodeStatus, Score
+from agentflan_eval.rescore import rescore
+from agentflan_eval.runner import run
+from agentflan_eval.store import RunStore
+
+N = 8
+
+# A child process runs the real runner with a replay backend slowed to one reply per 0.3 s, so the
+# parent can SIGKILL it after a few episodes have been written.
+CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import agentflan_eval.runner as runner
+    from agentflan_eval.backends.replay import ReplayBackend
+    from agentflan_eval.config import RunConfig
+
+    class Slow(ReplayBackend):
+        def generate(self, requests, config):
+            time.sleep(0.3)
+            return super().generate(requests, config)
+
+    runner.make_backend = lambda cfg: Slow(cfg.replay_file)
+    cfg = RunConfig.model_validate_json(sys.argv[1])
+    runner.run(cfg)
+""")
+
+
+def _script(tmp_path: Path) -> Path:
+    lines = [{"task": "hotpotqa", "sample_id": "*", "replies": [
+        "Thought 1: look\nAction 1: Search[Milhouse]", "Thought 2: ok\nAction 2: Finish[yes]"]}]
+    path = tmp_path / "replay.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path, data_dir: Path) -> None:
+    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=N, batch_size=1,
+                    output_dir=tmp_path / "runs", run_id="r", data_dir=data_dir)
+    episodes = tmp_path / "runs/r/episodes/hotpotqa.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, cfg.model_dump_json()], env={**os.environ},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if episodes.exists() and episodes.read_text().count("\n") >= 3:
+            break
+        assert child.poll() is None, "the child finished before it could be killed"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    before = [json.loads(x) for x in episodes.read_text().splitlines()]
+    assert 3 <= len(before) < N
+
+    calls: list[str] = []
+    import agentflan_eval.runner as runner
+    from agentflan_eval.backends.replay import ReplayBackend
+
+    class Counting(ReplayBackend):
+        def generate(self, requests, config):  # noqa: ANN001, ANN201
+            calls.extend(r.sample_id for r in requests)
+            return super().generate(requests, config)
+
+    orig = runner.make_backend
+    runner.make_backend = lambda c: Counting(c.replay_file)
+    try:
+        store, results = run(cfg)
+    finally:
+        runner.make_backend = orig
+    after = list(store.episodes("hotpotqa"))
+    assert len(after) == N and len({e.sample_id for e in after}) == N
+    done_before = {e["sample_id"] for e in before}
+    assert not done_before & set(calls), "a finished episode was generated again"
+    assert set(calls) == {e.sample_id for e in after} - done_before
+    assert [e.model_dump(mode="json") for e in after[: len(before)]] == before  # untouched on disk
+    assert results.tasks["hotpotqa"].n == N
+
+    calls.clear()
+    runner.make_backend = lambda c: Counting(c.replay_file)
+    try:
+        run(cfg)  # a third run has nothing left to do
+    finally:
+        runner.make_backend = orig
+    assert calls == [] and len(list(store.episodes("hotpotqa"))) == N
+
+
+def _record(sample_id: str) -> EpisodeRecord:
+    return EpisodeRecord(task="t", sample_id=sample_id, prompt=[], status=EpisodeStatus.COMPLETED,
+                         score=Score(value=1.0))
+
+
+def test_torn_last_line_is_dropped_and_repaired_on_append(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.append(_record("a"))
+    with open(store.episode_path("t"), "a") as fh:
+        fh.write(_record("b").model_dump_json()[:30])  # killed mid-write
+    assert [r.sample_id for r in store.episodes("t")] == ["a"]
+    store.append(_record("c"))
+    assert [r.sample_id for r in store.episodes("t")] == ["a", "c"]
+    assert store.episode_path("t").read_text().count("\n") == 2
+
+
+def test_corrupt_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.append(_record("a"))
+    with open(store.episode_path("t"), "a") as fh:
+        fh.write("{not json}\n")
+    store.append(_record("c"))
+    import pytest
+
+    from agentflan_eval.errors import DataFormatError
+
+    with pytest.raises(DataFormatError, match=r"t\.jsonl:2"):
+        list(store.episodes("t"))
+
+
+def test_rescore_reproduces_the_original_scores(tmp_path: Path, data_dir: Path) -> None:
+    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=6,
+                    output_dir=tmp_path / "runs", run_id="r", data_dir=data_dir)
+    store, results = run(cfg)
+    original = json.loads(store.results_path.read_text())
+    store.results_path.unlink()
+    outcome = rescore(store.root)
+    assert outcome.episodes == 6 and outcome.changed == 0
+    assert outcome.results.model_dump(mode="json") == original
+    assert json.loads(store.results_path.read_text()) == original
