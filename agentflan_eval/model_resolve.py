@@ -67,12 +67,13 @@ def _resolve_path(spec: str, p: Path) -> ResolvedModel:
     if p.is_file():
         if p.suffix != ".gguf":
             raise ModelLoadError(f"model file {p} is not a .gguf file; pass a .gguf file or a model folder")
-        return ResolvedModel(spec, "gguf", str(p), known_models.match(str(p)), name)
+        return ResolvedModel(spec, "gguf", str(p), known_models.match(p.name), name)
+    # Only the model's own name picks a template: a parent folder called e.g. "agentflan_eval" must not.
     if (p / "config.json").is_file():
-        return ResolvedModel(spec, "hf_dir", str(p), known_models.match(str(p)), name)
+        return ResolvedModel(spec, "hf_dir", str(p), known_models.match(p.name), name)
     ggufs = sorted(p.glob("*.gguf"))
     if len(ggufs) == 1:
-        return ResolvedModel(spec, "gguf", str(ggufs[0]), known_models.match(str(ggufs[0])), name)
+        return ResolvedModel(spec, "gguf", str(ggufs[0]), known_models.match(ggufs[0].name), name)
     if len(ggufs) > 1:
         raise ModelLoadError(f"model folder {p} holds several .gguf files; pass one of them: "
                              + ", ".join(g.name for g in ggufs))

@@ -21,7 +21,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_embedded_model_two_hotpotqa_episodes_resume_and_rescore(tmp_path: Path, embedded_dir: Path) -> None:
-    args = ("run", "--tasks", "hotpotqa", "--limit", "2", "--max-new-tokens", "48", "--output-dir", "runs",
+    args = ("run", "--tasks", "hotpotqa", "--limit", "2", "--max-new-tokens", "32", "--output-dir", "runs",
             "--no-report")
     first = _cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr

@@ -191,15 +191,15 @@ def test_missing_element_and_stop_before_done(bench: MiniWoB) -> None:
 @pytest.mark.slow
 def test_embedded_model_plays_one_episode(bench: MiniWoB, tmp_path: Path, data_dir: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded model, end to end through the CLI's runner; two turns keep it short on a CPU."""
-    monkeypatch.setattr(MiniWoB, "max_turns", 2)
-    config = RunConfig(tasks=["miniwob"], limit=1, max_new_tokens=48, data_dir=data_dir, output_dir=tmp_path,
+    """The embedded model, end to end through the CLI's runner; one short turn keeps it cheap on a CPU."""
+    monkeypatch.setattr(MiniWoB, "max_turns", 1)
+    config = RunConfig(tasks=["miniwob"], limit=1, max_new_tokens=32, data_dir=data_dir, output_dir=tmp_path,
                        report=False)
     store, results = run(config)
     (rec,) = store.episodes("miniwob")
     assert rec.steps and rec.completion_tokens > 0 and rec.prompt_tokens > 1000  # the two-shot CoT prompt
     assert rec.prompt[0].role == "system" and "In summary, the next action I will perform is" in rec.prompt[0].content
     assert rec.status in (EpisodeStatus.COMPLETED, EpisodeStatus.TURN_LIMIT, EpisodeStatus.CONTEXT_LIMIT)
-    assert 1 <= len(rec.steps) <= 2 and all("OBSERVATION:" in s.observation for s in rec.steps[:-1])
+    assert len(rec.steps) == 1 and rec.steps[0].completion_tokens > 0
     assert rec.env_info["task"] == "click-test" and results.tasks["miniwob"].n == 1
     assert rec.score.value in (0.0, 1.0)

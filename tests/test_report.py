@@ -85,7 +85,7 @@ def _episode(task: str, i: int, value: float, scale: float) -> EpisodeRecord:
     return EpisodeRecord(
         task=task,
         sample_id=f"{task}-{i}",
-        subset="std",
+        subset="a",
         status=EpisodeStatus.COMPLETED,
         prompt=[Message(role="user", content=f"You are an agent. Task {task} #{i}: do the thing.")],
         steps=[
@@ -261,6 +261,25 @@ def test_interval_uses_the_benchmarks_own_statistic(tmp_path: Path, monkeypatch:
     cell = load_run(tmp_path / "run", n_resamples=300).tasks["median"]
     assert cell.ci_low in (0.0, 50.0, 100.0) and cell.ci_high in (0.0, 50.0, 100.0)  # medians, not means
     assert cell.ci_low < cell.ci_high
+
+
+class PickyBench(MedianBench):
+    def task_score(self, scores):
+        return {"a": 1.0}[scores[0][0]], {}  # rejects resamples whose first episode is not in subset "a"
+
+
+def test_a_statistic_that_fails_on_a_resample_gives_no_interval_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentflan_eval import benchmarks
+
+    monkeypatch.setitem(benchmarks.REGISTRY, "median", f"{__name__}:PickyBench")
+    store = write_run(tmp_path / "run", "m", {"median": ("held-out", [100.0, 0.0], 2, 100.0)}, {}, [])
+    with open(store.episode_path("median"), "a", encoding="utf-8") as fh:  # a second subset, "b"
+        rec = _episode("median", 9, 0.0, 100.0).model_copy(update={"subset": "b"})
+        fh.write(rec.model_dump_json() + "\n")
+    cell = load_run(tmp_path / "run", n_resamples=50).tasks["median"]
+    assert cell.score == 50.0 and cell.ci_low is None
 
 
 def test_no_interval_when_the_statistic_is_unknown(tmp_path: Path) -> None:

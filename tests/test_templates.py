@@ -91,3 +91,17 @@ def test_known_model_table(path: str, template: str) -> None:
 
 def test_unknown_model_has_no_known_entry() -> None:
     assert match("/tmp/my-own-model") is None
+
+
+def test_a_parent_folder_name_does_not_pick_the_template(tmp_path) -> None:  # noqa: ANN001
+    from agentflan_eval.model_resolve import resolve
+
+    folder = tmp_path / "agentflan_eval" / "checkpoints" / "my-model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    assert resolve(str(folder)).known is None
+    agentlm = tmp_path / "agentflan_eval" / "agentlm-7b"
+    agentlm.mkdir()
+    (agentlm / "config.json").write_text("{}")
+    known = resolve(str(agentlm)).known
+    assert known is not None and known.template == "agentlm"

@@ -179,9 +179,12 @@ def _interval(
     bench = _benchmark(manifest, res.task)
     if bench is not None and not _is_plain_mean(bench):
         pairs = [(r.subset, r.score) for r in records]
-        return _scaled(
-            statistic_interval(pairs, lambda xs: bench.task_score(xs)[0], n_resamples, seed), to_pct
-        )
+        try:
+            ci = statistic_interval(pairs, lambda xs: bench.task_score(xs)[0], n_resamples, seed)
+        except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # a resample the metric rejects
+            log.warning("no interval for %s: its task score failed on a resample (%s)", res.task, e)
+            return None
+        return _scaled(ci, to_pct)
     values = [r.score.value for r in records]
     if (
         bench is None
