@@ -110,7 +110,7 @@ def cmd_list(a: argparse.Namespace) -> int:
     from agentflan_eval.model_zoo.known_models import KNOWN_MODELS
 
     config = RunConfig(data_dir=a.data_dir)
-    data = DataResolver(a.data_dir)
+    data = DataResolver(a.data_dir, offline=True)  # listing never downloads; `run` does when online
     print("suites: " + ", ".join(f"{s} ({', '.join(benchmarks.suite_tasks(s)) or '-'})" for s in SUITES))
     print(f"\n{'task':<12}{'suite':<15}{'samples':>8}  status")
     for name in benchmarks.task_names():
