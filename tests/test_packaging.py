@@ -21,6 +21,11 @@ def test_wheel_has_no_generic_top_level_modules(tmp_path: Path) -> None:
     assert "agentflan_eval/benchmarks/hotpotqa.py" in names
     assert "agentflan_eval/model_zoo/chat_templates.py" in names
     assert "agentflan_eval/finetune/__init__.py" in names
+    subpackages = {f"agentflan_eval/{p.parent.relative_to(REPO / 'agentflan_eval')}/__init__.py"
+                   for p in (REPO / "agentflan_eval").glob("*/__init__.py")}
+    assert subpackages <= set(names), sorted(subpackages - set(names))
+    assert "agentflan_eval/report/assets/report.css" in names
+    assert "agentflan_eval/benchmarks/prompts/webshop_agentbench.json" in names
 
 
 def test_import_is_light() -> None:
