@@ -3,6 +3,10 @@
 A pool of up to ``batch_size`` live episodes is kept full: when one ends, the next sample starts
 at once, so the batch stays wide instead of draining to the slowest episode. Each finished
 episode is handed to ``on_done`` immediately (the runner appends it to disk).
+
+With a streaming backend (a remote server) there are no turns: each episode's next request is
+submitted as soon as its last reply is applied, so the server never idles while the slowest
+reply of a turn finishes. Environments still run only in this thread, one reply at a time.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from agentflan_eval.backends.base import Backend, GenerationRequest
@@ -41,8 +46,13 @@ class _Live:
 
 def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
                  batch_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
+    """Run every sample to its end; ``batch_size`` is the number of live episodes (requests in flight
+    for a streaming backend)."""
     gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
                                  "max_new_tokens": bench.max_new_tokens or gen.max_new_tokens})
+    if backend.streaming:
+        _run_streaming(bench, samples, backend, gen, batch_size, on_done)
+        return
     queue = deque(samples)
     live: list[_Live] = []
     try:
@@ -67,6 +77,53 @@ def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, 
             _close(ep.env)
 
 
+def _run_streaming(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
+                   pool_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
+    queue = deque(samples)
+    pending: dict[Future[Completion], _Live] = {}
+    try:
+        while queue or pending:
+            while queue and len(pending) < pool_size:
+                started = _start(bench, queue.popleft(), on_done)
+                if started is not None:
+                    pending[_submit(backend, bench, started, gen)] = started
+            if not pending:
+                continue
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                ep = pending.pop(fut)
+                status, error = _advance(bench, ep, _result(fut))
+                if status is None:
+                    pending[_submit(backend, bench, ep, gen)] = ep
+                else:
+                    on_done(_finish(bench, ep, status, error))
+    finally:
+        for fut, ep in pending.items():  # interrupted: as in the batched loop, unfinished episodes are dropped
+            fut.cancel()
+            _close(ep.env)
+
+
+def _submit(backend: Backend, bench: Benchmark, ep: _Live, gen: GenerationConfig) -> Future[Completion]:
+    try:
+        return backend.submit(_request(bench, ep), gen)
+    except Exception as e:  # noqa: BLE001 - a request that cannot even start fails only its episode
+        fut: Future[Completion] = Future()
+        fut.set_result(Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}"))
+        return fut
+
+
+def _result(fut: Future[Completion]) -> Completion:
+    try:
+        return fut.result()
+    except Exception as e:  # noqa: BLE001 - a backend bug fails only this episode
+        return Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}")
+
+
+def _request(bench: Benchmark, ep: _Live) -> GenerationRequest:
+    return GenerationRequest(messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id,
+                             turn=len(ep.steps))
+
+
 def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
     env = None
     try:
@@ -81,8 +138,7 @@ def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], 
 
 
 def _generate(backend: Backend, bench: Benchmark, live: list[_Live], gen: GenerationConfig) -> list[Completion]:
-    reqs = [GenerationRequest(messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id,
-                              turn=len(ep.steps)) for ep in live]
+    reqs = [_request(bench, ep) for ep in live]
     try:
         return backend.generate(reqs, gen)
     except Exception as e:  # noqa: BLE001 - retry one by one so one bad request fails one episode

@@ -26,6 +26,7 @@ _RUN_EPILOG = """examples:
   python -m agentflan_eval run --tasks hotpotqa --limit 5          # embedded SmolLM2-135M, offline
   python -m agentflan_eval run --model ./my-checkpoint --suite held-out
   python -m agentflan_eval run --backend openai --model gpt-4o --api-base http://localhost:8000/v1
+  python -m agentflan_eval run --backend vllm --model internlm/Agent-FLAN-7b --tensor-parallel-size 2
 Re-running with the same model and settings resumes the same run dir: finished episodes are kept."""
 
 
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="local HF folder, .gguf file or folder holding one, Hub id, or model_zoo "
                    "name (default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the "
                    "served model name; with --backend replay the replay JSONL")
-    r.add_argument("--backend", choices=["hf", "openai", "replay"], default="hf", help="model backend (default: hf)")
+    r.add_argument("--backend", choices=["hf", "openai", "replay", "vllm"], default="hf",
+                   help="model backend (default: hf; vllm needs a CUDA GPU and the [vllm] extra)")
     r.add_argument("--suite", help=f"one of {', '.join(SUITES)}, all")
     r.add_argument("--tasks", help="comma-separated task names (see `list`)")
     r.add_argument("--limit", type=int, help="first N samples of each task (default: the whole standard set)")
@@ -53,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)")
     r.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     r.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    r.add_argument("--max-connections", type=int, default=8, help="concurrent requests (openai backend)")
+    r.add_argument("--max-connections", type=int, default=8, help="--backend openai: requests in flight, summed over "
+                   "every --api-base (comma-separated list allowed); also the number of episodes run at once "
+                   "(default: 8; e.g. 64 for a vLLM/TGI server)")
     r.add_argument("--replay-file", type=Path, help="scripted replies for --backend replay")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    r.add_argument("--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs")
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
                    help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")
@@ -64,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--webshop-url", help="WebShop task: URL of a running official WebShop server")
     r.add_argument("--webarena-urls", help="WebArena task: JSON mapping of site placeholders to URLs")
     r.add_argument("--no-report", action="store_true", help="do not write a report after the run")
+    v = r.add_argument_group("vLLM backend", "offline vllm.LLM engine (--backend vllm); prefix caching is on")
+    v.add_argument("--tensor-parallel-size", type=int, metavar="N",
+                   help="GPUs each model copy is split across (default: 1)")
+    v.add_argument("--pipeline-parallel-size", type=int, metavar="N",
+                   help="pipeline stages per model copy (default: 1)")
+    v.add_argument("--data-parallel-size", type=int, metavar="N",
+                   help="model copies, each in its own process on its own GPUs (default: 1)")
+    v.add_argument("--gpu-memory-utilization", type=float, metavar="F",
+                   help="share of GPU memory vLLM may take (default: 0.9)")
+    v.add_argument("--max-model-len", type=int, metavar="N", help="context length (default: the model's)")
+    v.add_argument("--engine-args", metavar="JSON",
+                   help='extra vllm.LLM arguments as a JSON object, e.g. \'{"enforce_eager": true}\'')
 
     ls = sub.add_parser("list", help="suites, tasks with sample counts and data status, known models")
     ls.add_argument("--data-dir", type=Path, help="benchmark data root")
@@ -78,25 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_VLLM_FLAGS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
+               "gpu_memory_utilization", "max_model_len", "engine_args")
+
+
 def config_from_args(a: argparse.Namespace) -> RunConfig:
     tasks = [t.strip() for t in (a.tasks or "").split(",") if t.strip()]
+    vllm = {k: getattr(a, k) for k in _VLLM_FLAGS if getattr(a, k) is not None}
+    if vllm and a.backend != "vllm":
+        flags = ", ".join("--" + k.replace("_", "-") for k in vllm)
+        raise AgentFlanError(f"{flags} apply only to --backend vllm")
     return RunConfig(
         model=a.model, backend=a.backend, suite=a.suite, tasks=tasks, limit=a.limit, output_dir=a.output_dir,
         run_id=a.run_id, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, seed=a.seed,
         chat_template=a.chat_template, data_dir=a.data_dir, api_base=a.api_base, api_key_env=a.api_key_env,
-        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, dtype=a.dtype,
+        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, dtype=a.dtype,
         search_backend=a.search_backend, db_url=a.db_url, kg_endpoint=a.kg_endpoint, webshop_url=a.webshop_url,
-        webarena_urls=a.webarena_urls, report=not a.no_report,
+        webarena_urls=a.webarena_urls, report=not a.no_report, **vllm,
     )
 
 
 def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:
+    from agentflan_eval.distributed import current_shard
     from agentflan_eval.runner import run, summary_lines
 
     config = config_from_args(a)
     if config.backend == "replay" and config.replay_file is None and config.model:
         config = config.model_copy(update={"replay_file": Path(config.model)})
     store, results = run(config, argv=["python", "-m", "agentflan_eval", *argv])
+    if not current_shard().is_main:  # one process per GPU: the main one reports the merged run
+        return 0
     print("\n".join(summary_lines(results)))
     print(f"run dir: {store.root}")
     if config.report and "report" in PLUGIN_COMMANDS:

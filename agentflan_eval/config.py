@@ -33,7 +33,15 @@ class RunConfig(BaseModel):
     max_connections: int = 8
     replay_file: Path | None = None
     device: str | None = None
+    device_map: str | None = None  # hf backend: "auto" spreads a model over every visible GPU
     dtype: str | None = None
+    # vLLM backend (ignored by the others): parallelism and engine settings, passed to vllm.LLM.
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1  # engine replicas, each on its own tensor × pipeline GPUs
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+    engine_args: str | None = None  # JSON object of extra vllm.LLM keyword arguments, kept as given
     search_backend: Literal["offline", "wikipedia"] = "offline"
     report: bool = True
     # Task-specific services; a task that needs one and lacks it is reported as not run.

@@ -20,6 +20,7 @@ from agentflan_eval.backends import Backend, make_backend
 from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver, sha256_file
+from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.records import (
     EpisodeRecord,
@@ -67,18 +68,42 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
                              + "; ".join(f"{n.task}: {n.reason}" for n in not_run))
     # Samples load before the model so a corrupt data file fails in a second, not after the model loads.
     samples = {b.name: _selected_samples(b, config) for b in runnable}
-    store = RunStore(config.output_dir / (config.run_id or default_run_id(config)))
+    shard = current_shard()
+    store = RunStore(config.output_dir / (config.run_id or default_run_id(config)),
+                     shard_rank=shard.rank if shard.distributed else None)
     _check_resume(store, config)
+    if shard.distributed and config.device is None:
+        config = config.model_copy(update={"device": shard.device()})
     backend = make_backend(config)
     try:
-        _write_manifest(store, config, backend, runnable, argv)
+        if shard.is_main:
+            _write_manifest(store, config, backend, runnable, argv)
+            for rank in range(shard.world_size):
+                done_marker(store.root, rank).unlink(missing_ok=True)
+        shard.wait_for_everyone()  # every rank sees the manifest and no stale markers
         for bench in runnable:
-            _run_task(store, bench, samples[bench.name], backend, config)
+            _run_task(store, bench, samples[bench.name], backend, config, shard)
     finally:
         backend.close()
+    if shard.distributed:
+        _join_shards(store, shard)
     results = collect_results(store, config, not_run)
-    store.write_results(results)
+    if shard.is_main:
+        store.write_results(results)
     return store, results
+
+
+def _join_shards(store: RunStore, shard: Shard) -> None:
+    """Each rank signs off; the main one waits for all, then folds the shards into the task files."""
+    marker = done_marker(store.root, shard.rank)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    if not shard.is_main:
+        return
+    wait_for_markers(store.root, shard.world_size)
+    log.info("merged %d episodes from %d processes", store.merge_shards(), shard.world_size)
+    for rank in range(shard.world_size):
+        done_marker(store.root, rank).unlink(missing_ok=True)
 
 
 def _selected_samples(bench: Benchmark, config: RunConfig) -> list[Sample]:
@@ -135,11 +160,15 @@ def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benche
 
 
 def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend: Backend,
-              config: RunConfig) -> None:
+              config: RunConfig, shard: Shard) -> None:
     done = store.done_ids(bench.name)
-    todo = [s for s in samples if s.id not in done]
-    scores = [r.score.value for r in store.episodes(bench.name) if r.sample_id in {s.id for s in samples}]
-    bar = tqdm(total=len(samples), initial=len(samples) - len(todo), desc=bench.name, unit="ep", dynamic_ncols=True)
+    todo = shard.take([s for s in samples if s.id not in done])
+    wanted = {s.id for s in samples}
+    scores = [r.score.value for r in store.episodes(bench.name) if r.sample_id in wanted and r.sample_id in done]
+    total = len(done & wanted) + len(todo)
+    desc = f"{bench.name}[{shard.rank}/{shard.world_size}]" if shard.distributed else bench.name
+    bar = tqdm(total=total, initial=total - len(todo), desc=desc, unit="ep", dynamic_ncols=True,
+               position=shard.rank)
     _postfix(bar, bench, scores)
 
     def on_done(record: EpisodeRecord) -> None:
@@ -149,7 +178,8 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
         _postfix(bar, bench, scores)
 
     try:
-        run_episodes(bench, todo, backend, config.generation(), config.batch_size, on_done)
+        pool = config.max_connections if backend.streaming else config.batch_size  # streaming: requests in flight
+        run_episodes(bench, todo, backend, config.generation(), pool, on_done)
     finally:
         bar.close()
 

@@ -3,6 +3,11 @@
 Layout: ``manifest.json``, ``episodes/<task>.jsonl`` (one EpisodeRecord a line, appended, flushed
 and fsynced as each episode ends) and ``results.json``. A kill -9 can leave at most a torn last
 line, which is dropped (and cut off the file) the next time the run is opened.
+
+A sharded run (one process per GPU) appends to ``episodes/shards/<task>.rank<N>.jsonl`` instead;
+readers see the union, and the main process merges the shards into the task file at the end.
+An episode whose model call failed (``model_error``) is not done: a re-run retries it, and the
+newer record replaces it.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from agentflan_eval.errors import AgentFlanError, DataFormatError
-from agentflan_eval.records import EpisodeRecord, RunManifest, RunResults
+from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults
+
+RETRIED = {EpisodeStatus.MODEL_ERROR}  # statuses a re-run generates again
 
 
 class RunStore:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, shard_rank: int | None = None):
         self.root = Path(root)
         self.episodes_dir = self.root / "episodes"
+        self.shards_dir = self.episodes_dir / "shards"
+        self.shard_rank = shard_rank  # None: write the task files directly
 
     @property
     def manifest_path(self) -> Path:
@@ -58,40 +67,79 @@ class RunStore:
     def episode_path(self, task: str) -> Path:
         return self.episodes_dir / f"{task}.jsonl"
 
+    def shard_paths(self, task: str) -> list[Path]:
+        return sorted(self.shards_dir.glob(f"{task}.rank*.jsonl")) if self.shards_dir.is_dir() else []
+
+    def _write_path(self, task: str) -> Path:
+        if self.shard_rank is None:
+            return self.episode_path(task)
+        return self.shards_dir / f"{task}.rank{self.shard_rank}.jsonl"
+
     def tasks(self) -> list[str]:
-        return sorted(p.stem for p in self.episodes_dir.glob("*.jsonl")) if self.episodes_dir.is_dir() else []
+        names = {p.stem for p in self.episodes_dir.glob("*.jsonl")} if self.episodes_dir.is_dir() else set()
+        names |= {p.name.split(".rank")[0] for p in self.shards_dir.glob("*.rank*.jsonl")} \
+            if self.shards_dir.is_dir() else set()
+        return sorted(names)
 
     def append(self, record: EpisodeRecord) -> None:
-        path = self.episode_path(record.task)
+        path = self._write_path(record.task)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._append_lines(path, [record.model_dump_json()])
+
+    def _append_lines(self, path: Path, lines: list[str]) -> None:
         self._repair_tail(path)
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(record.model_dump_json() + "\n")
+            fh.write("".join(line + "\n" for line in lines))
             fh.flush()
             os.fsync(fh.fileno())
 
     def episodes(self, task: str) -> Iterator[EpisodeRecord]:
-        """Every finished episode of ``task``; the first record of a sample wins over later ones."""
-        path = self.episode_path(task)
+        """Every finished episode of ``task``, one per sample: a later record replaces a retried one."""
+        yield from self._latest([self.episode_path(task), *self.shard_paths(task)]).values()
+
+    def _latest(self, paths: list[Path]) -> dict[str, EpisodeRecord]:
+        latest: dict[str, EpisodeRecord] = {}
+        for path in paths:
+            for rec in self._read(path):
+                old = latest.get(rec.sample_id)
+                if old is None or old.status in RETRIED:
+                    latest[rec.sample_id] = rec
+        return latest
+
+    @staticmethod
+    def _read(path: Path) -> Iterator[EpisodeRecord]:
         if not path.is_file():
             return
-        seen: set[str] = set()
         lines = path.read_text(encoding="utf-8").split("\n")
         for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                rec = EpisodeRecord.model_validate_json(line)
+                yield EpisodeRecord.model_validate_json(line)
             except ValueError as e:
                 if i == len(lines):  # a torn final line from a killed run: that episode never finished
                     continue
                 raise DataFormatError(path, i, f"not an episode record ({str(e).splitlines()[0]})") from None
-            if rec.sample_id not in seen:
-                seen.add(rec.sample_id)
-                yield rec
 
     def done_ids(self, task: str) -> set[str]:
-        return {r.sample_id for r in self.episodes(task)}
+        return {r.sample_id for r in self.episodes(task) if r.status not in RETRIED}
+
+    def merge_shards(self) -> int:
+        """Fold every shard file into its task file (main process only, after all ranks are done)."""
+        merged = 0
+        for task in self.tasks():
+            shards = self.shard_paths(task)
+            if not shards:
+                continue
+            kept = {r.sample_id: r.status for r in self._read(self.episode_path(task))}
+            new = [r for r in self._latest(shards).values()
+                   if r.sample_id not in kept or kept[r.sample_id] in RETRIED]
+            if new:
+                self._append_lines(self.episode_path(task), [r.model_dump_json() for r in new])
+            merged += len(new)
+            for p in shards:
+                p.unlink()
+        return merged
 
     @staticmethod
     def _repair_tail(path: Path) -> None:

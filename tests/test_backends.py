@@ -83,6 +83,18 @@ def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:  # noqa: A
     assert d["model_path"] == str(tiny_model_dir) and len(d["model_hash"]) == 64 and d["context_length"] == 160
 
 
+def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_model_dir: Path) -> None:  # noqa: ANN001
+    """--device-map auto goes through accelerate's placement (here: every layer on the CPU)."""
+    from agentflan_eval.backends.hf import HFBackend
+    from agentflan_eval.model_resolve import resolve
+
+    mapped = HFBackend(resolve(str(tiny_model_dir)), batch_size=4, device_map="auto")
+    assert mapped.describe()["device_map"] and tiny.describe()["device_map"] is None and mapped.device == "cpu"
+    cfg = GenerationConfig(max_new_tokens=8)
+    assert [c.text for c in mapped.generate(_reqs("Hi", "Search[x]"), cfg)] == \
+        [c.text for c in tiny.generate(_reqs("Hi", "Search[x]"), cfg)]
+
+
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [

@@ -30,5 +30,12 @@ def make_backend(config: RunConfig) -> Backend:
         from agentflan_eval.model_resolve import resolve
 
         return HFBackend(resolve(config.model), config.chat_template, config.batch_size, config.device,
-                         config.dtype)
+                         config.dtype, config.device_map)
+    if config.backend == "vllm":
+        from agentflan_eval.backends.vllm_backend import VLLMBackend, VLLMOptions, require_vllm
+        from agentflan_eval.model_resolve import resolve
+
+        options = VLLMOptions.from_config(config)  # bad flags fail before anything loads
+        require_vllm()
+        return VLLMBackend(resolve(config.model), options, config.chat_template, config.seed)
     raise AgentFlanError(f"backend {config.backend!r} is not available in this build")

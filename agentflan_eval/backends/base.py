@@ -1,9 +1,15 @@
-"""The model interface: a batch of chat conversations in, completions with token counts out."""
+"""The model interface: a batch of chat conversations in, completions with token counts out.
+
+A backend that serves requests independently (a remote server) may also set ``streaming`` and
+implement ``submit``: the agent loop then sends each episode's next request as soon as its last
+reply is applied, instead of waiting for a whole turn of episodes (see agent_loop).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from agentflan_eval.records import Completion, GenerationConfig, Message, Record
@@ -21,10 +27,18 @@ class GenerationRequest(Record):
 class Backend(ABC):
     name: str = ""
     template_name: str = "server"  # the chat template applied, for the manifest
+    streaming: bool = False  # True: submit() works, and the agent loop keeps requests in flight per episode
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
         """One completion per request, in order. A request that fails gets finish_reason 'error'."""
+
+    def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
+        """Start one request without waiting; a request that fails resolves to finish_reason 'error'.
+
+        Only backends with ``streaming = True`` implement it.
+        """
+        raise NotImplementedError(f"backend {self.name!r} has no submit(); use generate()")
 
     def describe(self) -> dict[str, Any]:
         """Model path, hash and settings for the run manifest."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +19,91 @@ from agentflan_eval.records import Completion, GenerationConfig, Message
 log = logging.getLogger(__name__)
 
 
+def load_path(model: ResolvedModel) -> str:
+    """What transformers and vLLM load: a GGUF file goes through its cached, dequantised HF folder."""
+    return str(converted_gguf_dir(Path(model.path))) if model.kind == "gguf" else model.path
+
+
+def trusts_remote_code(model: ResolvedModel) -> bool:
+    return bool(model.known and model.known.trust_remote_code)
+
+
+@contextmanager
+def model_load_errors(model: ResolvedModel) -> Iterator[None]:
+    """Loading failures (missing files, bad configs) as one-line ModelLoadErrors."""
+    try:
+        yield
+    except OSError as e:
+        raise ModelLoadError(f"cannot load model {model.spec!r}: {str(e).splitlines()[0]}") from None
+    except (ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"cannot load model {model.spec!r}: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+@dataclass(frozen=True)
+class ChatEncoder:
+    """Messages → prompt text → token ids: one path for every local backend (hf, vllm), so they see
+    identical inputs."""
+
+    tokenizer: Any
+    template: ChatTemplate
+
+    @classmethod
+    def load(cls, model: ResolvedModel, path: str, chat_template: str | None = None) -> ChatEncoder:
+        """The model's tokenizer and its template (--chat-template, else known model, else tokenizer's)."""
+        from transformers import AutoTokenizer
+
+        with model_load_errors(model):
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusts_remote_code(model))
+        return cls(tokenizer, choose(chat_template, model.known.template if model.known else None, tokenizer))
+
+    def render(self, messages: Sequence[Message]) -> str:
+        return self.template.render(messages, self.tokenizer)
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        own_bos = self.template.adds_bos or self.template.name == "tokenizer"
+        return self.tokenizer(self.render(messages), add_special_tokens=not own_bos)["input_ids"]
+
+    def stops(self, requested: Sequence[str]) -> tuple[str, ...]:
+        """The request's stop strings, then the template's end-of-turn markers."""
+        return tuple(dict.fromkeys([*requested, *self.template.stop]))
+
+
 class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
-                 device: str | None = None, dtype: str | None = None):
+                 device: str | None = None, dtype: str | None = None, device_map: str | None = None):
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         self.resolved = model
         self.batch_size = max(1, batch_size)
-        load = str(converted_gguf_dir(Path(model.path))) if model.kind == "gguf" else model.path
-        trust = bool(model.known and model.known.trust_remote_code)
+        load = load_path(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(load, trust_remote_code=trust)
-            self.model = AutoModelForCausalLM.from_pretrained(load, dtype=torch_dtype, trust_remote_code=trust)
-        except OSError as e:
-            raise ModelLoadError(f"cannot load model {model.spec!r}: {str(e).splitlines()[0]}") from None
-        except (ValueError, RuntimeError) as e:
-            raise ModelLoadError(f"cannot load model {model.spec!r}: {type(e).__name__}: "
-                                 f"{str(e).splitlines()[0] if str(e) else ''}") from None
-        self.model.to(self.device).eval()
+        self.encoder = ChatEncoder.load(model, load, chat_template)
+        self.tokenizer, self.template = self.encoder.tokenizer, self.encoder.template
+        with model_load_errors(model):
+            # device_map="auto" (accelerate) spreads a model too large for one GPU over all visible ones.
+            self.model = AutoModelForCausalLM.from_pretrained(load, dtype=torch_dtype, device_map=device_map,
+                                                              trust_remote_code=trusts_remote_code(model))
+        self.device_map = device_map
+        if device_map:
+            self.device = str(self.model.get_input_embeddings().weight.device)  # where inputs go in
+        else:
+            self.model.to(self.device)
+        self.model.eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.template: ChatTemplate = choose(chat_template, model.known.template if model.known else None,
-                                             self.tokenizer)
         self.template_name = self.template.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
-        return self.template.render(messages, self.tokenizer)
-
-    def _encode(self, messages: Sequence[Message]) -> list[int]:
-        text = self.template.render(messages, self.tokenizer)
-        own_bos = self.template.adds_bos or self.template.name == "tokenizer"
-        return self.tokenizer(text, add_special_tokens=not own_bos)["input_ids"]
+        return self.encoder.render(messages)
 
     def _stopping(self, stops: tuple[str, ...]) -> Any:
         """StopStringCriteria precomputes token tables; building it once per stop set saves ~0.1 s a call."""
@@ -69,7 +116,7 @@ class HFBackend(Backend):
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
-        encoded = [self._encode(r.messages) for r in requests]
+        encoded = [self.encoder.encode(r.messages) for r in requests]
         results: list[Completion | None] = [None] * len(requests)
         room = [self.context_length - len(ids) for ids in encoded]
         todo = [i for i in range(len(requests)) if room[i] > 1]
@@ -85,7 +132,7 @@ class HFBackend(Backend):
         """Greedy generation for token-id prompts, left-padded into one batch."""
         import torch
 
-        stops = tuple(dict.fromkeys([*config.stop, *self.template.stop]))
+        stops = self.encoder.stops(config.stop)
         longest = max(len(ids) for ids in batch)
         max_new = max(1, min(config.max_new_tokens, self.context_length - longest))
         pad = self.tokenizer.pad_token_id
@@ -123,4 +170,4 @@ class HFBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
-                "device": self.device, "dtype": str(self.model.dtype), "context_length": self.context_length}
+                "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map, "dtype": str(self.model.dtype), "context_length": self.context_length}

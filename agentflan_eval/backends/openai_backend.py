@@ -1,25 +1,36 @@
 """Any OpenAI-compatible /v1/chat/completions endpoint (OpenAI, vLLM, TGI, llama.cpp server...).
 
-Requests run concurrently up to ``max_connections``; the openai client retries 429 and 5xx with
-exponential backoff. A request that still fails marks only its own episode as a model error.
+Requests are async (``openai.AsyncOpenAI``) on one event loop in a background thread, so hundreds can
+be in flight from a single-threaded agent loop; a semaphore caps them at ``max_connections`` in all.
+``api_base`` may list several servers, comma-separated: each request goes to the one with the fewest
+requests in flight. The openai client retries 429, 5xx and dropped connections with exponential
+backoff (honouring Retry-After); a request that still fails marks only its own episode as a model
+error, and a prompt over the server's context window ends its episode as ``context_limit``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
 from agentflan_eval.errors import BackendUnavailableError, MissingDependencyError
 from agentflan_eval.records import Completion, GenerationConfig
 
+# How OpenAI, vLLM and TGI word a prompt that does not fit the model's window (HTTP 400).
+_CONTEXT_OVERFLOW = re.compile(r"context[ _]length|maximum context|must be <= \d+|too many tokens", re.IGNORECASE)
+
 
 class OpenAIBackend(Backend):
     name = "openai"
     template_name = "server"
+    streaming = True
 
     def __init__(self, model: str, api_base: str | None, api_key_env: str = "OPENAI_API_KEY",
                  max_connections: int = 8, max_retries: int = 5, timeout: float = 600.0):
@@ -29,45 +40,97 @@ class OpenAIBackend(Backend):
             raise MissingDependencyError("openai", extra="openai", why="needed by --backend openai") from None
         self._openai = openai
         self.model = model
-        self.api_base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.endpoints = [b.strip() for b in base.split(",") if b.strip()]
+        self.api_base = ",".join(self.endpoints)
         key = os.environ.get(api_key_env) or "EMPTY"  # local servers accept any key
-        self.client = openai.OpenAI(base_url=self.api_base, api_key=key, max_retries=max_retries, timeout=timeout)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, max_connections))
-        self._check()
-
-    def _check(self) -> None:
-        """Fail fast with one line when the endpoint cannot be reached at all."""
+        self.clients = [openai.AsyncOpenAI(base_url=b, api_key=key, max_retries=max_retries, timeout=timeout)
+                        for b in self.endpoints]
+        self._in_flight = [0] * len(self.clients)  # touched only on the event loop thread
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="openai-backend", daemon=True)
+        self._thread.start()
+        self._slots = self._call(self._make_semaphore(max(1, max_connections)))
         try:
-            self.client.with_options(max_retries=1, timeout=10).models.list()
+            for client, base_url in zip(self.clients, self.endpoints):
+                self._call(self._check(client, base_url))
+        except BaseException:
+            self.close()
+            raise
+
+    def _call(self, coro: Any) -> Any:
+        """Run a coroutine on the backend's loop and wait for it (set-up and tear-down only)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    @staticmethod
+    async def _make_semaphore(n: int) -> asyncio.Semaphore:
+        return asyncio.Semaphore(n)
+
+    async def _check(self, client: Any, base_url: str) -> None:
+        """Fail fast with one line when an endpoint cannot be reached at all."""
+        try:
+            await client.with_options(max_retries=1, timeout=10).models.list()
         except self._openai.APIConnectionError as e:
-            raise BackendUnavailableError(f"endpoint {self.api_base} is unreachable: {e}") from None
+            raise BackendUnavailableError(f"endpoint {base_url} is unreachable: {e}") from None
         except self._openai.APIStatusError:
             pass  # reachable; some servers do not implement /models
 
-    def _one(self, req: GenerationRequest, config: GenerationConfig) -> Completion:
-        t0 = time.perf_counter()
-        try:
-            resp = self.client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": m.role, "content": m.content} for m in req.messages],  # type: ignore[misc]
-                max_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
-                stop=config.stop[:4] or None,  # the API accepts at most four
-            )
-        except self._openai.OpenAIError as e:
-            return Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}",
-                              seconds=time.perf_counter() - t0)
+    def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
+        return asyncio.run_coroutine_threadsafe(self._one(request, config), self._loop)
+
+    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
+        futures = [self.submit(r, config) for r in requests]
+        return [f.result() for f in futures]
+
+    async def _one(self, req: GenerationRequest, config: GenerationConfig) -> Completion:
+        async with self._slots:
+            i = min(range(len(self.clients)), key=self._in_flight.__getitem__)
+            self._in_flight[i] += 1
+            t0 = time.perf_counter()
+            try:
+                resp = await self.clients[i].chat.completions.create(
+                    model=self.model,
+                    messages=[{"role": m.role, "content": m.content} for m in req.messages],  # type: ignore[misc]
+                    max_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
+                    stop=config.stop[:4] or None,  # the API accepts at most four; the rest are cut below
+                )
+            except self._openai.BadRequestError as e:
+                reason = "context_limit" if _CONTEXT_OVERFLOW.search(str(e)) else "error"
+                return Completion(text="", finish_reason=reason, error=f"{type(e).__name__}: {e}",
+                                  seconds=time.perf_counter() - t0)
+            except self._openai.OpenAIError as e:
+                return Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}",
+                                  seconds=time.perf_counter() - t0)
+            finally:
+                self._in_flight[i] -= 1
+        seconds = time.perf_counter() - t0
+        if not resp.choices or resp.choices[0].message is None:
+            return Completion(text="", finish_reason="error", error="response without a message", seconds=seconds)
         choice = resp.choices[0]
         text, _ = cut_at_stop(choice.message.content or "", config.stop)
         usage = resp.usage
         return Completion(text=text, prompt_tokens=usage.prompt_tokens if usage else 0,
                           completion_tokens=usage.completion_tokens if usage else 0,
-                          finish_reason=choice.finish_reason or "stop", seconds=time.perf_counter() - t0)
+                          finish_reason=choice.finish_reason or "stop", seconds=seconds)
 
-    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
-        return list(self.pool.map(lambda r: self._one(r, config), requests))
+    async def _shutdown(self) -> None:
+        """Cancel requests still in flight (an interrupted run), then close the HTTP connections."""
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in self.clients:
+            await client.close()
 
     def describe(self) -> dict[str, Any]:
         return {"model_path": self.model, "api_base": self.api_base}
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False)
+        if self._loop.is_closed():
+            return
+        try:
+            self._call(self._shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()

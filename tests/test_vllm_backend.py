@@ -1,0 +1,258 @@
+"""vLLM backend without a GPU: the one-line error when vLLM is missing, the flags → vllm.LLM arguments
+path, and the backend's behaviour against a stand-in ``vllm`` module (same token ids as the hf
+backend, stop strings, token counts, finish reasons, context limit, data-parallel replicas)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agentflan_eval.backends import make_backend
+from agentflan_eval.backends.base import GenerationRequest
+from agentflan_eval.backends.vllm_backend import (
+    VLLMBackend,
+    VLLMOptions,
+    llm_kwargs,
+    parse_engine_args,
+    replica_devices,
+)
+from agentflan_eval.cli import build_parser, config_from_args
+from agentflan_eval.config import RunConfig
+from agentflan_eval.errors import AgentFlanError, MissingDependencyError, ModelLoadError
+from agentflan_eval.model_resolve import resolve
+from agentflan_eval.records import GenerationConfig, Message
+
+INSTALL = "pip install 'agentflan-eval[vllm]'"
+
+# A stand-in for the vllm package with the parts of its API the backend uses: LLM(**kwargs),
+# llm.llm_engine.model_config.max_model_len, SamplingParams(**kwargs), LLM.generate(prompts, params,
+# use_tqdm=...) → objects with .outputs[0].text/.token_ids/.finish_reason.
+FAKE_VLLM = '''
+import os
+from types import SimpleNamespace
+
+ENGINES = []
+REPLIES = []  # (text, n_tokens, finish_reason) per request; none left: "<CUDA_VISIBLE_DEVICES>|<prompt len>"
+
+
+class SamplingParams:
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class LLM:
+    def __init__(self, model, **kwargs):
+        if kwargs.get("fail_start"):
+            raise RuntimeError("CUDA out of memory")
+        self.kwargs = {"model": model, **kwargs}
+        self.requests = []
+        config = SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 2048)
+        self.llm_engine = SimpleNamespace(model_config=config)
+        ENGINES.append(self)
+
+    def generate(self, prompts, sampling_params, use_tqdm=True):
+        outs = []
+        for prompt, params in zip(prompts, sampling_params):
+            ids = prompt["prompt_token_ids"]
+            self.requests.append((ids, params))
+            echo = (f"{os.environ.get('CUDA_VISIBLE_DEVICES')}|{len(ids)}", 3, "stop")
+            text, n, reason = REPLIES.pop(0) if REPLIES else echo
+            outs.append(SimpleNamespace(prompt_token_ids=ids, outputs=[
+                SimpleNamespace(text=text, token_ids=list(range(n)), finish_reason=reason)]))
+        return outs
+'''
+
+
+@pytest.fixture()
+def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The stand-in as an importable package: spawned replica workers find it through sys.path too."""
+    root = tmp_path / "fake_site"
+    (root / "vllm").mkdir(parents=True)
+    (root / "vllm" / "__init__.py").write_text(FAKE_VLLM)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    module = importlib.import_module("vllm")
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return module
+
+
+def _conversation(question: str) -> list[Message]:
+    return [Message(role="system", content="You are an agent. Answer with Thought/Action lines."),
+            Message(role="user", content=question),
+            Message(role="assistant", content="Thought: search it\nAction: Search[Milhouse]"),
+            Message(role="tool", content="Observation 1: Milhouse Mussolini Van Houten is a character.")]
+
+
+# -- without vLLM ---------------------------------------------------------------------------------
+
+def test_without_vllm_the_backend_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                      embedded_dir: Path) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm fails here even where it is installed
+    with pytest.raises(MissingDependencyError) as e:
+        VLLMBackend(resolve(None))
+    assert INSTALL in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(MissingDependencyError):
+        make_backend(RunConfig(backend="vllm"))
+
+
+def test_without_vllm_the_cli_prints_one_line_and_exits_2(tmp_path: Path, data_dir: Path) -> None:
+    code = ("import sys; sys.modules['vllm'] = None\n"
+            "from agentflan_eval.cli import main\n"
+            "raise SystemExit(main(sys.argv[1:]))")
+    out = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--backend", "vllm", "--tasks", "hotpotqa",
+                           "--limit", "1", "--output-dir", str(out), "--data-dir", str(data_dir)],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: vllm is not installed") and INSTALL in lines[0]
+    assert not out.exists()  # nothing written before the backend exists
+
+
+# -- argument handling ----------------------------------------------------------------------------
+
+def test_llm_kwargs_defaults_turn_prefix_caching_on() -> None:
+    kw = llm_kwargs(VLLMOptions(), "/models/m", trust_remote_code=False, seed=3)
+    assert kw == {"model": "/models/m", "tokenizer": "/models/m", "trust_remote_code": False, "seed": 3,
+                  "dtype": "auto", "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
+                  "enable_prefix_caching": True}
+
+
+def test_cli_flags_reach_the_engine_arguments() -> None:
+    args = build_parser().parse_args([
+        "run", "--backend", "vllm", "--model", "internlm/Agent-FLAN-7b", "--tensor-parallel-size", "4",
+        "--pipeline-parallel-size", "2", "--data-parallel-size", "2", "--gpu-memory-utilization", "0.8",
+        "--max-model-len", "4096", "--dtype", "bfloat16", "--seed", "7",
+        "--engine-args", '{"enforce_eager": true, "enable_prefix_caching": false, "swap_space": 0}'])
+    config = config_from_args(args)
+    assert (config.tensor_parallel_size, config.pipeline_parallel_size) == (4, 2)
+    assert config.data_parallel_size == 2
+    options = VLLMOptions.from_config(config)
+    kw = llm_kwargs(options, "internlm/Agent-FLAN-7b", trust_remote_code=True, seed=config.seed)
+    assert kw["tensor_parallel_size"] == 4 and kw["pipeline_parallel_size"] == 2
+    assert kw["gpu_memory_utilization"] == 0.8 and kw["max_model_len"] == 4096 and kw["dtype"] == "bfloat16"
+    assert kw["seed"] == 7 and kw["trust_remote_code"] is True
+    assert kw["enforce_eager"] is True and kw["swap_space"] == 0
+    assert kw["enable_prefix_caching"] is False  # --engine-args may turn it off
+    assert "data_parallel_size" not in kw  # one LLM per replica: vLLM refuses dp > 1 in one process
+    assert options.gpus_per_replica == 8
+    assert replica_devices(options, [str(i) for i in range(16)]) == ["0,1,2,3,4,5,6,7",
+                                                                      "8,9,10,11,12,13,14,15"]
+    with pytest.raises(AgentFlanError, match="needs 16 GPUs; 8 visible"):
+        replica_devices(options, [str(i) for i in range(8)])
+
+
+def test_bad_engine_args_and_sizes_are_clear_errors() -> None:
+    with pytest.raises(AgentFlanError, match="not valid JSON"):
+        parse_engine_args('{"enforce_eager": tru}')
+    with pytest.raises(AgentFlanError, match="must be a JSON object"):
+        parse_engine_args('["enforce_eager"]')
+    assert parse_engine_args(None) == {} and parse_engine_args("") == {}
+    with pytest.raises(AgentFlanError, match=r"tensor_parallel_size \(use --tensor-parallel-size\)"):
+        VLLMOptions.from_config(RunConfig(backend="vllm", engine_args='{"tensor_parallel_size": 2}'))
+    with pytest.raises(AgentFlanError, match="--data-parallel-size must be at least 1"):
+        VLLMOptions(data_parallel_size=0)
+    with pytest.raises(AgentFlanError, match="--gpu-memory-utilization"):
+        VLLMOptions(gpu_memory_utilization=1.5)
+    # vLLM flags with another backend would be silently ignored: refuse them instead.
+    with pytest.raises(AgentFlanError, match="--tensor-parallel-size apply only to --backend vllm"):
+        config_from_args(build_parser().parse_args(["run", "--tensor-parallel-size", "2"]))
+
+
+# -- behaviour, against the stand-in vllm ---------------------------------------------------------
+
+def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType, embedded_dir: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentflan_eval.backends.hf import HFBackend
+
+    backend = make_backend(RunConfig(backend="vllm", max_model_len=300, seed=5,
+                                     engine_args='{"enforce_eager": true}'))
+    engine = fake_vllm.ENGINES[-1]
+    assert engine.kwargs["model"] == engine.kwargs["tokenizer"] == str(embedded_dir)  # the converted GGUF
+    assert engine.kwargs["enable_prefix_caching"] is True and engine.kwargs["enforce_eager"] is True
+    assert engine.kwargs["max_model_len"] == 300 and engine.kwargs["seed"] == 5
+
+    requests = [GenerationRequest(messages=_conversation(q)) for q in
+                ("Who is Milhouse named after?", "word " * 400, "What is the capital of France?", "Hi")]
+    fake_vllm.REPLIES.extend([
+        ("Thought: named after Mussolini\nAction: Finish[Mussolini]\nObservation 2: leaked", 21, "length"),
+        ("Thought: Paris", 5, "length"),
+        ("Action: Finish[hi]", 6, "abort"),
+    ])
+    config = GenerationConfig(max_new_tokens=250, stop=["\nObservation"], seed=5)
+    got = backend.generate(requests, config)
+
+    # The hf backend, given the same requests, hands its model exactly the same token ids.
+    hf = HFBackend(resolve(None))
+    seen: list[list[int]] = []
+    monkeypatch.setattr(hf, "generate_ids", lambda batch, cfg: seen.extend(batch) or [])
+    hf.generate(requests, config)
+    sent = [ids for ids, _ in engine.requests]
+    assert len(seen) == 4 and sent == [seen[0], seen[2], seen[3]]  # the overlong one never reaches vLLM
+    assert backend.render_example(requests[0].messages) == hf.render_example(requests[0].messages)
+    assert backend.template_name == hf.template_name == "tokenizer"
+
+    params = [p for _, p in engine.requests]
+    assert all(p.stop == ["\nObservation"] and p.temperature == 0.0 and p.seed == 5 for p in params)
+    assert [p.max_tokens for p in params] == [300 - len(ids) for ids in sent]  # the room left, as hf
+    assert all(300 - len(ids) < 250 for ids in sent)
+
+    answer, overlong, paris, aborted = got
+    assert answer.text == "Thought: named after Mussolini\nAction: Finish[Mussolini]"
+    assert answer.finish_reason == "stop" and answer.completion_tokens == 21
+    assert answer.prompt_tokens == len(sent[0])
+    assert overlong.finish_reason == "context_limit" and overlong.text == ""
+    assert overlong.prompt_tokens == len(seen[1])
+    assert len(seen[1]) > 300
+    assert paris.finish_reason == "length" and paris.completion_tokens == 5
+    assert aborted.finish_reason == "error" and "abort" in (aborted.error or "")
+
+    # Like hf: a prompt that leaves one token of room is not sent; two tokens of room are.
+    n = len(sent[0])
+    backend.max_model_len = n + 1
+    assert backend.generate(requests[:1], config)[0].finish_reason == "context_limit"
+    backend.max_model_len = n + 2
+    assert backend.generate(requests[:1], config)[0].finish_reason == "stop"
+    assert engine.requests[-1][1].max_tokens == 2
+    backend.max_model_len = 300
+
+    info = backend.describe()
+    assert info["model_hash"] and info["context_length"] == 300
+    assert info["engine"]["enable_prefix_caching"] is True and info["options"]["max_model_len"] == 300
+    backend.close()
+
+
+def test_data_parallel_replicas_keep_each_episode_on_one_replica(fake_vllm: ModuleType, embedded_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
+    backend = VLLMBackend(resolve(None), VLLMOptions(tensor_parallel_size=2, data_parallel_size=2))
+    try:
+        assert fake_vllm.ENGINES == []  # the engines live in the worker processes
+        samples = [f"s{i}" for i in range(8)]
+        turns = []
+        for turn in range(2):
+            reqs = [GenerationRequest(messages=_conversation(f"question {s} " * (turn + 1)), task="hotpotqa",
+                                      sample_id=s, turn=turn) for s in samples]
+            out = backend.generate(reqs, GenerationConfig(max_new_tokens=16))
+            assert [c.text.split("|")[1] for c in out] == [str(c.prompt_tokens) for c in out]  # order kept
+            turns.append([c.text.split("|")[0] for c in out])
+        assert turns[0] == turns[1]  # an episode stays on its replica (and its prefix cache)
+        assert set(turns[0]) == {"4,5", "6,7"}  # each replica got its own tensor-parallel GPU pair
+    finally:
+        procs = list(backend._replicas.procs) if backend._replicas else []
+        backend.close()
+    assert procs and not any(p.is_alive() for p in procs)
+
+
+def test_a_replica_that_fails_to_start_is_one_model_load_error(fake_vllm: ModuleType, embedded_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(ModelLoadError, match="could not start: replica 0: RuntimeError: CUDA out of memory"):
+        VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2, engine_args={"fail_start": True}))
+    with pytest.raises(ModelLoadError, match="vLLM cannot start .*CUDA out of memory"):
+        VLLMBackend(resolve(None), VLLMOptions(engine_args={"fail_start": True}))
