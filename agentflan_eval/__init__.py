@@ -17,4 +17,4 @@ _root = _os.path.dirname(_here)
 if not _os.path.isdir(_os.path.join(_here, "benchmarks")) and _os.path.isfile(
     _os.path.join(_root, "benchmarks", "__init__.py")
 ):
-    __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
+    __path__.append(_root)  # type: ignore[name-defined]

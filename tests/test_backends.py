@@ -40,7 +40,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path)
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_model_dir: Path):  # noqa: ANN201
+def tiny(tiny_model_dir: Path):
     from agentflan_eval.backends.hf import HFBackend
     from agentflan_eval.model_resolve import resolve
 
@@ -51,7 +51,7 @@ def _reqs(*texts: str) -> list[GenerationRequest]:
     return [GenerationRequest(messages=[Message(role="user", content=t)]) for t in texts]
 
 
-def test_hf_left_padded_batch_equals_single(tiny) -> None:  # noqa: ANN001
+def test_hf_left_padded_batch_equals_single(tiny) -> None:
     cfg = GenerationConfig(max_new_tokens=12)
     prompts = ["Hi", "What is the capital of France? Answer briefly please.", "Search[Milhouse] then lookup"]
     batched = tiny.generate(_reqs(*prompts), cfg)
@@ -63,7 +63,7 @@ def test_hf_left_padded_batch_equals_single(tiny) -> None:  # noqa: ANN001
         [Message(role="user", content="Hi")])
 
 
-def test_hf_stop_string_cuts_generation(tiny) -> None:  # noqa: ANN001
+def test_hf_stop_string_cuts_generation(tiny) -> None:
     free = tiny.generate(_reqs("Tell me a story"), GenerationConfig(max_new_tokens=24))[0]
     assert free.finish_reason == "length" and len(free.text) > 12
     stop = free.text[8:12]
@@ -72,18 +72,18 @@ def test_hf_stop_string_cuts_generation(tiny) -> None:  # noqa: ANN001
     assert cut.completion_tokens < free.completion_tokens
 
 
-def test_hf_context_limit_is_reported_not_raised(tiny) -> None:  # noqa: ANN001
+def test_hf_context_limit_is_reported_not_raised(tiny) -> None:
     long, short = tiny.generate(_reqs("word " * 400, "short"), GenerationConfig(max_new_tokens=4))
     assert long.finish_reason == "context_limit" and long.text == "" and long.prompt_tokens > 160
     assert short.finish_reason in ("length", "stop") and short.completion_tokens > 0
 
 
-def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:  # noqa: ANN001
+def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:
     d = tiny.describe()
     assert d["model_path"] == str(tiny_model_dir) and len(d["model_hash"]) == 64 and d["context_length"] == 160
 
 
-def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_model_dir: Path) -> None:  # noqa: ANN001
+def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_model_dir: Path) -> None:
     """--device-map auto goes through accelerate's placement (here: every layer on the CPU)."""
     from agentflan_eval.backends.hf import HFBackend
     from agentflan_eval.model_resolve import resolve
@@ -130,11 +130,11 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
                                                      "owned_by": "me"}]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         last = body["messages"][-1]["content"]
         with self.lock:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, Score

@@ -45,7 +45,7 @@ class ParagraphCorpus:
         return None, self.similar(query)
 
     @cached_property
-    def _index(self):  # noqa: ANN202 - (vectorizer, matrix, titles), built on the first miss
+    def _index(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         titles = list(self.pages)
