@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run dirs go (default: runs)")
     r.add_argument("--run-id", help="run dir name (default: derived from model and settings, so runs resume)")
     r.add_argument("--batch-size", type=int, default=8, help="episodes advanced together (default: 8)")
-    r.add_argument("--max-new-tokens", type=int, default=256, help="per model reply (default: 256)")
+    r.add_argument("--max-new-tokens", type=int, default=256, help="per model reply (default: 256); tasks whose protocol fixes "
+                   "its own budget keep it (OS, DB, ALFWorld, KG: 128; T-Eval: 1024)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--chat-template", help="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)")
     r.add_argument("--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)")

@@ -9,6 +9,7 @@ import logging
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from agentflan_eval.records import (
     NotRun,
     RunManifest,
     RunResults,
+    Score,
     TaskResult,
 )
 from agentflan_eval.scoring import percent, suite_scores, task_result
@@ -164,7 +166,7 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
     done = store.done_ids(bench.name)
     todo = shard.take([s for s in samples if s.id not in done])
     wanted = {s.id for s in samples}
-    scores = [r.score.value for r in store.episodes(bench.name) if r.sample_id in wanted and r.sample_id in done]
+    scores = [(r.subset, r.score) for r in store.episodes(bench.name) if r.sample_id in wanted and r.sample_id in done]
     total = len(done & wanted) + len(todo)
     desc = f"{bench.name}[{shard.rank}/{shard.world_size}]" if shard.distributed else bench.name
     bar = tqdm(total=total, initial=total - len(todo), desc=desc, unit="ep", dynamic_ncols=True,
@@ -173,7 +175,7 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
 
     def on_done(record: EpisodeRecord) -> None:
         store.append(record)
-        scores.append(record.score.value)
+        scores.append((record.subset, record.score))
         bar.update(1)
         _postfix(bar, bench, scores)
 
@@ -184,9 +186,11 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
         bar.close()
 
 
-def _postfix(bar: tqdm, bench: Benchmark, scores: list[float]) -> None:
-    if scores:
-        bar.set_postfix_str(f"{bench.metric} {sum(scores) / len(scores) / bench.scale * 100:.1f}")
+def _postfix(bar: tqdm, bench: Benchmark, scores: list[tuple[str | None, Score]]) -> None:
+    """The running task score, computed as the final one is (H-score, F1, success rate...)."""
+    value = bench.task_score(scores)[0] if scores else None
+    if value is not None:
+        bar.set_postfix_str(f"{bench.metric} {value / bench.scale * 100:.1f}")
 
 
 def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | None = None,
@@ -208,6 +212,9 @@ def summary_lines(results: RunResults) -> list[str]:
         p = percent(r)
         partial = "" if r.n >= r.n_standard else f" (partial: {r.n}/{r.n_standard})"
         lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}  {r.metric}{partial}")
+        if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
+            lines += textwrap.wrap(", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()), width=110,
+                                   initial_indent=" " * 14, subsequent_indent=" " * 14)
     for n in results.not_run:
         lines.append(f"{n.task:<14}{'':<15}{'not run':>8}{'':>6}  {n.reason}")
     for suite, v in results.suites.items():

@@ -77,19 +77,16 @@ class TrainConfig:
 
 def load_tokenizer(model: str | None, template_name: str | None) -> tuple[Any, Any, str]:
     """(tokenizer, chat template, path to load the model from), resolved as ``run`` resolves models."""
-    from agentflan_eval.model_zoo.chat_templates import choose
-    from transformers import AutoTokenizer
-
-    from agentflan_eval.model_resolve import converted_gguf_dir, resolve
+    from agentflan_eval.backends.hf import ChatEncoder, load_path
+    from agentflan_eval.model_resolve import resolve
 
     resolved = resolve(model)
-    load = str(converted_gguf_dir(Path(resolved.path))) if resolved.kind == "gguf" else resolved.path
-    trust = bool(resolved.known and resolved.known.trust_remote_code)
-    tok = AutoTokenizer.from_pretrained(load, trust_remote_code=trust)
+    load = load_path(resolved)
+    encoder = ChatEncoder.load(resolved, load, template_name)
+    tok = encoder.tokenizer
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    template = choose(template_name, resolved.known.template if resolved.known else None, tok)
-    return tok, template, load
+    return tok, encoder.template, load
 
 
 def load_conversations(path: Path, limit: int | None = None) -> list[Conversation]:

@@ -230,7 +230,9 @@ def test_replay_run_through_cli_writes_transcripts_and_parts(tmp_path: Path, sam
     replay.write_text("".join(json.dumps(x) + "\n" for x in good))
     assert main(["run", "--tasks", "agent_h", "--limit", "12", "--backend", "replay", "--replay-file", str(replay),
                  "--output-dir", str(tmp_path / "runs"), "--run-id", "good", "--no-report"]) == 0
-    assert re.search(r"agent_h\s+hallucination\s+100\.00\s+12", capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(r"agent_h\s+hallucination\s+100\.00\s+12", out)
+    assert re.search(r"H_react 100,.*format_hallucination_chat 0", out.replace("\n", " ")), "the H-score's parts"
     store = RunStore(tmp_path / "runs/good")
     eps = list(store.episodes("agent_h"))
     assert len(eps) == 12 and all(e.status.value == "completed" and len(e.steps) == 1 for e in eps)

@@ -95,6 +95,31 @@ def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_m
         [c.text for c in tiny.generate(_reqs("Hi", "Search[x]"), cfg)]
 
 
+def test_hf_prefix_cache_gives_the_same_tokens_and_skips_the_shared_prefill(tiny_model_dir: Path) -> None:
+    """Rows sharing a long instruction: [cached prefix][pad][suffix] must generate exactly what full prefill does,
+    and a later turn extending a cached prompt computes only its new tokens."""
+    from agentflan_eval.backends.hf import HFBackend
+    from agentflan_eval.backends.prefix_cache import common_prefix_length
+    from agentflan_eval.model_resolve import resolve
+
+    plain = HFBackend(resolve(str(tiny_model_dir)), batch_size=4, prefix_cache=False)
+    cached = HFBackend(resolve(str(tiny_model_dir)), batch_size=4)
+    shared = "You are an agent. Solve the task with Search[x] and Finish[y]. " * 3
+    turn1 = [[Message(role="system", content=shared), Message(role="user", content=q)]
+             for q in ("Who?", "Where was the magazine First for Women started?", "When")]
+    cfg = GenerationConfig(max_new_tokens=10)
+    first = cached.generate([GenerationRequest(messages=m) for m in turn1], cfg)
+    assert [c.text for c in first] == [c.text for c in plain.generate([GenerationRequest(messages=m) for m in turn1],
+                                                                      cfg)]
+    ids = [cached.encoder.encode(m) for m in turn1]
+    assert cached.prefixes.computed_tokens == common_prefix_length(ids) > 40
+    turn2 = [*turn1[1], Message(role="assistant", content=first[1].text), Message(role="user", content="Observation")]
+    before = cached.prefixes.computed_tokens
+    one = cached.generate([GenerationRequest(messages=turn2)], cfg)[0]
+    assert one.text == plain.generate([GenerationRequest(messages=turn2)], cfg)[0].text
+    assert cached.prefixes.computed_tokens - before == len(cached.encoder.encode(turn2)) - 1 - common_prefix_length(ids)
+
+
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [

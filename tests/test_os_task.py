@@ -219,6 +219,7 @@ def test_model_that_fork_bombs_its_sandbox(bench: OSInteraction, problems: dict[
 
     monkeypatch.setattr(bwrap.SandboxCgroup, "create", classmethod(lambda cls, *a: None))
     bomb = "Act: bash\n```bash\n:(){ :|:& };:\n```"
-    rec = _replay(bench, problems["os-4-Q19-0"], [bomb, bomb, "Act: answer(3)"], tmp_path)
+    wait = "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
+    rec = _replay(bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
     assert rec.error is None and rec.score.value == 0.0 and rec.env_info["checks"] == []
     assert rec.env_info["sandbox_error"] == "more than 256 processes"

@@ -330,32 +330,19 @@ def replay_file(path: Path, data_dir: Path, correct: bool) -> Path:
     return path
 
 
+def replay_run(tmp_path: Path, data_dir: Path, name: str, correct: bool, *extra: str) -> int:
+    """`run` on 3 HotpotQA questions, the replay file ``name`` playing the model."""
+    replay = replay_file(tmp_path / name, data_dir, correct)
+    return cli_main(["run", "--backend", "replay", "--model", str(replay), "--tasks", "hotpotqa", "--limit", "3",
+                     "--output-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir), *extra])
+
+
 def test_run_writes_its_report_and_report_overlays_two_runs(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = []
     for name, correct in (("good-agent.jsonl", True), ("bad-agent.jsonl", False)):
-        replay = replay_file(tmp_path / name, data_dir, correct)
-        assert (
-            cli_main(
-                [
-                    "run",
-                    "--backend",
-                    "replay",
-                    "--model",
-                    str(replay),
-                    "--tasks",
-                    "hotpotqa",
-                    "--limit",
-                    "3",
-                    "--output-dir",
-                    str(tmp_path / "runs"),
-                    "--data-dir",
-                    str(data_dir),
-                ]
-            )
-            == 0
-        )
+        assert replay_run(tmp_path, data_dir, name, correct) == 0
         out = capsys.readouterr().out
         run_dir = Path(next(line for line in out.splitlines() if line.startswith("run dir: "))[9:])
         assert f"report: {run_dir / 'report' / 'report.html'}" in out

@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_report import replay_file
+from test_report import replay_run
 
-from agentflan_eval.cli import main as cli_main
 from agentflan_eval.report import make_report
 
 CHROMIUM_ARGS = ["--no-sandbox", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
@@ -20,28 +19,7 @@ def test_html_report_renders_offline_in_chromium(tmp_path: Path, data_dir: Path)
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.fail("Debian package chromium is not installed (scripts/install.sh installs it)")
-    replay = replay_file(tmp_path / "agent.jsonl", data_dir, correct=True)
-    assert (
-        cli_main(
-            [
-                "run",
-                "--backend",
-                "replay",
-                "--model",
-                str(replay),
-                "--tasks",
-                "hotpotqa",
-                "--limit",
-                "3",
-                "--output-dir",
-                str(tmp_path / "runs"),
-                "--data-dir",
-                str(data_dir),
-                "--no-report",
-            ]
-        )
-        == 0
-    )
+    assert replay_run(tmp_path, data_dir, "agent.jsonl", True, "--no-report") == 0
     run_dir = next((tmp_path / "runs").iterdir())
     report = make_report([run_dir], tmp_path / "report", n_resamples=100)
 

@@ -1,4 +1,4 @@
-"""transformers backend: left-padded batched greedy generation with stop strings."""
+"""transformers backend: batched greedy generation with stop strings and cached shared prompt prefixes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
+from agentflan_eval.backends.prefix_cache import PrefixCache
 from agentflan_eval.errors import ModelLoadError
 from agentflan_eval.model_resolve import ResolvedModel, converted_gguf_dir, model_hash
 from agentflan_eval.model_zoo.chat_templates import ChatTemplate, choose
@@ -73,7 +74,8 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
-                 device: str | None = None, dtype: str | None = None, device_map: str | None = None):
+                 device: str | None = None, dtype: str | None = None, device_map: str | None = None,
+                 prefix_cache: bool = True):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -100,6 +102,7 @@ class HFBackend(Backend):
         self.template_name = self.template.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
+        self.prefixes = PrefixCache(self.model, self.device) if prefix_cache else None
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
@@ -129,23 +132,27 @@ class HFBackend(Backend):
         return [r for r in results if r is not None]
 
     def generate_ids(self, batch: list[list[int]], config: GenerationConfig) -> list[Completion]:
-        """Greedy generation for token-id prompts, left-padded into one batch."""
+        """Greedy generation for token-id prompts in one batch: [cached shared prefix][pad][row's own tokens]."""
         import torch
 
         stops = self.encoder.stops(config.stop)
-        longest = max(len(ids) for ids in batch)
+        t0 = time.perf_counter()
+        shared, past = self.prefixes.lookup(batch) if self.prefixes else (0, None)
+        tail = max(len(ids) for ids in batch) - shared
+        longest = shared + tail
         max_new = max(1, min(config.max_new_tokens, self.context_length - longest))
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), longest), dtype=torch.long)
         for row, ids in enumerate(batch):
-            input_ids[row, longest - len(ids):] = torch.tensor(ids)
-            mask[row, longest - len(ids):] = 1
-        t0 = time.perf_counter()
+            input_ids[row, :shared], mask[row, :shared] = torch.tensor(ids[:shared]), 1
+            input_ids[row, longest - len(ids) + shared:] = torch.tensor(ids[shared:])
+            mask[row, longest - len(ids) + shared:] = 1
         torch.manual_seed(config.seed)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                **({self.prefixes.kwarg: past} if past is not None else {}),
                 max_new_tokens=max_new, do_sample=config.temperature > 0,
                 temperature=config.temperature if config.temperature > 0 else None, top_p=None, top_k=None,
                 stopping_criteria=self._stopping(stops), pad_token_id=pad,
