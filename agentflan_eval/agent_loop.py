@@ -167,9 +167,12 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
         return EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
     ep.steps.append(Step(reply=comp.text, action=action, observation=obs.text, prompt_tokens=comp.prompt_tokens,
                          completion_tokens=comp.completion_tokens, seconds=comp.seconds))
-    ep.messages.append(Message(role="assistant", content=comp.text))
-    if obs.text is not None and not obs.done:
-        ep.messages.append(Message(role=obs.role, content=obs.text))  # type: ignore[arg-type]
+    if obs.restart and obs.text is not None and not obs.done:
+        ep.messages = [*ep.prompt[:-1], Message(role=obs.role, content=obs.text)]  # type: ignore[arg-type]
+    else:
+        ep.messages.append(Message(role="assistant", content=comp.text))
+        if obs.text is not None and not obs.done:
+            ep.messages.append(Message(role=obs.role, content=obs.text))  # type: ignore[arg-type]
     if obs.done:
         return obs.status or EpisodeStatus.COMPLETED, None
     if len(ep.steps) >= bench.max_turns:

@@ -30,12 +30,16 @@ class Sample(BaseModel):
 
 
 class Observation(BaseModel):
-    """The environment's answer to one action. ``status`` set means the episode ends here."""
+    """The environment's answer to one action. ``status`` set means the episode ends here.
+
+    ``restart``: the model's next prompt is the episode's opening messages with ``text`` in place of the
+    last one, not the conversation so far (protocols that clear the chat between rounds, e.g. Mind2Web)."""
 
     text: str | None = None
     role: str = "user"
     done: bool = False
     status: EpisodeStatus | None = None
+    restart: bool = False
 
 
 class Environment(ABC):

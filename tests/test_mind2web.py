@@ -217,6 +217,29 @@ def test_replay_correct_wrong_and_malformed(bench: Mind2Web, m2w_dir: Path, tmp_
     assert bad.status == EpisodeStatus.COMPLETED and bad.invalid_actions == 2 and bad.score.value == 0.0
 
 
+def test_each_round_starts_a_fresh_chat(bench: Mind2Web, tmp_path: Path) -> None:
+    """As in AgentBench, round 2 of a step's tournament is asked in a new chat: the examples, then the question."""
+    from agentflan_eval.agent_loop import run_episodes
+    from agentflan_eval.backends.replay import ReplayBackend
+    from agentflan_eval.records import GenerationConfig
+
+    class Recording(ReplayBackend):
+        seen: list = []
+
+        def generate(self, requests, config):  # noqa: ANN001, ANN202
+            self.seen.extend(requests)
+            return super().generate(requests, config)
+
+    sample = bench.load_samples()[1]
+    replay = tmp_path / "r.jsonl"
+    replay.write_text(json.dumps({"task": "mind2web", "sample_id": sample.id, "replies": _oracle(bench, sample)}))
+    backend, done = Recording(replay), []
+    run_episodes(bench, [sample], backend, GenerationConfig(), 1, done.append)
+    first, second = (r.messages for r in backend.seen)
+    assert len(second) == len(first) and second[:-1] == first[:-1] and second[-1].content != first[-1].content
+    assert second[-1].content.startswith("'''\n<html>") and done[0].score.success
+
+
 def test_score_is_recomputed_from_steps(bench: Mind2Web) -> None:
     s = bench.load_samples()[0]
     env = bench.make_env(s)
