@@ -13,7 +13,7 @@ import pytest
 
 from agentflan_eval.backends.base import GenerationRequest, cut_at_stop
 from agentflan_eval.backends.replay import ReplayBackend
-from agentflan_eval.records import GenerationConfig, Message
+from agentflan_eval.records import Completion, GenerationConfig, Message
 
 
 def test_cut_at_stop_takes_the_earliest() -> None:
@@ -95,9 +95,9 @@ def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_m
         [c.text for c in tiny.generate(_reqs("Hi", "Search[x]"), cfg)]
 
 
-def test_hf_prefix_cache_gives_the_same_tokens_and_skips_the_shared_prefill(tiny_model_dir: Path) -> None:
-    """Rows sharing a long instruction: [cached prefix][pad][suffix] must generate exactly what full prefill does,
-    and a later turn extending a cached prompt computes only its new tokens."""
+def test_hf_kept_caches_give_the_same_tokens_and_prefill_only_what_is_new(tiny_model_dir: Path) -> None:
+    """Rows sharing instructions, then a later turn of one conversation: starting from kept KV caches must
+    generate exactly what full prefill does, while computing only the tokens no kept cache holds."""
     from agentflan_eval.backends.hf import HFBackend
     from agentflan_eval.backends.prefix_cache import common_prefix_length
     from agentflan_eval.model_resolve import resolve
@@ -108,16 +108,29 @@ def test_hf_prefix_cache_gives_the_same_tokens_and_skips_the_shared_prefill(tiny
     turn1 = [[Message(role="system", content=shared), Message(role="user", content=q)]
              for q in ("Who?", "Where was the magazine First for Women started?", "When")]
     cfg = GenerationConfig(max_new_tokens=10)
-    first = cached.generate([GenerationRequest(messages=m) for m in turn1], cfg)
-    assert [c.text for c in first] == [c.text for c in plain.generate([GenerationRequest(messages=m) for m in turn1],
-                                                                      cfg)]
+
+    def both(conversations: list[list[Message]]) -> list[Completion]:
+        reqs = [GenerationRequest(messages=m) for m in conversations]
+        got = cached.generate(reqs, cfg)
+        assert [c.text for c in got] == [c.text for c in plain.generate(reqs, cfg)]
+        return got
+
+    first = both(turn1)
+    assert all(c.completion_tokens >= 5 for c in first)
     ids = [cached.encoder.encode(m) for m in turn1]
-    assert cached.prefixes.computed_tokens == common_prefix_length(ids) > 40
-    turn2 = [*turn1[1], Message(role="assistant", content=first[1].text), Message(role="user", content="Observation")]
+    common = common_prefix_length(ids[0], ids[1])
+    assert common > 40
+    assert cached.prefixes.computed_tokens == sum(len(x) - 1 for x in ids) - 2 * common  # instructions once
+    turn2 = [[*turn1[i], Message(role="assistant", content=first[i].text), Message(role="user", content="Observation: x")]
+             for i in (1, 2)]
     before = cached.prefixes.computed_tokens
-    one = cached.generate([GenerationRequest(messages=turn2)], cfg)[0]
-    assert one.text == plain.generate([GenerationRequest(messages=turn2)], cfg)[0].text
-    assert cached.prefixes.computed_tokens - before == len(cached.encoder.encode(turn2)) - 1 - common_prefix_length(ids)
+    both(turn2)
+    new = [cached.encoder.encode(m) for m in turn2]
+    # each conversation continues from its own kept turn, reply included: only the observation (and the
+    # reply's last, re-tokenised tokens) are computed
+    reply_kept = sum(c.completion_tokens - 3 for c in first[1:])
+    assert cached.prefixes.computed_tokens - before <= sum(len(n) - len(o) for n, o in zip(new, ids[1:])) - reply_kept
+    assert cached.describe()["kept_prompt_caches"] and not plain.describe()["kept_prompt_caches"]
 
 
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:

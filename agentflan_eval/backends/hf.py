@@ -102,7 +102,8 @@ class HFBackend(Backend):
         self.template_name = self.template.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
-        self.prefixes = PrefixCache(self.model, self.device) if prefix_cache else None
+        keep = prefix_cache and PrefixCache.supports(self.model)
+        self.prefixes = PrefixCache(self.model, self.device, capacity=max(16, 2 * self.batch_size)) if keep else None
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
@@ -132,22 +133,20 @@ class HFBackend(Backend):
         return [r for r in results if r is not None]
 
     def generate_ids(self, batch: list[list[int]], config: GenerationConfig) -> list[Completion]:
-        """Greedy generation for token-id prompts in one batch: [cached shared prefix][pad][row's own tokens]."""
+        """Greedy generation for token-id prompts, left-padded into one batch; prompts start from kept caches."""
         import torch
 
         stops = self.encoder.stops(config.stop)
         t0 = time.perf_counter()
-        shared, past = self.prefixes.lookup(batch) if self.prefixes else (0, None)
-        tail = max(len(ids) for ids in batch) - shared
-        longest = shared + tail
+        past = self.prefixes.batch_cache(batch) if self.prefixes else None
+        longest = max(len(ids) for ids in batch)
         max_new = max(1, min(config.max_new_tokens, self.context_length - longest))
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), longest), dtype=torch.long)
         for row, ids in enumerate(batch):
-            input_ids[row, :shared], mask[row, :shared] = torch.tensor(ids[:shared]), 1
-            input_ids[row, longest - len(ids) + shared:] = torch.tensor(ids[shared:])
-            mask[row, longest - len(ids) + shared:] = 1
+            input_ids[row, longest - len(ids):] = torch.tensor(ids)
+            mask[row, longest - len(ids):] = 1
         torch.manual_seed(config.seed)
         with torch.inference_mode():
             out = self.model.generate(
@@ -161,7 +160,7 @@ class HFBackend(Backend):
         gen = out[:, longest:].tolist()
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        completions = []
+        completions, used = [], []
         for row, ids in enumerate(gen):
             n = next((k + 1 for k, t in enumerate(ids) if t in eos_ids), None)
             ended_eos = n is not None
@@ -173,8 +172,13 @@ class HFBackend(Backend):
             reason = "stop" if (stopped or ended_eos) else "length"
             completions.append(Completion(text=text, prompt_tokens=len(batch[row]), completion_tokens=n,
                                           finish_reason=reason, seconds=seconds))
+            used.append(n)
+        if self.prefixes is not None:
+            self.prefixes.keep(batch, gen, used, past)
         return completions
 
     def describe(self) -> dict[str, Any]:
         return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
-                "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map, "dtype": str(self.model.dtype), "context_length": self.context_length}
+                "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map,
+                "dtype": str(self.model.dtype), "context_length": self.context_length,
+                "kept_prompt_caches": self.prefixes is not None}

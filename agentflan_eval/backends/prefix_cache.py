@@ -1,18 +1,21 @@
-"""Key/value caches of prompt prefixes, so the hf backend prefills a shared prefix once, not every turn.
+"""Key/value caches of earlier prompts, so the hf backend prefills only what is new in each turn.
 
-Agent prompts are dominated by what they share: every episode of a task starts with the same
-instructions and few-shot examples, and every turn of an episode starts with the previous turn.
-Without this, each call re-reads thousands of prompt tokens and prefill dominates generation time.
-For each batch the longest prefix common to all rows is cached (built on the longest cached entry
-it extends, so only new tokens are computed); rows then hold [prefix][pad][own suffix] and the
-attention mask hides the pad in the middle.
+An agent prompt at turn k+1 is its prompt at turn k plus the reply and the next observation, and
+every episode of a task starts with the same instructions and few-shot examples. Re-reading all of
+it each turn makes prefill grow with the square of the episode length and dominate generation on a
+CPU. So every row's KV cache is kept after generation (prompt + the reply tokens fed back), and a
+new prompt starts from whichever kept cache shares its longest prefix (its own previous turn, or
+another episode's shared instructions): only the rest is computed, one row at a time, and the rows
+are then left-padded into one batch cache for batched decoding.
+
+Only models whose cache is a plain per-layer key/value stack (Llama, Mistral, Qwen, SmolLM...) take
+this path; others (sliding-window or recurrent caches) run without it.
 """
 
 from __future__ import annotations
 
-import copy
-from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -23,56 +26,118 @@ def cache_kwarg(model: Any) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    first, n = rows[0], min(len(r) for r in rows)
-    for row in rows[1:]:
-        k = 0
-        while k < n and row[k] == first[k]:
-            k += 1
-        n = k
-    return n
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    k = 0
+    while k < n and a[k] == b[k]:
+        k += 1
+    return k
+
+
+def _layers(cache: Any) -> list[tuple[Any, Any]]:
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))  # transformers 4.x
+
+
+@dataclass
+class _Entry:
+    ids: list[int]
+    kv: list[tuple[Any, Any]]  # per layer (keys, values), batch 1, exactly len(ids) positions
 
 
 class PrefixCache:
-    def __init__(self, model: Any, device: str, min_tokens: int = 32, max_entries: int = 4):
+    def __init__(self, model: Any, device: str, capacity: int = 16, min_tokens: int = 16):
         self.model, self.device = model, device
-        self.min_tokens, self.max_entries = min_tokens, max_entries
+        self.capacity, self.min_tokens = capacity, min_tokens
         self.kwarg = cache_kwarg(model)
-        self._entries: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self.reused_tokens = 0  # prompt tokens not recomputed, for the throughput script
+        self._entries: list[_Entry] = []  # most recently used last
+        self.reused_tokens = 0  # prompt tokens taken from a kept cache instead of computed (for bench scripts)
         self.computed_tokens = 0
 
-    def lookup(self, rows: Sequence[Sequence[int]]) -> tuple[int, Any]:
-        """(prefix length, a fresh copy of its cache expanded to the batch); (0, None) when not worth it.
+    @staticmethod
+    def supports(model: Any) -> bool:
+        """A plain per-layer cache that can be cut and padded along the sequence axis."""
+        from transformers import DynamicCache
 
-        Every row keeps at least one uncached token, so generation starts from a real forward pass."""
-        length = min(common_prefix_length(rows), min(len(r) for r in rows) - 1)
-        if length < self.min_tokens:
-            return 0, None
-        cache = self._get(tuple(rows[0][:length]))
-        self.reused_tokens += length * len(rows)
-        batch = copy.deepcopy(cache)
-        if len(rows) > 1:
-            batch.batch_repeat_interleave(len(rows))
-        return length, batch
+        try:
+            probe = _empty_cache(DynamicCache, model.config)
+        except Exception:  # noqa: BLE001 - an unusual config: run without kept caches
+            return False
+        return not any(getattr(layer, "is_sliding", False) for layer in getattr(probe, "layers", []))
 
-    def _get(self, prefix: tuple[int, ...]) -> Any:
+    # -- building the batch cache ---------------------------------------------------------------
+    def batch_cache(self, rows: Sequence[Sequence[int]]) -> Any:
+        """A cache of every row's prompt but its last token, left-padded like the input ids."""
         import torch
         from transformers import DynamicCache
 
-        if prefix in self._entries:
-            self._entries.move_to_end(prefix)
-            return self._entries[prefix]
-        base_len, base = 0, None
-        for key, cache in self._entries.items():
-            if base_len < len(key) <= len(prefix) and prefix[:len(key)] == key:
-                base_len, base = len(key), cache
-        cache = copy.deepcopy(base) if base is not None else DynamicCache(config=self.model.config)
-        with torch.inference_mode():
-            self.model(input_ids=torch.tensor([prefix[base_len:]], device=self.device), use_cache=True,
-                       **{self.kwarg: cache})
-        self.computed_tokens += len(prefix) - base_len
-        self._entries[prefix] = cache
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        per_row = [self._row_kv(list(ids[:-1])) for ids in rows]
+        width = max(len(ids) for ids in rows) - 1
+        cache = _empty_cache(DynamicCache, self.model.config)
+        for layer in range(len(per_row[0])):
+            keys, values = [], []
+            for kv, ids in zip(per_row, rows):
+                k, v = kv[layer]
+                pad = width - (len(ids) - 1)
+                keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
+                values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
+            cache.update(torch.cat(keys), torch.cat(values), layer)
         return cache
+
+    def _row_kv(self, ids: list[int]) -> list[tuple[Any, Any]]:
+        import torch
+        from transformers import DynamicCache
+
+        best, shared = None, 0
+        for entry in self._entries:
+            n = common_prefix_length(entry.ids, ids)
+            if n > shared:
+                best, shared = entry, n
+        if best is None or shared < self.min_tokens:
+            best, shared = None, 0
+        else:
+            self._entries.remove(best)
+            self._entries.append(best)
+        cache = _empty_cache(DynamicCache, self.model.config)
+        if best is not None:
+            for layer, (k, v) in enumerate(best.kv):
+                cache.update(k[:, :, :shared], v[:, :, :shared], layer)
+        if len(ids) > shared:
+            with torch.inference_mode():
+                self.model(input_ids=torch.tensor([ids[shared:]], device=self.device), use_cache=True,
+                           **{self.kwarg: cache})
+        self.reused_tokens += shared
+        self.computed_tokens += len(ids) - shared
+        kv = _layers(cache)
+        self._add(_Entry(ids=ids, kv=kv))  # later rows of this batch may share it (same instructions)
+        return kv
+
+    # -- keeping the rows' caches after generation ----------------------------------------------
+    def keep(self, rows: Sequence[Sequence[int]], generated: Sequence[Sequence[int]], used: Sequence[int],
+             cache: Any) -> None:
+        """Store each row's prompt plus its first ``used`` generated tokens, cut out of the batch cache.
+
+        After generate, the cache holds the padded prompts and every generated token but the last."""
+        width = max(len(ids) for ids in rows)
+        fed = cache.get_seq_length() - width
+        layers = _layers(cache)
+        for i, ids in enumerate(rows):
+            n = max(0, min(used[i], fed))
+            start = width - len(ids)
+            kv = [(k[i:i + 1, :, start:width + n].clone(), v[i:i + 1, :, start:width + n].clone()) for k, v in layers]
+            self._add(_Entry(ids=[*ids, *generated[i][:n]], kv=kv))
+
+    def _add(self, entry: _Entry) -> None:
+        # an earlier turn of the same conversation is superseded by this one
+        self._entries = [e for e in self._entries if common_prefix_length(e.ids, entry.ids) < len(e.ids)]
+        self._entries.append(entry)
+        del self._entries[:-self.capacity]
+
+
+def _empty_cache(cls: Any, config: Any) -> Any:
+    try:
+        return cls(config=config)
+    except TypeError:  # transformers 4.x
+        return cls()
+
