@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--replay-file", type=Path, help="scripted replies for --backend replay")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     r.add_argument("--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs")
+    r.add_argument("--no-prefix-cache", action="store_true",
+                   help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
+                        "kept from the episode's previous turn (saves memory: about batch-size + 4 caches are kept)")
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
                    help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")
@@ -110,7 +113,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         model=a.model, backend=a.backend, suite=a.suite, tasks=tasks, limit=a.limit, output_dir=a.output_dir,
         run_id=a.run_id, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, seed=a.seed,
         chat_template=a.chat_template, data_dir=a.data_dir, api_base=a.api_base, api_key_env=a.api_key_env,
-        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, dtype=a.dtype,
+        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, prefix_cache=not a.no_prefix_cache, dtype=a.dtype,
         search_backend=a.search_backend, db_url=a.db_url, kg_endpoint=a.kg_endpoint, webshop_url=a.webshop_url,
         webarena_urls=a.webarena_urls, report=not a.no_report, **vllm,
     )

@@ -34,6 +34,7 @@ class RunConfig(BaseModel):
     replay_file: Path | None = None
     device: str | None = None
     device_map: str | None = None  # hf backend: "auto" spreads a model over every visible GPU
+    prefix_cache: bool = True  # hf backend: start each prompt from the kept KV cache of its earlier turn
     dtype: str | None = None
     # vLLM backend (ignored by the others): parallelism and engine settings, passed to vllm.LLM.
     tensor_parallel_size: int = 1

@@ -103,7 +103,7 @@ class HFBackend(Backend):
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
         keep = prefix_cache and PrefixCache.supports(self.model)
-        self.prefixes = PrefixCache(self.model, self.device, capacity=max(16, 2 * self.batch_size)) if keep else None
+        self.prefixes = PrefixCache(self.model, self.device, capacity=self.batch_size + 4) if keep else None
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
