@@ -40,8 +40,8 @@ class Instant(Backend):
         return [Completion(text=REPLY, completion_tokens=12) for _ in requests]
 
 
-def timed(fn, bucket: dict[str, float], key: str):  # noqa: ANN001, ANN202 - a thin wrapper
-    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+def timed(fn, bucket: dict[str, float], key: str):
+    def wrapper(*args, **kwargs):
         t0 = time.perf_counter()
         try:
             return fn(*args, **kwargs)
@@ -50,7 +50,7 @@ def timed(fn, bucket: dict[str, float], key: str):  # noqa: ANN001, ANN202 - a t
     return wrapper
 
 
-def measure(name: str, config: RunConfig, data: DataResolver, episodes: int, encoder) -> dict[str, float] | str:  # noqa: ANN001
+def measure(name: str, config: RunConfig, data: DataResolver, episodes: int, encoder) -> dict[str, float] | str:
     bench = benchmarks.get(name)(config, data)
     reason = bench.unavailable()
     if reason:
@@ -59,7 +59,7 @@ def measure(name: str, config: RunConfig, data: DataResolver, episodes: int, enc
     samples = timed(bench.load_samples, t, "load data")()[:episodes]
     make_env = bench.make_env
 
-    def make_timed_env(sample):  # noqa: ANN001, ANN202
+    def make_timed_env(sample):
         env = timed(make_env, t, "env start")(sample)
         env.reset = timed(env.reset, t, "env start")
         env.step = timed(env.step, t, "env steps")

@@ -19,10 +19,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.hf import HFBackend
-from agentflan_eval.benchmarks.hotpotqa import HotpotQA
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.model_resolve import resolve

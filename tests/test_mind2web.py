@@ -226,7 +226,7 @@ def test_each_round_starts_a_fresh_chat(bench: Mind2Web, tmp_path: Path) -> None
     class Recording(ReplayBackend):
         seen: list = []
 
-        def generate(self, requests, config):  # noqa: ANN001, ANN202
+        def generate(self, requests, config):
             self.seen.extend(requests)
             return super().generate(requests, config)
 
