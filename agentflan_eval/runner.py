@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import importlib.metadata
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends import Backend, make_backend
 from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver, sha256_file
+from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.records import (
@@ -61,6 +62,8 @@ def default_run_id(config: RunConfig) -> str:
 
 
 def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResults]:
+    if config.data_dir is None and os.environ.get(DATA_ENV):  # recorded, so `rescore` finds the same data
+        config = config.model_copy(update={"data_dir": Path(os.environ[DATA_ENV]).resolve()})
     names = selected_tasks(config)
     data = DataResolver(config.data_dir)
     benches = [benchmarks.get(n)(config, data) for n in names]

@@ -96,6 +96,17 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
     assert calls == [] and len(list(store.episodes("hotpotqa"))) == N
 
 
+def test_a_run_found_through_the_environment_rescores_without_it(tmp_path: Path, data_dir: Path,
+                                                                   monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("AGENTFLAN_DATA_DIR", str(data_dir))
+    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=2,
+                    output_dir=tmp_path / "runs", run_id="env", report=False)
+    store, _ = run(cfg)
+    assert store.read_manifest().config["data_dir"] == str(data_dir.resolve())
+    monkeypatch.delenv("AGENTFLAN_DATA_DIR")
+    assert rescore(store.root).changed == 0
+
+
 def _record(sample_id: str) -> EpisodeRecord:
     return EpisodeRecord(task="t", sample_id=sample_id, prompt=[], status=EpisodeStatus.COMPLETED,
                          score=Score(value=1.0))
