@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from agentflan_eval.errors import AgentFlanError
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -76,13 +74,9 @@ def done_marker(root: Path, rank: int) -> Path:
     return root / "shards" / f"rank{rank}.done"
 
 
-def wait_for_markers(root: Path, world_size: int, poll_s: float = 2.0, timeout_s: float | None = None) -> None:
-    """Block until every rank has written its done marker (a rank that died never does: see timeout)."""
-    t0 = time.monotonic()
+def wait_for_markers(root: Path, world_size: int, poll_s: float = 2.0) -> None:
+    """Block until every rank has written its done marker. A rank that died never does: stop the run
+    and re-run the same command, which resumes (the finished episodes are in the shard files)."""
     markers = [done_marker(root, r) for r in range(world_size)]
     while not all(m.is_file() for m in markers):
-        if timeout_s is not None and time.monotonic() - t0 > timeout_s:
-            missing = [m.name for m in markers if not m.is_file()]
-            raise AgentFlanError(f"gave up waiting for {', '.join(missing)} in {root / 'shards'}; "
-                                 "re-run the same command to finish the missing episodes")
         time.sleep(poll_s)

@@ -224,7 +224,9 @@ def test_each_round_starts_a_fresh_chat(bench: Mind2Web, tmp_path: Path) -> None
     from agentflan_eval.records import GenerationConfig
 
     class Recording(ReplayBackend):
-        seen: list = []
+        def __init__(self, path: Path) -> None:
+            super().__init__(path)
+            self.seen: list = []
 
         def generate(self, requests, config):
             self.seen.extend(requests)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,9 @@ def test_two_ranks_merge_to_the_one_process_result(tmp_path: Path, data_dir: Pat
     sharded = _cli([*common, "--run-id", "two"], tmp_path, 2)
     assert sharded.returncode == 0, sharded.stderr
     assert sharded.stdout.count("run dir:") == 1, "only the main rank reports"
+    bars = sharded.stderr.replace("\r", "\n")
+    assert re.search(r"hotpotqa\[0/2\]: 100%.* 4/4", bars) and re.search(r"hotpotqa\[1/2\]: 100%.* 3/3", bars), \
+        "each rank runs only its share (4 + 3 of 7)"
 
     one, two = _episodes(tmp_path / "runs/one"), _episodes(tmp_path / "runs/two")
     assert len(two) == N
