@@ -51,7 +51,7 @@ def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, 
     gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
                                  "max_new_tokens": bench.max_new_tokens or gen.max_new_tokens})
     if backend.streaming:
-        _run_streaming(bench, samples, backend, gen, batch_size, on_done)
+        _run_streaming(bench, samples, backend, gen, backend.pool_size(batch_size), on_done)
         return
     queue = deque(samples)
     live: list[_Live] = []

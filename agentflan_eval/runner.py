@@ -58,6 +58,8 @@ def default_run_id(config: RunConfig) -> str:
     model = config.model or "smollm2-135m-instruct"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
     key = f"{config.backend}|{config.model}|{config.chat_template}|{config.max_new_tokens}|{config.seed}"
+    if config.dtype:  # other weights' precision, other replies (kept out of the key when unset: older runs resume)
+        key += f"|{config.dtype}"
     return f"{slug}-{config.backend}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -132,7 +134,7 @@ def _check_resume(store: RunStore, config: RunConfig) -> None:
     if not store.exists():
         return
     old = store.read_manifest()
-    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template"):
+    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype"):
         if old.config.get(key) != config.model_dump(mode="json").get(key):
             raise AgentFlanError(f"run dir {store.root} was made with a different {key} "
                                  f"({old.config.get(key)!r}); use another --run-id or --output-dir")

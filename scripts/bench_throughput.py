@@ -1,13 +1,13 @@
 """Throughput of the agent loop on the embedded model, against its own limits. Prints figures.
 
-(a) the batched agent loop over N HotpotQA episodes (batch B);
+(a) the batched agent loop over N HotpotQA episodes (B rows decoding, continuously batched, 2B in flight);
 (b) the same episodes run one at a time (batch 1);
-(c) raw batched ``model.generate`` on exactly the prompts (a) sent, in batches of B (plain left padding,
-    no prefix cache: what transformers gives without this harness).
+(c) raw batched ``model.generate`` on exactly the prompts (a) sent (the first --raw-prompts of them), in
+    batches of B (plain left padding, no prefix cache: what transformers gives without this harness).
 (a) and (b) use the backend as ``run`` does, with its shared-prefix KV cache (``--no-prefix-cache`` turns it off).
 Targets (issue 3): (a)/(b) >= 4 and (a)/(c) >= 0.8 on 2 CPU cores.
 
-    python scripts/bench_throughput.py --episodes 8 --batch-size 8 --max-new-tokens 64
+    python scripts/bench_throughput.py --episodes 16 --batch-size 8 --max-new-tokens 64
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import resource
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA
@@ -31,15 +32,25 @@ from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
 
 class Recording(Backend):
-    """Passes calls through and keeps every request, so (c) can replay exactly the same prompts."""
+    """Passes calls through and keeps every request, so (c) can replay exactly the same prompts.
 
-    def __init__(self, inner: HFBackend):
-        self.inner = inner
+    ``one_at_a_time`` keeps a single episode in flight, for (b)."""
+
+    def __init__(self, inner: HFBackend, one_at_a_time: bool = False):
+        self.inner, self.one_at_a_time = inner, one_at_a_time
+        self.streaming = inner.streaming
         self.requests: list[GenerationRequest] = []
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
         self.requests.extend(requests)
         return self.inner.generate(requests, config)
+
+    def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
+        self.requests.append(request)
+        return self.inner.submit(request, config)
+
+    def pool_size(self, batch_size: int) -> int:
+        return 1 if self.one_at_a_time else self.inner.pool_size(batch_size)
 
 
 def agent_loop(bench: HotpotQA, backend: Backend, samples: list, gen: GenerationConfig, batch: int) -> dict:
@@ -55,7 +66,6 @@ def agent_loop(bench: HotpotQA, backend: Backend, samples: list, gen: Generation
 def raw_generate(hf: HFBackend, requests: list[GenerationRequest], gen: GenerationConfig, batch: int) -> dict:
     encoded = [hf.encoder.encode(r.messages) for r in requests]  # same tokenisation as the loop
     stop_gen = gen.model_copy(update={"stop": list(HotpotQA.stop)})
-    hf.prefixes = None
     t0 = time.perf_counter()
     tokens = 0
     for i in range(0, len(encoded), batch):
@@ -66,11 +76,13 @@ def raw_generate(hf: HFBackend, requests: list[GenerationRequest], gen: Generati
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--episodes", type=int, default=8)
+    ap.add_argument("--episodes", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M GGUF")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
+    ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays the first N prompts of (a)")
+    ap.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
     ap.add_argument("--no-prefix-cache", action="store_true", help="(a) and (b) without the shared-prefix KV cache")
     a = ap.parse_args()
 
@@ -78,7 +90,7 @@ def main() -> None:
     bench = HotpotQA(cfg, DataResolver(a.data_dir))
     samples = bench.load_samples()[: a.episodes]
     t0 = time.perf_counter()
-    hf = HFBackend(resolve(a.model), batch_size=a.batch_size, prefix_cache=not a.no_prefix_cache)
+    hf = HFBackend(resolve(a.model), batch_size=a.batch_size, dtype=a.dtype, prefix_cache=not a.no_prefix_cache)
     load_s = time.perf_counter() - t0
     gen = cfg.generation()
     bench.search_backend  # noqa: B018 - build the corpus before timing
@@ -86,8 +98,8 @@ def main() -> None:
 
     batched = agent_loop(bench, rec, samples, gen, a.batch_size)
     reuse = (hf.prefixes.reused_tokens, hf.prefixes.computed_tokens) if hf.prefixes else None
-    single = agent_loop(bench, hf, samples, gen, 1)
-    raw = raw_generate(hf, rec.requests, gen, a.batch_size)
+    single = agent_loop(bench, Recording(hf, one_at_a_time=True), samples, gen, 1)
+    raw = raw_generate(hf, rec.requests[: a.raw_prompts], gen, a.batch_size)
 
     print(f"model {hf.resolved.display_name} on {hf.device}, torch threads {__import__('torch').get_num_threads()}, "
           f"load {load_s:.1f} s; {a.episodes} HotpotQA episodes, batch {a.batch_size}, "

@@ -32,3 +32,25 @@ def embedded_dir() -> Path:
     from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf
 
     return converted_gguf_dir(embedded_gguf())
+
+
+def tiny_llama(out: Path, tokenizer_dir: Path, **config: object) -> Path:
+    """A randomly initialised 2-layer, 32-wide Llama with a real tokenizer (and its chat template)."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(**{"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 160,
+                         "eos_token_id": tok.eos_token_id, "bos_token_id": tok.bos_token_id,
+                         "pad_token_id": tok.pad_token_id, **config})
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path) -> Path:
+    """The embedded model's tokenizer on a tiny random Llama: fast unit tests of the hf backend."""
+    return tiny_llama(tmp_path_factory.mktemp("tiny"), embedded_dir)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from agentflan_eval.finetune.build_data import BuildConfig, build
 from agentflan_eval.finetune.train import CONFIG_FILE, TrainConfig, train, training_arguments
+from conftest import tiny_llama
 
 from agentflan_eval.errors import AgentFlanError
 
@@ -17,22 +18,11 @@ CONFIGS = Path(__file__).resolve().parent.parent / "finetune" / "configs"
 
 
 @pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide Llama with random weights and SmolLM2's tokenizer (and chat template)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf
-
-    tok = AutoTokenizer.from_pretrained(converted_gguf_dir(embedded_gguf()))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+def tiny_base(tmp_path_factory, embedded_dir) -> Path:
+    """A tiny random Llama with tied embeddings, grouped-query attention and room for long samples."""
     out = tmp_path_factory.mktemp("tiny") / "base"
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return tiny_llama(out, embedded_dir, num_key_value_heads=2, max_position_embeddings=4096,
+                      tie_word_embeddings=True, pad_token_id=None)
 
 
 @pytest.fixture(scope="module")

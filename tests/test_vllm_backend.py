@@ -188,7 +188,7 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType,
     got = backend.generate(requests, config)
 
     # The hf backend, given the same requests, hands its model exactly the same token ids.
-    hf = HFBackend(resolve(None))
+    hf = HFBackend(resolve(None), prefix_cache=False)  # its plain batched path, whose token ids are spied on
     seen: list[list[int]] = []
     monkeypatch.setattr(hf, "generate_ids", lambda batch, cfg: seen.extend(batch) or [])
     hf.generate(requests, config)

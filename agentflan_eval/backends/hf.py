@@ -1,16 +1,21 @@
-"""transformers backend: batched greedy generation with stop strings and cached shared prompt prefixes."""
+"""transformers backend: continuously batched greedy generation (decode.py) over kept prompt caches
+(prefix_cache.py), with stop strings; transformers' generate for models those cannot serve."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
+from agentflan_eval.backends.decode import Batcher, Job, Row
 from agentflan_eval.backends.prefix_cache import PrefixCache
 from agentflan_eval.errors import ModelLoadError
 from agentflan_eval.model_resolve import ResolvedModel, converted_gguf_dir, model_hash
@@ -75,7 +80,7 @@ class HFBackend(Backend):
 
     def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
                  device: str | None = None, dtype: str | None = None, device_map: str | None = None,
-                 prefix_cache: bool = True):
+                 prefix_cache: bool = True, seed: int = 0):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -102,8 +107,14 @@ class HFBackend(Backend):
         self.template_name = self.template.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
+        self._tokenizer_lock = threading.Lock()
         keep = prefix_cache and PrefixCache.supports(self.model)
-        self.prefixes = PrefixCache(self.model, self.device, capacity=self.batch_size + 4) if keep else None
+        # a kept cache per episode in flight (see pool_size), and a few for shared instructions
+        self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4) if keep else None
+        # Models with a plain cache decode in our own continuously batched loop; others through generate().
+        self.batcher = Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(), self._decode_text,
+                               seed) if self.prefixes is not None else None
+        self.streaming = self.batcher is not None
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
@@ -120,65 +131,127 @@ class HFBackend(Backend):
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
-        encoded = [self.encoder.encode(r.messages) for r in requests]
+        if self.batcher is not None:
+            return [f.result() for f in self._submit(requests, config)]
+        encoded = [self._encode(r) for r in requests]
         results: list[Completion | None] = [None] * len(requests)
-        room = [self.context_length - len(ids) for ids in encoded]
-        todo = [i for i in range(len(requests)) if room[i] > 1]
+        todo = [i for i, ids in enumerate(encoded) if self.context_length - len(ids) > 1]
         for i in set(range(len(requests))) - set(todo):
-            results[i] = Completion(text="", prompt_tokens=len(encoded[i]), finish_reason="context_limit")
+            results[i] = self._context_limit(encoded[i])
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
             for i, c in zip(chunk, self.generate_ids([encoded[i] for i in chunk], config)):
                 results[i] = c
         return [r for r in results if r is not None]
 
+    def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
+        return self._submit([request], config)[0]
+
+    def pool_size(self, batch_size: int) -> int:
+        """Twice the batch: a row whose episode is busy in its environment is refilled at once from the
+        requests waiting, so the batch stays full (each in-flight episode keeps one cache: memory)."""
+        return 2 * batch_size if self.batcher is not None else batch_size
+
+    def _submit(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Future[Completion]]:
+        """Hand prompts to the decoding thread; each future resolves when its own reply ends."""
+        assert self.batcher is not None
+        stops = self.encoder.stops(config.stop)
+        out: list[Future[Completion]] = []
+        jobs = []
+        for request in requests:
+            ids = self._encode(request)
+            done: Future[Completion] = Future()
+            if self.context_length - len(ids) <= 1:
+                done.set_result(self._context_limit(ids))
+            else:
+                job = Job(Row(prompt=ids), max_new=min(config.max_new_tokens, self.context_length - len(ids)),
+                          temperature=config.temperature, stops=stops)
+                job.future.add_done_callback(partial(self._complete, done, job, stops))
+                done.add_done_callback(lambda f, job=job: f.cancelled() and job.future.cancel())
+                jobs.append(job)
+            out.append(done)
+        self.batcher.submit(jobs)
+        return out
+
+    def _complete(self, done: Future[Completion], job: Job, stops: tuple[str, ...], fut: Future[Row]) -> None:
+        if not done.set_running_or_notify_cancel():  # cancelled by the caller
+            return
+        error = CancelledError() if fut.cancelled() else fut.exception()
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(self._completion(fut.result(), stops, time.perf_counter() - job.started))
+
+    def _encode(self, request: GenerationRequest) -> list[int]:
+        with self._tokenizer_lock:  # the decoding thread uses the tokenizer too
+            return self.encoder.encode(request.messages)
+
+    def _decode_text(self, ids: list[int]) -> str:
+        with self._tokenizer_lock:
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    @staticmethod
+    def _context_limit(ids: list[int]) -> Completion:
+        return Completion(text="", prompt_tokens=len(ids), finish_reason="context_limit")
+
+    def _completion(self, row: Row, stops: tuple[str, ...], seconds: float) -> Completion:
+        text, stopped = cut_at_stop(self._decode_text(row.generated), stops)
+        return Completion(text=text, prompt_tokens=len(row.prompt), completion_tokens=len(row.generated),
+                          finish_reason="stop" if (stopped or row.reason == "eos") else "length", seconds=seconds)
+
     def generate_ids(self, batch: list[list[int]], config: GenerationConfig) -> list[Completion]:
-        """Greedy generation for token-id prompts, left-padded into one batch; prompts start from kept caches."""
+        """transformers' generate on token-id prompts as one left-padded batch (no kept caches)."""
         import torch
 
         stops = self.encoder.stops(config.stop)
-        t0 = time.perf_counter()
-        past = self.prefixes.batch_cache(batch) if self.prefixes else None
         longest = max(len(ids) for ids in batch)
         max_new = max(1, min(config.max_new_tokens, self.context_length - longest))
+        torch.manual_seed(config.seed)
+        t0 = time.perf_counter()
+        rows = self._generate(batch, config, stops, max_new)
+        seconds = (time.perf_counter() - t0) / len(batch)
+        return [self._completion(row, stops, seconds) for row in rows]
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        return set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+
+    def _generate(self, batch: list[list[int]], config: GenerationConfig, stops: tuple[str, ...],
+                  max_new: int) -> list[Row]:
+        """transformers' generate: for models whose cache the kept-cache path cannot handle, or --no-prefix-cache."""
+        import torch
+
+        longest = max(len(ids) for ids in batch)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), longest), dtype=torch.long)
         for row, ids in enumerate(batch):
             input_ids[row, longest - len(ids):] = torch.tensor(ids)
             mask[row, longest - len(ids):] = 1
-        torch.manual_seed(config.seed)
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                **({self.prefixes.kwarg: past} if past is not None else {}),
                 max_new_tokens=max_new, do_sample=config.temperature > 0,
                 temperature=config.temperature if config.temperature > 0 else None, top_p=None, top_k=None,
                 stopping_criteria=self._stopping(stops), pad_token_id=pad,
             )
-        seconds = (time.perf_counter() - t0) / len(batch)
-        gen = out[:, longest:].tolist()
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        completions, used = [], []
-        for row, ids in enumerate(gen):
+        eos_ids, rows = self._eos_ids(), []
+        for prompt, ids in zip(batch, out[:, longest:].tolist()):
             n = next((k + 1 for k, t in enumerate(ids) if t in eos_ids), None)
-            ended_eos = n is not None
             if n is None:  # rows stopped by a stop string are padded after it
                 n = len(ids)
                 while n > 0 and ids[n - 1] == pad:
                     n -= 1
-            text, stopped = cut_at_stop(self.tokenizer.decode(ids[:n], skip_special_tokens=True), stops)
-            reason = "stop" if (stopped or ended_eos) else "length"
-            completions.append(Completion(text=text, prompt_tokens=len(batch[row]), completion_tokens=n,
-                                          finish_reason=reason, seconds=seconds))
-            used.append(n)
-        if self.prefixes is not None:
-            self.prefixes.keep(batch, gen, used, past)
-        return completions
+            rows.append(Row(prompt=list(prompt), generated=ids[:n], reason="eos" if n and ids[n - 1] in eos_ids
+                            else ""))
+        return rows
 
     def describe(self) -> dict[str, Any]:
         return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
                 "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map,
                 "dtype": str(self.model.dtype), "context_length": self.context_length,
-                "kept_prompt_caches": self.prefixes is not None}
+                "kept_prompt_caches": self.prefixes is not None, "continuous_batching": self.batcher is not None}
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()

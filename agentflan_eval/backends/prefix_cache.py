@@ -5,8 +5,8 @@ every episode of a task starts with the same instructions and few-shot examples.
 it each turn makes prefill grow with the square of the episode length and dominate generation on a
 CPU. So every row's KV cache is kept after generation (prompt + the reply tokens fed back), and a
 new prompt starts from whichever kept cache shares its longest prefix (its own previous turn, or
-another episode's shared instructions): only the rest is computed, one row at a time, and the rows
-are then left-padded into one batch cache for batched decoding.
+another episode's shared instructions): only the rest is computed, one row at a time, and the
+decoding loop (decode.py) pads it into its running batch.
 
 Only models whose cache is a plain per-layer key/value stack (Llama, Mistral, Qwen, SmolLM...) take
 this path; others (sliding-window or recurrent caches) run without it.
@@ -66,26 +66,9 @@ class PrefixCache:
             return False
         return not any(getattr(layer, "is_sliding", False) for layer in getattr(probe, "layers", []))
 
-    # -- building the batch cache ---------------------------------------------------------------
-    def batch_cache(self, rows: Sequence[Sequence[int]]) -> Any:
-        """A cache of every row's prompt but its last token, left-padded like the input ids."""
-        import torch
-        from transformers import DynamicCache
-
-        per_row = [self._row_kv(list(ids[:-1])) for ids in rows]
-        width = max(len(ids) for ids in rows) - 1
-        cache = _empty_cache(DynamicCache, self.model.config)
-        for layer in range(len(per_row[0])):
-            keys, values = [], []
-            for kv, ids in zip(per_row, rows):
-                k, v = kv[layer]
-                pad = width - (len(ids) - 1)
-                keys.append(torch.nn.functional.pad(k, (0, 0, pad, 0)))
-                values.append(torch.nn.functional.pad(v, (0, 0, pad, 0)))
-            cache.update(torch.cat(keys), torch.cat(values), layer)
-        return cache
-
-    def _row_kv(self, ids: list[int]) -> list[tuple[Any, Any]]:
+    # -- a row's cache -----------------------------------------------------------------------------
+    def row_kv(self, ids: list[int]) -> list[tuple[Any, Any]]:
+        """Per layer (keys, values) of ``ids``, batch 1: the longest kept prefix, and the rest computed."""
         import torch
         from transformers import DynamicCache
 
@@ -113,20 +96,10 @@ class PrefixCache:
         self._add(_Entry(ids=ids, kv=kv))  # later rows of this batch may share it (same instructions)
         return kv
 
-    # -- keeping the rows' caches after generation ----------------------------------------------
-    def keep(self, rows: Sequence[Sequence[int]], generated: Sequence[Sequence[int]], used: Sequence[int],
-             cache: Any) -> None:
-        """Store each row's prompt plus its first ``used`` generated tokens, cut out of the batch cache.
-
-        After generate, the cache holds the padded prompts and every generated token but the last."""
-        width = max(len(ids) for ids in rows)
-        fed = cache.get_seq_length() - width
-        layers = _layers(cache)
-        for i, ids in enumerate(rows):
-            n = max(0, min(used[i], fed))
-            start = width - len(ids)
-            kv = [(k[i:i + 1, :, start:width + n].clone(), v[i:i + 1, :, start:width + n].clone()) for k, v in layers]
-            self._add(_Entry(ids=[*ids, *generated[i][:n]], kv=kv))
+    # -- keeping a row's cache after generation ---------------------------------------------------
+    def store(self, ids: list[int], kv: list[tuple[Any, Any]]) -> None:
+        """Keep a finished row's cache: exactly ``len(ids)`` positions (its prompt and the reply fed back)."""
+        self._add(_Entry(ids=ids, kv=kv))
 
     def _add(self, entry: _Entry) -> None:
         # an earlier turn of the same conversation is superseded by this one

@@ -1,0 +1,235 @@
+"""The hf backend's decoding loop: continuous batching over kept prompt caches.
+
+``model.generate`` keeps every row stepping until the longest reply of the batch ends, its DynamicCache
+copies the whole key/value cache on every token (``torch.cat``), and a new prompt must wait for the
+whole batch. Agent replies end at stop strings after very different lengths, and on a CPU decoding reads
+the cache more than the weights, so all three costs are large. Here one thread runs a single batch:
+between two decoding steps waiting prompts join it (their caches padded in on the left), a finished row
+leaves at once (its cache is handed back to the PrefixCache for the episode's next turn, and the left
+padding no remaining row needs goes with it), and new keys/values are written into preallocated room.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers.cache_utils import DynamicLayer
+
+from agentflan_eval.backends.prefix_cache import PrefixCache
+
+GROW = 256  # positions added when the buffers are full: a few reallocations per episode, not one per token
+
+
+class SlotState:
+    """What the layers of one batch share: each row's cached length, where this step's key/value goes."""
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.columns: Any = None  # tensor of lengths, set before each forward pass
+
+
+class SlotLayer(DynamicLayer):
+    """One layer's keys/values for up to ``rows`` sequences, each in its own row from column 0 (right-padded).
+
+    Rows join and leave by copying only their own row, and each step writes one column per row in place,
+    so no step or batch change copies the whole cache (DynamicCache copies it on every token)."""
+
+    def __init__(self, state: SlotState, like: Any, rows: int, room: int):
+        super().__init__()
+        self.state = state
+        self._k = like.new_zeros((rows, like.shape[1], room, like.shape[-1]))
+        self._v = like.new_zeros((rows, like.shape[1], room, like.shape[-1]))
+        self.device, self.is_initialized = like.device, True
+        self.keys, self.values = self._k[:0, :, :0], self._v[:0, :, :0]
+
+    def get_seq_length(self) -> int:
+        return max(self.state.lengths, default=0)
+
+    def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        import torch
+
+        n = len(self.state.lengths)
+        rows = torch.arange(n, device=key_states.device)
+        self._k[rows, :, self.state.columns] = key_states[:, :, -1]  # one new position per row
+        self._v[rows, :, self.state.columns] = value_states[:, :, -1]
+        width = self.get_seq_length() + 1
+        self.keys, self.values = self._k[:n, :, :width], self._v[:n, :, :width]
+        return self.keys, self.values
+
+    def put(self, row: int, keys: Any, values: Any) -> None:
+        self._k[row, :, :keys.shape[-2]] = keys
+        self._v[row, :, :values.shape[-2]] = values
+
+    def move(self, src: int, dst: int, length: int) -> None:
+        self._k[dst, :, :length] = self._k[src, :, :length]
+        self._v[dst, :, :length] = self._v[src, :, :length]
+
+    def take(self, row: int, length: int) -> tuple[Any, Any]:
+        return self._k[row:row + 1, :, :length].clone(), self._v[row:row + 1, :, :length].clone()
+
+    def ensure(self, room: int) -> None:
+        if room > self._k.shape[-2]:
+            old = self._k.shape[-2]
+            k = self._k.new_zeros((*self._k.shape[:2], room + GROW, self._k.shape[-1]))
+            v = self._v.new_zeros((*self._v.shape[:2], room + GROW, self._v.shape[-1]))
+            k[:, :, :old], v[:, :, :old] = self._k, self._v
+            self._k, self._v = k, v
+
+
+@dataclass
+class Row:
+    """One prompt being answered: its ids, the tokens generated so far, and why it stopped."""
+
+    prompt: list[int]
+    generated: list[int] = field(default_factory=list)
+    reason: str = ""  # "" while generating, then "eos" | "stop" | "length"
+
+
+@dataclass
+class Job:
+    row: Row
+    max_new: int
+    temperature: float
+    stops: tuple[str, ...]
+    future: Future[Row] = field(default_factory=Future)
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Batcher:
+    """One decoding thread; rows join between steps and leave when they finish."""
+
+    def __init__(self, model: Any, prefixes: PrefixCache, max_rows: int, eos_ids: set[int],
+                 decode_text: Callable[[list[int]], str], seed: int = 0):
+        import torch
+
+        self.model, self.prefixes, self.max_rows, self.eos_ids = model, prefixes, max(1, max_rows), eos_ids
+        self.decode_text = decode_text
+        self.device = next(model.parameters()).device
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._waiting: deque[Job] = deque()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.jobs: list[Job] = []  # row i of the batch answers jobs[i]
+        self.state = SlotState()  # lengths[i]: positions cached for row i (its prompt and reply but the next token)
+        self.cache: Any = None
+        self.tokens: list[int] = []  # the token each row feeds next
+
+    # -- the caller's side ---------------------------------------------------------------------
+    def submit(self, jobs: Sequence[Job]) -> None:
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the hf backend was closed")
+            self._waiting.extend(jobs)
+            self._wake.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="hf-decode", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    # -- the decoding thread ---------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and not self._waiting and not self.jobs:
+                    self._wake.wait()
+                if self._closed:  # nobody will answer what is left
+                    for job in [*self.jobs, *self._waiting]:
+                        if not job.future.done():
+                            job.future.set_exception(RuntimeError("the hf backend was closed"))
+                    return
+                new = [self._waiting.popleft() for _ in range(min(len(self._waiting), self.max_rows - len(self.jobs)))]
+            new = [j for j in new if j.future.set_running_or_notify_cancel()]  # cancelled ones are dropped
+            try:
+                if new:
+                    self._admit(new)
+                if self.jobs:
+                    self._step()
+            except BaseException as e:  # noqa: BLE001 - fails the rows in flight, not the thread
+                for job in {id(j): j for j in [*self.jobs, *new]}.values():
+                    if not job.future.done():
+                        job.future.set_exception(e)
+                self._reset()
+
+    def _admit(self, new: list[Job]) -> None:
+        """Prefill each new row from the kept caches and copy it into a free row of the batch."""
+        for job in new:
+            kv = self.prefixes.row_kv(job.row.prompt[:-1])
+            if self.cache is None:
+                from transformers import DynamicCache
+
+                room = max(len(j.row.prompt) for j in new) + GROW  # grown when a row needs more
+                self.cache = DynamicCache()
+                self.cache.layers = [SlotLayer(self.state, k, self.max_rows, room) for k, _ in kv]
+            row = len(self.jobs)
+            for layer, (k, v) in zip(self.cache.layers, kv):
+                layer.ensure(k.shape[-2] + 1)
+                layer.put(row, k[0], v[0])
+            self.jobs.append(job)
+            self.state.lengths.append(len(job.row.prompt) - 1)
+            self.tokens.append(job.row.prompt[-1])
+
+    def _step(self) -> None:
+        import torch
+
+        lengths = self.state.lengths
+        for layer in self.cache.layers:
+            layer.ensure(max(lengths) + 1)
+        columns = torch.tensor(lengths, device=self.device)
+        self.state.columns = columns
+        mask = (torch.arange(max(lengths) + 1, device=self.device)[None, :] <= columns[:, None]).long()
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor(self.tokens, device=self.device)[:, None],
+                                attention_mask=mask, position_ids=columns[:, None], use_cache=True,
+                                logits_to_keep=1, **{self.prefixes.kwarg: self.cache}).logits[:, -1]
+            chosen = logits.argmax(-1)
+            hot = [j for j, job in enumerate(self.jobs) if job.temperature > 0]
+            if hot:
+                t = torch.tensor([self.jobs[j].temperature for j in hot], device=logits.device)[:, None]
+                probs = torch.softmax(logits[hot].float() / t, -1)
+                chosen[hot] = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        self.tokens = chosen.tolist()
+        self.state.lengths = lengths = [n + 1 for n in lengths]
+        finished = []
+        for j in reversed(range(len(self.jobs))):  # from the end, so moving the last row into j is safe
+            job = self.jobs[j]
+            if not self._finished(job, self.tokens[j]):
+                continue
+            # the row's cache holds its prompt and every generated token but the last: kept for its next turn
+            kv = [layer.take(j, lengths[j]) for layer in self.cache.layers]
+            self.prefixes.store([*job.row.prompt, *job.row.generated[:-1]], kv)
+            last = len(self.jobs) - 1
+            if j != last:
+                for layer in self.cache.layers:
+                    layer.move(last, j, lengths[last])
+                self.jobs[j], lengths[j], self.tokens[j] = self.jobs[last], lengths[last], self.tokens[last]
+            self.jobs.pop(), lengths.pop(), self.tokens.pop()
+            finished.append(job)
+        if not self.jobs:
+            self._reset()
+        for job in finished:
+            job.future.set_result(job.row)
+
+    def _finished(self, job: Job, token: int) -> bool:
+        row = job.row
+        row.generated.append(token)
+        if token in self.eos_ids:
+            row.reason = "eos"
+        elif job.stops and any(s in self.decode_text(row.generated) for s in job.stops):
+            row.reason = "stop"
+        elif len(row.generated) >= job.max_new:
+            row.reason = "length"
+        return bool(row.reason)
