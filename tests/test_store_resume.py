@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from agentflan_eval.config import RunConfig
-from agentflan_eval.records import EpisodeRecord, EpisodeStatus, Score
+from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, Score
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
 from agentflan_eval.store import RunStore
@@ -147,3 +147,25 @@ def test_rescore_reproduces_the_original_scores(tmp_path: Path, data_dir: Path) 
     assert outcome.episodes == 6 and outcome.changed == 0
     assert outcome.results.model_dump(mode="json") == original
     assert json.loads(store.results_path.read_text()) == original
+
+
+def test_another_dtype_is_another_run_and_cannot_resume_this_one(tmp_path: Path) -> None:
+    """bfloat16 replies differ from float32 ones, so they must not be mixed into one run dir."""
+    from agentflan_eval.errors import AgentFlanError
+    from agentflan_eval.runner import _check_resume, default_run_id
+
+    plain = RunConfig(model="m")
+    assert default_run_id(plain) == default_run_id(RunConfig(model="m", dtype=None))  # older runs keep their id
+    assert default_run_id(RunConfig(model="m", dtype="bfloat16")) != default_run_id(plain)
+    store = RunStore(tmp_path / "r")
+    store.root.mkdir(parents=True)
+    store.write_manifest(RunManifest(run_id="r", created="now", model="m", backend="hf", chat_template="chatml",
+                                     generation=plain.generation(), config=plain.model_dump(mode="json"),
+                                     tasks=["db"], command_line=[], package_versions={}))
+    _check_resume(store, plain)
+    try:
+        _check_resume(store, RunConfig(model="m", dtype="bfloat16"))
+    except AgentFlanError as e:
+        assert "different dtype" in str(e)
+    else:
+        raise AssertionError("a bfloat16 run resumed a float32 run dir")
