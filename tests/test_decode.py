@@ -97,16 +97,30 @@ def test_a_failing_step_fails_its_rows_and_the_loop_goes_on(gqa, monkeypatch: py
     assert [c.completion_tokens for c in after] == [6, 6]
 
 
-def test_sampling_follows_the_seed(tiny_model_dir: Path) -> None:
-    from agentflan_eval.backends.hf import HFBackend
-    from agentflan_eval.model_resolve import resolve
+def test_sampling_follows_the_request_seed_whatever_shares_the_batch(gqa) -> None:
+    req = GenerationRequest(messages=[Message(role="user", content="Tell me a story")], sample_id="s1")
+    other = GenerationRequest(messages=[Message(role="user", content="Search[Milhouse]")], sample_id="s2")
 
-    req = [GenerationRequest(messages=[Message(role="user", content="Tell me a story")])]
-    hot = GenerationConfig(max_new_tokens=12, temperature=1.5, seed=3)
-    runs = [HFBackend(resolve(str(tiny_model_dir)), seed=s).generate(req, hot)[0].text for s in (3, 3, 4)]
-    greedy = HFBackend(resolve(str(tiny_model_dir)), seed=3).generate(req, GenerationConfig(max_new_tokens=12))
-    assert runs[0] == runs[1] and runs[0] != runs[2] and runs[0] != greedy[0].text
+    def hot(seed: int) -> GenerationConfig:
+        return GenerationConfig(max_new_tokens=12, temperature=1.5, seed=seed)
 
+    alone = gqa.generate([req], hot(3))[0].text
+    assert gqa.generate([other, req], hot(3))[1].text == alone  # another row beside it changes nothing
+    assert gqa.generate([req], hot(4))[0].text != alone
+    assert gqa.generate([req], GenerationConfig(max_new_tokens=12))[0].text != alone  # greedy differs
+
+
+def test_a_cancelled_request_leaves_the_batch(gqa, monkeypatch: pytest.MonkeyPatch) -> None:
+    jobs: list[Job] = []
+    real = gqa.batcher.submit
+    monkeypatch.setattr(gqa.batcher, "submit", lambda new: jobs.extend(new) or real(new))
+    reqs = [GenerationRequest(messages=[Message(role="user", content=t)]) for t in ("Hi", "Search[x]")]
+    cfg = GenerationConfig(max_new_tokens=100)
+    kept, dropped = (gqa.submit(r, cfg) for r in reqs)
+    assert dropped.cancel()
+    assert kept.result(timeout=120).completion_tokens == len(jobs[0].row.generated) > 0
+    assert jobs[1].row.reason in ("", "cancelled") and len(jobs[1].row.generated) < 100  # not decoded on
+    assert gqa.batcher.jobs == []
 
 
 def test_streamed_episodes_match_the_turn_batched_loop(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path,

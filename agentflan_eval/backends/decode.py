@@ -11,6 +11,7 @@ padding no remaining row needs goes with it), and new keys/values are written in
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections import deque
@@ -80,6 +81,7 @@ class SlotLayer(DynamicLayer):
             v = self._v.new_zeros((*self._v.shape[:2], room + GROW, self._v.shape[-1]))
             k[:, :, :old], v[:, :, :old] = self._k, self._v
             self._k, self._v = k, v
+            self.keys, self.values = k[:, :, :0], v[:, :, :0]  # let the old buffers go now
 
 
 @dataclass
@@ -88,7 +90,7 @@ class Row:
 
     prompt: list[int]
     generated: list[int] = field(default_factory=list)
-    reason: str = ""  # "" while generating, then "eos" | "stop" | "length"
+    reason: str = ""  # "" while generating, then "eos" | "stop" | "length" | "cancelled"
 
 
 @dataclass
@@ -97,26 +99,35 @@ class Job:
     max_new: int
     temperature: float
     stops: tuple[str, ...]
+    seed: int = 0
     future: Future[Row] = field(default_factory=Future)
     started: float = field(default_factory=time.perf_counter)
+    abandoned: bool = False  # set by the caller when nobody waits for the reply any more
+    _generator: Any = None
+
+    def generator(self, device: Any) -> Any:
+        import torch
+
+        if self._generator is None:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generator
 
 
 class Batcher:
     """One decoding thread; rows join between steps and leave when they finish."""
 
     def __init__(self, model: Any, prefixes: PrefixCache, max_rows: int, eos_ids: set[int],
-                 decode_text: Callable[[list[int]], str], seed: int = 0):
-        import torch
+                 decode_text: Callable[[list[int]], str]):
 
         self.model, self.prefixes, self.max_rows, self.eos_ids = model, prefixes, max(1, max_rows), eos_ids
         self.decode_text = decode_text
         self.device = next(model.parameters()).device
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self._waiting: deque[Job] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._reset()
+        atexit.register(self.close)  # also when nobody calls close(), e.g. after Ctrl-C
 
     def _reset(self) -> None:
         self.jobs: list[Job] = []  # row i of the batch answers jobs[i]
@@ -136,9 +147,12 @@ class Batcher:
                 self._thread.start()
 
     def close(self) -> None:
+        """Stop the thread and wait for it: a thread still inside torch when the interpreter exits aborts it."""
         with self._wake:
             self._closed = True
             self._wake.notify()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
 
     # -- the decoding thread ---------------------------------------------------------------------
     def _loop(self) -> None:
@@ -147,9 +161,12 @@ class Batcher:
                 while not self._closed and not self._waiting and not self.jobs:
                     self._wake.wait()
                 if self._closed:  # nobody will answer what is left
-                    for job in [*self.jobs, *self._waiting]:
-                        if not job.future.done():
-                            job.future.set_exception(RuntimeError("the hf backend was closed"))
+                    closed = RuntimeError("the hf backend was closed")
+                    for job in self.jobs:
+                        job.future.set_exception(closed)
+                    for job in self._waiting:
+                        if job.future.set_running_or_notify_cancel():
+                            job.future.set_exception(closed)
                     return
                 new = [self._waiting.popleft() for _ in range(min(len(self._waiting), self.max_rows - len(self.jobs)))]
             new = [j for j in new if j.future.set_running_or_notify_cancel()]  # cancelled ones are dropped
@@ -159,28 +176,33 @@ class Batcher:
                 if self.jobs:
                     self._step()
             except BaseException as e:  # noqa: BLE001 - fails the rows in flight, not the thread
-                for job in {id(j): j for j in [*self.jobs, *new]}.values():
-                    if not job.future.done():
-                        job.future.set_exception(e)
+                for job in self.jobs:
+                    job.future.set_exception(e)
                 self._reset()
 
     def _admit(self, new: list[Job]) -> None:
         """Prefill each new row from the kept caches and copy it into a free row of the batch."""
         for job in new:
-            kv = self.prefixes.row_kv(job.row.prompt[:-1])
-            if self.cache is None:
-                from transformers import DynamicCache
+            try:
+                self._admit_one(job, new)
+            except Exception as e:  # noqa: BLE001 - a prompt that cannot be prefilled fails only itself
+                job.future.set_exception(e)
 
-                room = max(len(j.row.prompt) for j in new) + GROW  # grown when a row needs more
-                self.cache = DynamicCache()
-                self.cache.layers = [SlotLayer(self.state, k, self.max_rows, room) for k, _ in kv]
-            row = len(self.jobs)
-            for layer, (k, v) in zip(self.cache.layers, kv):
-                layer.ensure(k.shape[-2] + 1)
-                layer.put(row, k[0], v[0])
-            self.jobs.append(job)
-            self.state.lengths.append(len(job.row.prompt) - 1)
-            self.tokens.append(job.row.prompt[-1])
+    def _admit_one(self, job: Job, new: list[Job]) -> None:
+        kv = self.prefixes.row_kv(job.row.prompt[:-1])
+        if self.cache is None:
+            from transformers import DynamicCache
+
+            room = max(len(j.row.prompt) for j in new) + GROW  # grown when a row needs more
+            self.cache = DynamicCache()
+            self.cache.layers = [SlotLayer(self.state, k, self.max_rows, room) for k, _ in kv]
+        row = len(self.jobs)
+        for layer, (k, v) in zip(self.cache.layers, kv):
+            layer.ensure(k.shape[-2] + 1)
+            layer.put(row, k[0], v[0])
+        self.jobs.append(job)
+        self.state.lengths.append(len(job.row.prompt) - 1)
+        self.tokens.append(job.row.prompt[-1])
 
     def _step(self) -> None:
         import torch
@@ -197,13 +219,12 @@ class Batcher:
                                 logits_to_keep=1, **{self.prefixes.kwarg: self.cache}).logits[:, -1]
             chosen = logits.argmax(-1)
             hot = [j for j, job in enumerate(self.jobs) if job.temperature > 0]
-            if hot:
-                t = torch.tensor([self.jobs[j].temperature for j in hot], device=logits.device)[:, None]
-                probs = torch.softmax(logits[hot].float() / t, -1)
-                chosen[hot] = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+            for j in hot:  # each request its own seeded generator: the same draw whatever shares the batch
+                job = self.jobs[j]
+                probs = torch.softmax(logits[j].float() / job.temperature, -1)
+                chosen[j] = torch.multinomial(probs, 1, generator=job.generator(logits.device))[0]
         self.tokens = chosen.tolist()
         self.state.lengths = lengths = [n + 1 for n in lengths]
-        finished = []
         for j in reversed(range(len(self.jobs))):  # from the end, so moving the last row into j is safe
             job = self.jobs[j]
             if not self._finished(job, self.tokens[j]):
@@ -217,16 +238,16 @@ class Batcher:
                     layer.move(last, j, lengths[last])
                 self.jobs[j], lengths[j], self.tokens[j] = self.jobs[last], lengths[last], self.tokens[last]
             self.jobs.pop(), lengths.pop(), self.tokens.pop()
-            finished.append(job)
+            job.future.set_result(job.row)  # at once: an error later in this step must not strand it
         if not self.jobs:
             self._reset()
-        for job in finished:
-            job.future.set_result(job.row)
 
     def _finished(self, job: Job, token: int) -> bool:
         row = job.row
         row.generated.append(token)
-        if token in self.eos_ids:
+        if job.abandoned:  # its caller cancelled it: free the row
+            row.reason = "cancelled"
+        elif token in self.eos_ids:
             row.reason = "eos"
         elif job.stops and any(s in self.decode_text(row.generated) for s in job.stops):
             row.reason = "stop"

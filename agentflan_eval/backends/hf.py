@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
@@ -75,12 +76,19 @@ class ChatEncoder:
         return tuple(dict.fromkeys([*requested, *self.template.stop]))
 
 
+def _abandon(job: Job, done: Future[Completion]) -> None:
+    """The caller cancelled its future: stop decoding that row (or never start it)."""
+    if done.cancelled():
+        job.abandoned = True
+        job.future.cancel()
+
+
 class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
                  device: str | None = None, dtype: str | None = None, device_map: str | None = None,
-                 prefix_cache: bool = True, seed: int = 0):
+                 prefix_cache: bool = True):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -108,12 +116,14 @@ class HFBackend(Backend):
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
         self._tokenizer_lock = threading.Lock()
-        keep = prefix_cache and PrefixCache.supports(self.model)
+        # kept caches live on one device: a model spread over several GPUs decodes through generate()
+        one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
+        keep = prefix_cache and one_device and PrefixCache.supports(self.model)
         # a kept cache per episode in flight (see pool_size), and a few for shared instructions
         self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4) if keep else None
         # Models with a plain cache decode in our own continuously batched loop; others through generate().
-        self.batcher = Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(), self._decode_text,
-                               seed) if self.prefixes is not None else None
+        self.batcher = Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(),
+                               self._decode_text) if self.prefixes is not None else None
         self.streaming = self.batcher is not None
 
     # -- prompt building -------------------------------------------------------------------
@@ -163,11 +173,15 @@ class HFBackend(Backend):
             done: Future[Completion] = Future()
             if self.context_length - len(ids) <= 1:
                 done.set_result(self._context_limit(ids))
+            elif len(ids) < 2:  # nothing to cache before the last token (no chat template does this)
+                done.set_result(self.generate_ids([ids], config)[0])
             else:
+                # sampling draws from the request's own seed, whatever else shares the batch
+                key = zlib.crc32(f"{request.task}/{request.sample_id}/{request.turn}".encode())
                 job = Job(Row(prompt=ids), max_new=min(config.max_new_tokens, self.context_length - len(ids)),
-                          temperature=config.temperature, stops=stops)
+                          temperature=config.temperature, stops=stops, seed=config.seed * 1_000_003 + key)
                 job.future.add_done_callback(partial(self._complete, done, job, stops))
-                done.add_done_callback(lambda f, job=job: f.cancelled() and job.future.cancel())
+                done.add_done_callback(partial(_abandon, job))
                 jobs.append(job)
             out.append(done)
         self.batcher.submit(jobs)
@@ -177,10 +191,13 @@ class HFBackend(Backend):
         if not done.set_running_or_notify_cancel():  # cancelled by the caller
             return
         error = CancelledError() if fut.cancelled() else fut.exception()
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(self._completion(fut.result(), stops, time.perf_counter() - job.started))
+        if error is None:
+            try:
+                done.set_result(self._completion(fut.result(), stops, time.perf_counter() - job.started))
+                return
+            except Exception as e:  # noqa: BLE001 - a callback's exception would be swallowed, leaving done stuck
+                error = e
+        done.set_exception(error)
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         with self._tokenizer_lock:  # the decoding thread uses the tokenizer too
