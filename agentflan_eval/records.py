@@ -39,7 +39,7 @@ class Completion(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str = "stop"  # stop | length | context_limit | error
-    seconds: float = 0.0
+    seconds: float = 0.0  # this reply's latency (a lock-step batch: its time divided by its rows)
     error: str | None = None
 
 
