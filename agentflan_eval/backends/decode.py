@@ -118,7 +118,6 @@ class Batcher:
 
     def __init__(self, model: Any, prefixes: PrefixCache, max_rows: int, eos_ids: set[int],
                  decode_text: Callable[[list[int]], str]):
-
         self.model, self.prefixes, self.max_rows, self.eos_ids = model, prefixes, max(1, max_rows), eos_ids
         self.decode_text = decode_text
         self.device = next(model.parameters()).device
