@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs")
     r.add_argument("--no-prefix-cache", action="store_true",
                    help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
-                        "kept from the episode's previous turn (saves memory: about batch-size + 4 caches are kept)")
+                        "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)")
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
                    help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")

@@ -57,6 +57,14 @@ class Shard:
 
             PartialState().wait_for_everyone()
 
+    def agree(self, value: str) -> str:
+        """The main process's ``value`` in every process (a collective: start-up only)."""
+        if not self.distributed:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value], from_process=0)[0]
+
 
 def current_shard() -> Shard:
     """The shard the launcher (accelerate launch / torchrun) gave this process; one process otherwise."""

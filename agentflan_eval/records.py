@@ -131,6 +131,7 @@ class TaskResult(Record):
     statuses: dict[str, int] = Field(default_factory=dict)
     invalid_action_rate: float = 0.0
     errors: int = 0
+    wall_seconds: float | None = None  # wall-clock time spent on the task, summed over every (resumed) invocation
 
 
 class NotRun(Record):
@@ -145,6 +146,23 @@ class RunResults(Record):
     tasks: dict[str, TaskResult] = Field(default_factory=dict)
     suites: dict[str, float | None] = Field(default_factory=dict)
     not_run: list[NotRun] = Field(default_factory=list)
+    wall_seconds: float | None = None  # the tasks' wall times plus model loading, over every invocation
+
+
+class WallTime(Record):
+    """Wall-clock seconds one invocation of ``run`` (one process of it) has spent on one task so far.
+
+    Kept per invocation because a long run is usually finished over several resumed ones: their sum is
+    what the run cost, and a killed invocation keeps what it measured up to its last finished episode."""
+
+    invocation: str  # when that ``run`` started (UTC, ISO 8601)
+    rank: int = 0  # the process, in a sharded run: ranks run at once, so a task costs its slowest rank's time
+    task: str  # a task name, or MODEL_LOAD
+    seconds: float
+    episodes: int = 0  # finished by this invocation
+
+
+MODEL_LOAD = "(model load)"
 
 
 class FileHash(Record):

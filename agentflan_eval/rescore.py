@@ -10,6 +10,7 @@ from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.records import RunResults, TaskResult
+from agentflan_eval.runner import with_wall_times
 from agentflan_eval.scoring import suite_scores, task_result
 from agentflan_eval.store import RunStore
 
@@ -43,7 +44,7 @@ def rescore(run_dir: Path, data_dir: Path | None = None) -> RescoreOutcome:
             records.append(rec.model_copy(update={"score": score}))
         tasks[name] = task_result(bench, records)
     old = store.read_results()
-    results = RunResults(run_id=store.root.name, model=manifest.model, tasks=tasks, suites=suite_scores(tasks),
-                         not_run=old.not_run if old else [])
+    results = with_wall_times(store, RunResults(run_id=store.root.name, model=manifest.model, tasks=tasks,
+                                                suites=suite_scores(tasks), not_run=old.not_run if old else []))
     store.write_results(results)
     return RescoreOutcome(results, total, changed)

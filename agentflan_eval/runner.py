@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,8 +32,10 @@ from agentflan_eval.records import (
     NotRun,
     RunManifest,
     RunResults,
+    MODEL_LOAD,
     Score,
     TaskResult,
+    WallTime,
 )
 from agentflan_eval.scoring import percent, suite_scores, task_result
 from agentflan_eval.store import RunStore
@@ -81,7 +84,11 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
     _check_resume(store, config)
     if shard.distributed and config.device is None:
         config = config.model_copy(update={"device": shard.device()})
+    invocation = shard.agree(dt.datetime.now(dt.timezone.utc).isoformat())  # one id for all ranks
+    started = time.perf_counter()
     backend = make_backend(config)
+    store.record_wall(WallTime(invocation=invocation, rank=shard.rank, task=MODEL_LOAD,
+                               seconds=time.perf_counter() - started))
     try:
         if shard.is_main:
             _write_manifest(store, config, backend, runnable, argv)
@@ -89,7 +96,7 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
                 done_marker(store.root, rank).unlink(missing_ok=True)
         shard.wait_for_everyone()  # every rank sees the manifest and no stale markers
         for bench in runnable:
-            _run_task(store, bench, samples[bench.name], backend, config, shard)
+            _run_task(store, bench, samples[bench.name], backend, config, shard, invocation)
     finally:
         backend.close()
     if shard.distributed:
@@ -167,7 +174,14 @@ def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benche
 
 
 def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend: Backend,
-              config: RunConfig, shard: Shard) -> None:
+              config: RunConfig, shard: Shard, invocation: str) -> None:
+    started = time.perf_counter()
+    finished = 0
+
+    def record_wall() -> None:  # after every episode, so a killed run keeps its time up to the last one
+        store.record_wall(WallTime(invocation=invocation, rank=shard.rank, task=bench.name,
+                                   seconds=time.perf_counter() - started, episodes=finished))
+
     done = store.done_ids(bench.name)
     todo = shard.take([s for s in samples if s.id not in done])
     wanted = {s.id for s in samples}
@@ -179,7 +193,10 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
     _postfix(bar, bench, scores)
 
     def on_done(record: EpisodeRecord) -> None:
+        nonlocal finished
         store.append(record)
+        finished += 1
+        record_wall()
         scores.append((record.subset, record.score))
         bar.update(1)
         _postfix(bar, bench, scores)
@@ -189,6 +206,8 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
         run_episodes(bench, todo, backend, config.generation(), pool, on_done)
     finally:
         bar.close()
+        if todo:
+            record_wall()
 
 
 def _postfix(bar: tqdm, bench: Benchmark, scores: list[tuple[str | None, Score]]) -> None:
@@ -207,16 +226,34 @@ def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | 
         bench = benchmarks.get(name)(config, data)
         tasks[name] = task_result(bench, store.episodes(name))
     run_names = set(tasks)
-    return RunResults(run_id=store.root.name, model=config.model or "smollm2-135m-instruct", tasks=tasks,
-                      suites=suite_scores(tasks), not_run=[n for n in (not_run or []) if n.task not in run_names])
+    return with_wall_times(store, RunResults(
+        run_id=store.root.name, model=config.model or "smollm2-135m-instruct", tasks=tasks,
+        suites=suite_scores(tasks), not_run=[n for n in (not_run or []) if n.task not in run_names]))
+
+
+def with_wall_times(store: RunStore, results: RunResults) -> RunResults:
+    """The wall-clock time each task and the whole run took, over every invocation that worked on it."""
+    wall = store.wall_seconds()
+    if not wall:  # a run made before wall times were kept
+        return results
+    tasks = {n: r.model_copy(update={"wall_seconds": wall.get(n)}) for n, r in results.tasks.items()}
+    return results.model_copy(update={"tasks": tasks, "wall_seconds": sum(wall.values())})
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, s = divmod(round(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{s:02d}s"
 
 
 def summary_lines(results: RunResults) -> list[str]:
-    lines = [f"{'task':<14}{'suite':<15}{'score':>8}{'n':>6}  metric"]
+    lines = [f"{'task':<14}{'suite':<15}{'score':>8}{'n':>6}{'wall':>9}  metric"]
     for name, r in results.tasks.items():
         p = percent(r)
         partial = "" if r.n >= r.n_standard else f" (partial: {r.n}/{r.n_standard})"
-        lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}  {r.metric}{partial}")
+        lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
+                     f"{_duration(r.wall_seconds):>9}  {r.metric}{partial}")
         if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
             lines += textwrap.wrap(", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()), width=110,
                                    initial_indent=" " * 14, subsequent_indent=" " * 14)
@@ -224,6 +261,9 @@ def summary_lines(results: RunResults) -> list[str]:
         lines.append(f"{n.task:<14}{'':<15}{'not run':>8}{'':>6}  {n.reason}")
     for suite, v in results.suites.items():
         lines.append(f"{suite:<29}{'-' if v is None else f'{v:.2f}':>8}")
+    if results.wall_seconds is not None:
+        lines.append(f"wall time {_duration(results.wall_seconds)}, model loading included, summed over every "
+                     "invocation of this run dir")
     return lines
 
 

@@ -1,7 +1,8 @@
 """The run directory, behind one small class so reports never depend on its file layout.
 
 Layout: ``manifest.json``, ``episodes/<task>.jsonl`` (one EpisodeRecord a line, appended, flushed
-and fsynced as each episode ends) and ``results.json``. A kill -9 can leave at most a torn last
+and fsynced as each episode ends), ``timing.json`` (WallTime figures of every invocation) and
+``results.json``. A kill -9 can leave at most a torn last
 line, which is dropped (and cut off the file) the next time the run is opened.
 
 A sharded run (one process per GPU) appends to ``episodes/shards/<task>.rank<N>.jsonl`` instead;
@@ -12,12 +13,13 @@ newer record replaces it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from agentflan_eval.errors import AgentFlanError, DataFormatError
-from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults
+from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults, WallTime
 
 RETRIED = {EpisodeStatus.MODEL_ERROR}  # statuses a re-run generates again
 
@@ -62,6 +64,45 @@ class RunStore:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+
+    # -- wall-clock time -----------------------------------------------------------------------
+    def _timing_path(self) -> Path:
+        if self.shard_rank is None:
+            return self.root / "timing.json"
+        return self.shards_dir / f"timing.rank{self.shard_rank}.json"
+
+    def record_wall(self, entry: WallTime) -> None:
+        """Keep ``entry``, replacing this invocation's earlier figure for the same task and rank."""
+        path = self._timing_path()
+        key = (entry.invocation, entry.rank, entry.task)
+        kept = [e for e in self._read_timing(path) if (e.invocation, e.rank, e.task) != key]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_atomic(path, json.dumps([e.model_dump() for e in [*kept, entry]], indent=1))
+
+    def wall_times(self) -> list[WallTime]:
+        paths = [self.root / "timing.json"]
+        if self.shards_dir.is_dir():
+            paths += sorted(self.shards_dir.glob("timing.rank*.json"))
+        return [e for p in paths for e in self._read_timing(p)]
+
+    def wall_seconds(self) -> dict[str, float]:
+        """Seconds per task (and MODEL_LOAD): summed over invocations, the slowest rank within one."""
+        slowest: dict[tuple[str, str], float] = {}
+        for e in self.wall_times():
+            slowest[(e.task, e.invocation)] = max(slowest.get((e.task, e.invocation), 0.0), e.seconds)
+        total: dict[str, float] = {}
+        for (task, _), seconds in slowest.items():
+            total[task] = total.get(task, 0.0) + seconds
+        return total
+
+    @staticmethod
+    def _read_timing(path: Path) -> list[WallTime]:
+        if not path.is_file():
+            return []
+        try:
+            return [WallTime.model_validate(e) for e in json.loads(path.read_text(encoding="utf-8"))]
+        except ValueError as e:
+            raise DataFormatError(path, None, f"not a list of wall times ({str(e).splitlines()[0]})") from None
 
     # -- episodes ----------------------------------------------------------------------------
     def episode_path(self, task: str) -> Path:
@@ -138,6 +179,12 @@ class RunStore:
                 self._append_lines(self.episode_path(task), [r.model_dump_json() for r in new])
             merged += len(new)
             for p in shards:
+                p.unlink()
+        shard_timing = sorted(self.shards_dir.glob("timing.rank*.json")) if self.shards_dir.is_dir() else []
+        if shard_timing:
+            self._write_atomic(self.root / "timing.json",
+                               json.dumps([e.model_dump() for e in self.wall_times()], indent=1))
+            for p in shard_timing:
                 p.unlink()
         return merged
 

@@ -79,6 +79,10 @@ def test_two_ranks_merge_to_the_one_process_result(tmp_path: Path, data_dir: Pat
     res1 = json.loads((tmp_path / "runs/one/results.json").read_text())["tasks"]["hotpotqa"]
     res2 = json.loads((tmp_path / "runs/two/results.json").read_text())["tasks"]["hotpotqa"]
     assert res1["score"] == res2["score"] and res2["n"] == N
+    walls = json.loads((tmp_path / "runs/two/timing.json").read_text())
+    assert {(w["task"], w["rank"]) for w in walls} >= {("hotpotqa", 0), ("hotpotqa", 1)}
+    assert len({w["invocation"] for w in walls}) == 1, "both ranks share one invocation id"
+    assert res2["wall_seconds"] == max(w["seconds"] for w in walls if w["task"] == "hotpotqa")
 
 
 def test_left_over_shards_count_as_done_and_merge(tmp_path: Path) -> None:

@@ -11,7 +11,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from agentflan_eval.config import RunConfig
+from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, Score
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
@@ -63,6 +66,9 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
     child.wait()
     before = [json.loads(x) for x in episodes.read_text().splitlines()]
     assert 3 <= len(before) < N
+    killed = [e for e in RunStore(tmp_path / "runs/r").wall_times() if e.task == "hotpotqa"]
+    assert len(killed) == 1 and killed[0].episodes in (len(before) - 1, len(before))  # killed between the two?
+    assert killed[0].seconds >= 2 * 0.3 * killed[0].episodes  # two slowed replies an episode
 
     calls: list[str] = []
     import agentflan_eval.runner as runner
@@ -86,6 +92,10 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
     assert set(calls) == {e.sample_id for e in after} - done_before
     assert [e.model_dump(mode="json") for e in after[: len(before)]] == before  # untouched on disk
     assert results.tasks["hotpotqa"].n == N
+    walls = [e for e in store.wall_times() if e.task == "hotpotqa"]
+    assert len(walls) == 2 and sum(e.episodes for e in walls) == N
+    assert results.tasks["hotpotqa"].wall_seconds == sum(e.seconds for e in walls)  # both invocations count
+    assert results.wall_seconds is not None and results.wall_seconds > results.tasks["hotpotqa"].wall_seconds
 
     calls.clear()
     runner.make_backend = lambda c: Counting(c.replay_file)
@@ -105,6 +115,26 @@ def test_a_run_found_through_the_environment_rescores_without_it(tmp_path: Path,
     assert store.read_manifest().config["data_dir"] == str(data_dir.resolve())
     monkeypatch.delenv("AGENTFLAN_DATA_DIR")
     assert rescore(store.root).changed == 0
+
+
+def test_wall_time_sums_invocations_and_takes_the_slowest_rank(tmp_path: Path) -> None:
+    from agentflan_eval.records import WallTime
+
+    def entry(invocation: str, rank: int, seconds: float, task: str = "os") -> WallTime:
+        return WallTime(invocation=invocation, rank=rank, task=task, seconds=seconds)
+
+    main = RunStore(tmp_path)
+    main.record_wall(entry("first", 0, 10.0))
+    main.record_wall(entry("first", 0, 25.0))  # the same invocation later on: replaces, not adds
+    main.record_wall(entry("first", 0, 4.0, task="db"))
+    for rank, seconds in ((0, 30.0), (1, 50.0)):  # a resumed, sharded invocation: ranks run side by side
+        RunStore(tmp_path, shard_rank=rank).record_wall(entry("second", rank, seconds))
+    assert main.wall_seconds() == {"os": 25.0 + 50.0, "db": 4.0}
+    main.merge_shards()  # the main process folds the ranks' figures into timing.json
+    assert main.wall_seconds() == {"os": 25.0 + 50.0, "db": 4.0} and not list(main.shards_dir.glob("*"))
+    (tmp_path / "timing.json").write_text("{not json")
+    with pytest.raises(DataFormatError, match="timing.json"):
+        main.wall_seconds()
 
 
 def _record(sample_id: str) -> EpisodeRecord:
