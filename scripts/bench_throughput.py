@@ -1,13 +1,18 @@
-"""Throughput of the agent loop on the embedded model, against its own limits. Prints figures.
+"""Throughput of the agent loop against the backend's own limits, on HotpotQA. Prints figures.
 
-(a) the batched agent loop over N HotpotQA episodes (B rows decoding, continuously batched, 2B in flight);
+(a) the batched agent loop over N HotpotQA episodes (hf: B rows decoding, continuously batched, 2B in
+    flight; vllm: B episodes a turn, one engine call each);
 (b) the same episodes run one at a time (batch 1);
-(c) raw batched ``model.generate`` on exactly the prompts (a) sent (the first --raw-prompts of them), in
-    batches of B (plain left padding, no prefix cache: what transformers gives without this harness).
-(a) and (b) use the backend as ``run`` does, with its shared-prefix KV cache (``--no-prefix-cache`` turns it off).
-Targets (issue 3): (a)/(b) >= 4 and (a)/(c) >= 0.8 on 2 CPU cores.
+(c) raw batched generation of exactly the prompts (a) sent (the first --raw-prompts of them): hf, plain
+    ``model.generate`` in batches of B (left padding, no prefix cache: what transformers gives without
+    this harness); vllm, one ``LLM.generate`` call on all of them (its scheduler's best case).
+(a) and (b) use the backend as ``run`` does (hf: its shared-prefix KV cache unless --no-prefix-cache).
+Targets (issue 9): (a)/(b) >= 4 and (a)/(c) >= 0.8, on 2 CPU cores with hf, and with vllm on a GPU.
 
     python scripts/bench_throughput.py --episodes 16 --batch-size 8 --max-new-tokens 64
+    # a GPU, a 7B-shaped model with random weights (no download), hf then vllm:
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 128 --batch-size 32
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 128 --batch-size 32 --backend vllm
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -27,7 +33,8 @@ from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.hf import HFBackend
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.model_resolve import resolve
+from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf, resolve
+from agentflan_eval.model_zoo.random_weights import SHAPES, build_random_llama
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
 
@@ -36,7 +43,7 @@ class Recording(Backend):
 
     ``one_at_a_time`` keeps a single episode in flight, for (b)."""
 
-    def __init__(self, inner: HFBackend, one_at_a_time: bool = False):
+    def __init__(self, inner: Backend, one_at_a_time: bool = False):
         self.inner, self.one_at_a_time = inner, one_at_a_time
         self.streaming = inner.streaming
         self.requests: list[GenerationRequest] = []
@@ -63,15 +70,42 @@ def agent_loop(bench: HotpotQA, backend: Backend, samples: list, gen: Generation
             "turns": sum(len(r.steps) for r in records)}
 
 
-def raw_generate(hf: HFBackend, requests: list[GenerationRequest], gen: GenerationConfig, batch: int) -> dict:
-    encoded = [hf.encoder.encode(r.messages) for r in requests]  # same tokenisation as the loop
+def raw_generate(backend: Backend, requests: list[GenerationRequest], gen: GenerationConfig, batch: int) -> dict:
     stop_gen = gen.model_copy(update={"stop": list(HotpotQA.stop)})
     t0 = time.perf_counter()
-    tokens = 0
-    for i in range(0, len(encoded), batch):
-        tokens += sum(c.completion_tokens for c in hf.generate_ids(encoded[i:i + batch], stop_gen))
+    if isinstance(backend, HFBackend):
+        encoded = [backend.encoder.encode(r.messages) for r in requests]  # same tokenisation as the loop
+        t0 = time.perf_counter()
+        tokens = 0
+        for i in range(0, len(encoded), batch):
+            tokens += sum(c.completion_tokens for c in backend.generate_ids(encoded[i:i + batch], stop_gen))
+    else:  # vllm: every prompt in one call, scheduled by the engine
+        tokens = sum(c.completion_tokens for c in backend.generate(requests, stop_gen))
     secs = time.perf_counter() - t0
     return {"seconds": secs, "tokens": tokens, "tok_s": tokens / secs}
+
+
+def make_backend(a: argparse.Namespace, model: str | None) -> Backend:
+    if a.backend == "vllm":
+        from agentflan_eval.backends.vllm_backend import VLLMBackend, VLLMOptions
+
+        return VLLMBackend(resolve(model), VLLMOptions(dtype=a.dtype, max_model_len=a.max_model_len))
+    return HFBackend(resolve(model), batch_size=a.batch_size, device=a.device, dtype=a.dtype,
+                     prefix_cache=not a.no_prefix_cache)
+
+
+def random_model(a: argparse.Namespace) -> str:
+    """A random-weight model of --random-shape with the embedded model's tokenizer (no download)."""
+    import torch
+
+    out = Path(a.random_dir or tempfile.mkdtemp(prefix=f"random-{a.random_shape}-"))
+    if not (out / "config.json").is_file():
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = a.dtype or ("bfloat16" if device == "cuda" else "float32")
+        t0 = time.perf_counter()
+        build_random_llama(out, a.random_shape, converted_gguf_dir(embedded_gguf()), dtype=dtype, device=device)
+        print(f"built a random {a.random_shape} ({dtype}) in {out} in {time.perf_counter() - t0:.0f} s")
+    return str(out)
 
 
 def main() -> None:
@@ -80,39 +114,54 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M GGUF")
+    ap.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    ap.add_argument("--random-shape", choices=sorted(SHAPES), default=None,
+                    help="instead of --model: random weights of this shape (speed only; replies are noise)")
+    ap.add_argument("--random-dir", default=None, help="where the random model is built, or reused (default: a temp dir)")
+    ap.add_argument("--device", default=None, help="hf: torch device (default: cuda if available, else cpu)")
+    ap.add_argument("--max-model-len", type=int, default=None, help="vllm: context length (default: the model's)")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
     ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays the first N prompts of (a)")
     ap.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
     ap.add_argument("--no-prefix-cache", action="store_true", help="(a) and (b) without the shared-prefix KV cache")
     a = ap.parse_args()
 
-    cfg = RunConfig(model=a.model, data_dir=a.data_dir, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
+    model = random_model(a) if a.random_shape else a.model
+    cfg = RunConfig(model=model, data_dir=a.data_dir, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
     bench = HotpotQA(cfg, DataResolver(a.data_dir))
     samples = bench.load_samples()[: a.episodes]
     t0 = time.perf_counter()
-    hf = HFBackend(resolve(a.model), batch_size=a.batch_size, dtype=a.dtype, prefix_cache=not a.no_prefix_cache)
+    backend = make_backend(a, model)
     load_s = time.perf_counter() - t0
     gen = cfg.generation()
     bench.search_backend  # noqa: B018 - build the corpus before timing
-    rec = Recording(hf)
+    rec = Recording(backend)
 
     batched = agent_loop(bench, rec, samples, gen, a.batch_size)
-    reuse = (hf.prefixes.reused_tokens, hf.prefixes.computed_tokens) if hf.prefixes else None
-    single = agent_loop(bench, Recording(hf, one_at_a_time=True), samples, gen, 1)
-    raw = raw_generate(hf, rec.requests[: a.raw_prompts], gen, a.batch_size)
+    prefixes = getattr(backend, "prefixes", None)
+    reuse = (prefixes.reused_tokens, prefixes.computed_tokens) if prefixes else None
+    single = agent_loop(bench, Recording(backend, one_at_a_time=True), samples, gen, 1)
+    raw = raw_generate(backend, rec.requests[: a.raw_prompts], gen, a.batch_size)
 
-    print(f"model {hf.resolved.display_name} on {hf.device}, torch threads {__import__('torch').get_num_threads()}, "
-          f"load {load_s:.1f} s; {a.episodes} HotpotQA episodes, batch {a.batch_size}, "
-          f"max_new_tokens {a.max_new_tokens}")
+    where = getattr(backend, "device", "the GPU(s)")
+    print(f"{a.backend}: model {backend.resolved.display_name} on {where}, torch threads "
+          f"{__import__('torch').get_num_threads()}, load {load_s:.1f} s; {a.episodes} HotpotQA episodes, "
+          f"batch {a.batch_size}, max_new_tokens {a.max_new_tokens}")
     for name, r in (("(a) batched agent loop", batched), ("(b) one episode at a time", single),
                     ("(c) raw batched generate", raw)):
         extra = f", {r['episodes_min']:.2f} episodes/min, {r['turns']} turns" if "turns" in r else ""
         print(f"{name:<28}{r['tok_s']:8.1f} tok/s  ({r['tokens']} tokens in {r['seconds']:.1f} s{extra})")
     if reuse:
         print(f"prefix cache in (a): {reuse[0]} prompt tokens reused, {reuse[1]} computed for the cache")
-    print(f"(a)/(b) = {batched['tok_s'] / single['tok_s']:.2f}  (target >= 4)")
-    print(f"(a)/(c) = {batched['tok_s'] / raw['tok_s']:.2f}  (target >= 0.8)")
+    for name, other, target in (("(a)/(b)", single, 4), ("(a)/(c)", raw, 0.8)):
+        ratio = f"{batched['tok_s'] / other['tok_s']:.2f}" if other["tok_s"] else "n/a (nothing generated)"
+        print(f"{name} = {ratio}  (target >= {target})")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    import torch
+
+    if torch.cuda.is_available():  # this process's own allocations (vLLM's engine reserves its share up front)
+        print(f"peak GPU memory allocated by torch {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    backend.close()
 
 
 if __name__ == "__main__":

@@ -35,19 +35,11 @@ def embedded_dir() -> Path:
 
 
 def tiny_llama(out: Path, tokenizer_dir: Path, **config: object) -> Path:
-    """A randomly initialised 2-layer, 32-wide Llama with a real tokenizer (and its chat template)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    """A randomly initialised 2-layer, 32-wide Llama with a real tokenizer (and its chat template); a
+    160-token context unless ``config`` says otherwise, so real prompts hit the context limit."""
+    from agentflan_eval.model_zoo.random_weights import build_random_llama
 
-    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(**{"vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 160,
-                         "eos_token_id": tok.eos_token_id, "bos_token_id": tok.bos_token_id,
-                         "pad_token_id": tok.pad_token_id, **config})
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return build_random_llama(out, "tiny", tokenizer_dir, **{"max_position_embeddings": 160, **config})
 
 
 @pytest.fixture(scope="session")
