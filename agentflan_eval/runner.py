@@ -240,7 +240,7 @@ def with_wall_times(store: RunStore, results: RunResults) -> RunResults:
     return results.model_copy(update={"tasks": tasks, "wall_seconds": sum(wall.values())})
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     minutes, s = divmod(round(seconds), 60)
@@ -253,7 +253,7 @@ def summary_lines(results: RunResults) -> list[str]:
         p = percent(r)
         partial = "" if r.n >= r.n_standard else f" (partial: {r.n}/{r.n_standard})"
         lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
-                     f"{_duration(r.wall_seconds):>9}  {r.metric}{partial}")
+                     f"{duration_text(r.wall_seconds):>9}  {r.metric}{partial}")
         if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
             lines += textwrap.wrap(", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()), width=110,
                                    initial_indent=" " * 14, subsequent_indent=" " * 14)
@@ -262,7 +262,7 @@ def summary_lines(results: RunResults) -> list[str]:
     for suite, v in results.suites.items():
         lines.append(f"{suite:<29}{'-' if v is None else f'{v:.2f}':>8}")
     if results.wall_seconds is not None:
-        lines.append(f"wall time {_duration(results.wall_seconds)}, model loading included, summed over every "
+        lines.append(f"wall time {duration_text(results.wall_seconds)}, model loading included, summed over every "
                      "invocation of this run dir")
     return lines
 

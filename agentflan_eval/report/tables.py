@@ -71,6 +71,7 @@ class TaskCell(Model):
     statuses: dict[str, int] = Field(default_factory=dict)
     invalid_action_rate: float = 0.0
     errors: int = 0
+    wall_seconds: float | None = None  # summed over every invocation of the run (None: an older run)
 
     @property
     def partial(self) -> bool:
@@ -155,6 +156,7 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             statuses=res.statuses,
             invalid_action_rate=res.invalid_action_rate,
             errors=res.errors,
+            wall_seconds=res.wall_seconds,
         )
     model = manifest.model
     label = Path(model).name if ("/" in model and Path(model).exists()) else model

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from agentflan_eval.report.tables import ReportTables, RunSummary, Table
+from agentflan_eval.runner import duration_text
 
 MISSING = "-"
 
@@ -68,6 +69,7 @@ def task_rows(runs: list[RunSummary]) -> list[dict[str, object]]:
                     "statuses": ", ".join(f"{k} {v}" for k, v in sorted(c.statuses.items())),
                     "invalid_action_rate": c.invalid_action_rate,
                     "errors": c.errors,
+                    "wall_seconds": c.wall_seconds,
                 }
             )
     return out
@@ -86,6 +88,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Statuses": r["statuses"],
             "Invalid actions": f"{r['invalid_action_rate']:.1%}",
             "Errors": r["errors"],
+            "Wall time": duration_text(r["wall_seconds"]),  # type: ignore[arg-type]
         }
         for r in task_rows(runs)
     ]
@@ -102,6 +105,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Statuses",
             "Invalid actions",
             "Errors",
+            "Wall time",
         ],
     )
 
