@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-prefix-cache", action="store_true",
                    help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
                         "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)")
+    r.add_argument("--kept-cache-gb", type=float, metavar="GB",
+                   help="hf backend: memory the kept KV caches may use; the least recently used go first "
+                        "(default: 40%% of the memory free once the model is loaded)")
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
                    help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")
@@ -109,11 +112,14 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if vllm and a.backend != "vllm":
         flags = ", ".join("--" + k.replace("_", "-") for k in vllm)
         raise AgentFlanError(f"{flags} apply only to --backend vllm")
+    if a.kept_cache_gb is not None and a.kept_cache_gb < 0:
+        raise AgentFlanError(f"--kept-cache-gb must be 0 or more, not {a.kept_cache_gb}")
     return RunConfig(
         model=a.model, backend=a.backend, suite=a.suite, tasks=tasks, limit=a.limit, output_dir=a.output_dir,
         run_id=a.run_id, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, seed=a.seed,
         chat_template=a.chat_template, data_dir=a.data_dir, api_base=a.api_base, api_key_env=a.api_key_env,
-        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, prefix_cache=not a.no_prefix_cache, dtype=a.dtype,
+        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, prefix_cache=not a.no_prefix_cache,
+        kept_cache_gb=a.kept_cache_gb, dtype=a.dtype,
         search_backend=a.search_backend, db_url=a.db_url, kg_endpoint=a.kg_endpoint, webshop_url=a.webshop_url,
         webarena_urls=a.webarena_urls, report=not a.no_report, **vllm,
     )

@@ -35,6 +35,7 @@ class RunConfig(BaseModel):
     device: str | None = None
     device_map: str | None = None  # hf backend: "auto" spreads a model over every visible GPU
     prefix_cache: bool = True  # hf backend: start each prompt from the kept KV cache of its earlier turn
+    kept_cache_gb: float | None = None  # hf backend: memory for kept caches (None: 40 % of what is free)
     dtype: str | None = None
     # vLLM backend (ignored by the others): parallelism and engine settings, passed to vllm.LLM.
     tensor_parallel_size: int = 1

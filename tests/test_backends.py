@@ -116,6 +116,23 @@ def test_hf_kept_caches_give_the_same_tokens_and_prefill_only_what_is_new(tiny_m
     assert cached.describe()["kept_prompt_caches"] and not plain.describe()["kept_prompt_caches"]
 
 
+def test_hf_kept_caches_stay_within_their_memory_budget(tiny_model_dir: Path) -> None:
+    """A budget of about one cache: older ones are dropped first, and the replies stay the same."""
+    from agentflan_eval.backends.hf import HFBackend
+    from agentflan_eval.model_resolve import resolve
+
+    roomy = HFBackend(resolve(str(tiny_model_dir)), batch_size=2)
+    reqs = _reqs("Who wrote the first book of the series?", "Where was the magazine First for Women started?")
+    cfg = GenerationConfig(max_new_tokens=6)
+    expected = [c.text for c in roomy.generate(reqs, cfg)]
+    assert roomy.prefixes.max_bytes > 2**20 and len(roomy.prefixes._entries) >= 2  # the default: 40 % of free RAM
+    one = max(e.nbytes for e in roomy.prefixes._entries)
+    tight = HFBackend(resolve(str(tiny_model_dir)), batch_size=2, kept_cache_gb=1.5 * one / 2**30)
+    assert [c.text for c in tight.generate(reqs, cfg)] == expected
+    assert len(tight.prefixes._entries) == 1 and tight.prefixes.kept_bytes <= tight.prefixes.max_bytes
+    assert tight.describe()["kept_cache_bytes"] == tight.prefixes.max_bytes
+
+
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in [

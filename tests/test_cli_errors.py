@@ -103,3 +103,8 @@ def test_help_explains(tmp_path: Path, args: list[str]) -> None:
 
 def test_rescore_of_a_non_run_dir(tmp_path: Path) -> None:
     assert "not a run directory" in one_line_error(cli("rescore", str(tmp_path), cwd=tmp_path))
+
+
+def test_negative_kept_cache_budget(tmp_path: Path) -> None:
+    msg = one_line_error(cli("run", "--tasks", "hotpotqa", "--kept-cache-gb", "-1", cwd=tmp_path))
+    assert "--kept-cache-gb must be 0 or more" in msg

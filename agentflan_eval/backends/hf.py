@@ -88,7 +88,7 @@ class HFBackend(Backend):
 
     def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
                  device: str | None = None, dtype: str | None = None, device_map: str | None = None,
-                 prefix_cache: bool = True):
+                 prefix_cache: bool = True, kept_cache_gb: float | None = None):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -120,7 +120,9 @@ class HFBackend(Backend):
         one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
         keep = prefix_cache and one_device and PrefixCache.supports(self.model)
         # a kept cache per episode in flight (see pool_size), and a few for shared instructions
-        self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4) if keep else None
+        budget = None if kept_cache_gb is None else int(kept_cache_gb * 2**30)
+        self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4,
+                                    max_bytes=budget) if keep else None
         # Models with a plain cache decode in our own continuously batched loop; others through generate().
         self.batcher = Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(),
                                self._decode_text) if self.prefixes is not None else None
@@ -267,7 +269,8 @@ class HFBackend(Backend):
         return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
                 "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map,
                 "dtype": str(self.model.dtype), "context_length": self.context_length,
-                "kept_prompt_caches": self.prefixes is not None, "continuous_batching": self.batcher is not None}
+                "kept_prompt_caches": self.prefixes is not None, "continuous_batching": self.batcher is not None,
+                "kept_cache_bytes": self.prefixes.max_bytes if self.prefixes is not None else 0}
 
     def close(self) -> None:
         if self.batcher is not None:

@@ -8,6 +8,10 @@ new prompt starts from whichever kept cache shares its longest prefix (its own p
 another episode's shared instructions): only the rest is computed, one row at a time, and the
 decoding loop (decode.py) pads it into its running batch.
 
+The kept caches are bounded in number (about two per episode in flight) and in bytes (by default 40 % of
+the memory free once the model is loaded): a 7B model's cache of a 2,000-token prompt takes 1 GiB, so a
+count alone would fill a GPU. The least recently used cache goes first; losing one costs only a prefill.
+
 Only models whose cache is a plain per-layer key/value stack (Llama, Mistral, Qwen, SmolLM...) take
 this path; others (sliding-window or recurrent caches) run without it.
 """
@@ -45,11 +49,29 @@ class _Entry:
     ids: list[int]
     kv: list[tuple[Any, Any]]  # per layer (keys, values), batch 1, exactly len(ids) positions
 
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for pair in self.kv for t in pair)
+
+
+def free_memory_bytes(device: str) -> int:
+    """Memory still free on ``device``: the GPU's own count, or the RAM the OS can give."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
 
 class PrefixCache:
-    def __init__(self, model: Any, device: str, capacity: int = 16, min_tokens: int = 16):
+    def __init__(self, model: Any, device: str, capacity: int = 16, min_tokens: int = 16,
+                 max_bytes: int | None = None):
         self.model, self.device = model, device
         self.capacity, self.min_tokens = capacity, min_tokens
+        # the rest of the free memory is for the running batch's buffers and activations
+        self.max_bytes = int(0.4 * free_memory_bytes(device)) if max_bytes is None else max_bytes
         self.kwarg = cache_kwarg(model)
         self._entries: list[_Entry] = []  # most recently used last
         self.reused_tokens = 0  # prompt tokens taken from a kept cache instead of computed (for bench scripts)
@@ -108,6 +130,12 @@ class PrefixCache:
         self._entries = [e for e in self._entries if common_prefix_length(e.ids, entry.ids) < len(e.ids)]
         self._entries.append(entry)
         del self._entries[:-self.capacity]
+        while self._entries and sum(e.nbytes for e in self._entries) > self.max_bytes:
+            self._entries.pop(0)  # least recently used first
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(e.nbytes for e in self._entries)
 
 
 def _empty_cache(cls: Any, config: Any) -> Any:
