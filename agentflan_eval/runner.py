@@ -26,13 +26,13 @@ from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.records import (
+    MODEL_LOAD,
     EpisodeRecord,
     FileHash,
     Message,
     NotRun,
     RunManifest,
     RunResults,
-    MODEL_LOAD,
     Score,
     TaskResult,
     WallTime,

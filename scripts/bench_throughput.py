@@ -27,6 +27,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+from agentflan_eval.model_zoo.random_weights import SHAPES, build_random_llama
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.base import Backend, GenerationRequest
@@ -34,7 +35,6 @@ from agentflan_eval.backends.hf import HFBackend
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf, resolve
-from agentflan_eval.model_zoo.random_weights import SHAPES, build_random_llama
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
 

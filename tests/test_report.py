@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
-import re
 from pathlib import Path
 
 import numpy as np
@@ -348,7 +348,7 @@ def test_run_writes_its_report_and_report_overlays_two_runs(
         run_dir = Path(next(line for line in out.splitlines() if line.startswith("run dir: "))[9:])
         assert f"report: {run_dir / 'report' / 'report.html'}" in out
         assert (run_dir / "report" / "report.md").is_file()
-        assert re.search(r"^wall time \d+m\d\ds, model loading included", out, re.M)
+        assert re.search(r"^wall time \d+m\d\ds, model loading included", out, re.MULTILINE)
         runs.append(run_dir)
     good = (runs[0] / "report" / "report.md").read_text(encoding="utf-8")
     assert "| good-agent.jsonl" in good and "66.67*" in good and "offline search corpus" in good
