@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
                         "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)")
     r.add_argument("--kept-cache-gb", type=float, metavar="GB",
-                   help="hf backend: memory the kept KV caches may use; the least recently used go first "
-                        "(default: 40%% of the memory free once the model is loaded)")
+                   help="hf backend: memory the kept KV caches may use, in GB (10^9 bytes); the least recently "
+                        "used go first; 0 keeps none, as --no-prefix-cache (default: 40%% of the memory free once "
+                        "the model is loaded, shared by the processes of a multi-process CPU run)")
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
     r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
                    help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")

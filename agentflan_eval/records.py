@@ -165,6 +165,14 @@ class WallTime(Record):
 MODEL_LOAD = "(model load)"
 
 
+def duration_text(seconds: float | None) -> str:
+    """A wall time as summaries and reports show it: 7m05s, 2h13m; "-" when unknown."""
+    if seconds is None:
+        return "-"
+    minutes, s = divmod(round(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{s:02d}s"
+
+
 class FileHash(Record):
     path: str
     sha256: str

@@ -36,6 +36,7 @@ from agentflan_eval.records import (
     Score,
     TaskResult,
     WallTime,
+    duration_text,
 )
 from agentflan_eval.scoring import percent, suite_scores, task_result
 from agentflan_eval.store import RunStore
@@ -178,7 +179,7 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
     started = time.perf_counter()
     finished = 0
 
-    def record_wall() -> None:  # after every episode, so a killed run keeps its time up to the last one
+    def record_wall() -> None:  # at every episode, so a killed run keeps its time up to the last one
         store.record_wall(WallTime(invocation=invocation, rank=shard.rank, task=bench.name,
                                    seconds=time.perf_counter() - started, episodes=finished))
 
@@ -194,9 +195,9 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
 
     def on_done(record: EpisodeRecord) -> None:
         nonlocal finished
-        store.append(record)
         finished += 1
-        record_wall()
+        record_wall()  # before the episode is written: a kill in between leaves time counted, never an episode untimed
+        store.append(record)
         scores.append((record.subset, record.score))
         bar.update(1)
         _postfix(bar, bench, scores)
@@ -232,19 +233,18 @@ def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | 
 
 
 def with_wall_times(store: RunStore, results: RunResults) -> RunResults:
-    """The wall-clock time each task and the whole run took, over every invocation that worked on it."""
-    wall = store.wall_seconds()
-    if not wall:  # a run made before wall times were kept
+    """The wall-clock time each task and the whole run took, over every invocation that worked on it.
+
+    A task some of whose episodes ran before wall times were kept (an older run dir, resumed) gets none:
+    its figure would only be a lower bound."""
+    wall, timed = store.wall_seconds(), store.timed_episodes()
+    if not wall:
         return results
-    tasks = {n: r.model_copy(update={"wall_seconds": wall.get(n)}) for n, r in results.tasks.items()}
-    return results.model_copy(update={"tasks": tasks, "wall_seconds": sum(wall.values())})
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, s = divmod(round(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{s:02d}s"
+    tasks = {n: r.model_copy(update={"wall_seconds": wall.get(n) if timed.get(n, 0) >= r.n else None})
+             for n, r in results.tasks.items()}
+    complete = all(t.wall_seconds is not None for t in tasks.values())
+    return results.model_copy(update={"tasks": tasks,
+                                      "wall_seconds": store.total_wall_seconds() if complete else None})
 
 
 def summary_lines(results: RunResults) -> list[str]:

@@ -14,12 +14,15 @@ newer record replaces it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from agentflan_eval.errors import AgentFlanError, DataFormatError
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults, WallTime
+
+log = logging.getLogger(__name__)
 
 RETRIED = {EpisodeStatus.MODEL_ERROR}  # statuses a re-run generates again
 
@@ -95,14 +98,35 @@ class RunStore:
             total[task] = total.get(task, 0.0) + seconds
         return total
 
+    def total_wall_seconds(self) -> float:
+        """The whole run: per invocation its slowest rank (ranks are not in step between tasks), summed."""
+        per_rank: dict[tuple[str, int], float] = {}
+        for e in self.wall_times():
+            per_rank[(e.invocation, e.rank)] = per_rank.get((e.invocation, e.rank), 0.0) + e.seconds
+        slowest: dict[str, float] = {}
+        for (invocation, _), seconds in per_rank.items():
+            slowest[invocation] = max(slowest.get(invocation, 0.0), seconds)
+        return sum(slowest.values())
+
+    def timed_episodes(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.wall_times():
+            counts[e.task] = counts.get(e.task, 0) + e.episodes
+        return counts
+
     @staticmethod
     def _read_timing(path: Path) -> list[WallTime]:
-        if not path.is_file():
-            return []
+        """Only bookkeeping: a corrupt file is set aside with a warning, never a reason to stop a run."""
         try:
             return [WallTime.model_validate(e) for e in json.loads(path.read_text(encoding="utf-8"))]
-        except ValueError as e:
-            raise DataFormatError(path, None, f"not a list of wall times ({str(e).splitlines()[0]})") from None
+        except FileNotFoundError:  # none yet, or a rank's file folded in by the main process just now
+            return []
+        except (ValueError, TypeError) as e:
+            aside = path.with_name(path.name + ".corrupt")
+            log.warning("%s is not a list of wall times (%s); moved to %s, and wall times restart",
+                        path, str(e).splitlines()[0], aside.name)
+            os.replace(path, aside)
+            return []
 
     # -- episodes ----------------------------------------------------------------------------
     def episode_path(self, task: str) -> Path:

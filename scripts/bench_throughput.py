@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -30,11 +29,12 @@ from agentflan_eval.benchmarks.hotpotqa import HotpotQA
 from agentflan_eval.model_zoo.random_weights import SHAPES, build_random_llama
 
 from agentflan_eval.agent_loop import run_episodes
+from agentflan_eval.backends import make_backend
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.hf import HFBackend
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
-from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf, resolve
+from agentflan_eval.data import DataResolver, cache_root
+from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
 
@@ -85,26 +85,27 @@ def raw_generate(backend: Backend, requests: list[GenerationRequest], gen: Gener
     return {"seconds": secs, "tokens": tokens, "tok_s": tokens / secs}
 
 
-def make_backend(a: argparse.Namespace, model: str | None) -> Backend:
-    if a.backend == "vllm":
-        from agentflan_eval.backends.vllm_backend import VLLMBackend, VLLMOptions
-
-        return VLLMBackend(resolve(model), VLLMOptions(dtype=a.dtype, max_model_len=a.max_model_len))
-    return HFBackend(resolve(model), batch_size=a.batch_size, device=a.device, dtype=a.dtype,
-                     prefix_cache=not a.no_prefix_cache)
-
-
 def random_model(a: argparse.Namespace) -> str:
-    """A random-weight model of --random-shape with the embedded model's tokenizer (no download)."""
+    """A random-weight model of --random-shape with the embedded model's tokenizer (no download), built once
+    into the cache (or --random-dir) and reused."""
+    import shutil
+
     import torch
 
-    out = Path(a.random_dir or tempfile.mkdtemp(prefix=f"random-{a.random_shape}-"))
-    if not (out / "config.json").is_file():
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = a.dtype or ("bfloat16" if device == "cuda" else "float32")
-        t0 = time.perf_counter()
-        build_random_llama(out, a.random_shape, converted_gguf_dir(embedded_gguf()), dtype=dtype, device=device)
-        print(f"built a random {a.random_shape} ({dtype}) in {out} in {time.perf_counter() - t0:.0f} s")
+    device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = a.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    out = Path(a.random_dir or cache_root() / "random-models" / f"{a.random_shape}-{dtype}")
+    if (out / "config.json").is_file():
+        return str(out)
+    tmp = out.with_name(out.name + ".tmp")  # renamed when complete: a killed build is never reused
+    shutil.rmtree(tmp, ignore_errors=True)
+    t0 = time.perf_counter()
+    build_random_llama(tmp, a.random_shape, converted_gguf_dir(embedded_gguf()), dtype=dtype, device=device)
+    tmp.replace(out)
+    if torch.cuda.is_available():  # give the build's memory back before an engine sizes itself on what is free
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    print(f"built a random {a.random_shape} ({dtype}) in {out} in {time.perf_counter() - t0:.0f} s")
     return str(out)
 
 
@@ -117,8 +118,10 @@ def main() -> None:
     ap.add_argument("--backend", choices=("hf", "vllm"), default="hf")
     ap.add_argument("--random-shape", choices=sorted(SHAPES), default=None,
                     help="instead of --model: random weights of this shape (speed only; replies are noise)")
-    ap.add_argument("--random-dir", default=None, help="where the random model is built, or reused (default: a temp dir)")
-    ap.add_argument("--device", default=None, help="hf: torch device (default: cuda if available, else cpu)")
+    ap.add_argument("--random-dir", default=None, help="where the random model is built, or reused "
+                    "(default: <cache>/random-models/<shape>-<dtype>)")
+    ap.add_argument("--device", default=None, help="torch device for hf and for building a random model "
+                    "(default: cuda if available, else cpu)")
     ap.add_argument("--max-model-len", type=int, default=None, help="vllm: context length (default: the model's)")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
     ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays the first N prompts of (a)")
@@ -127,11 +130,13 @@ def main() -> None:
     a = ap.parse_args()
 
     model = random_model(a) if a.random_shape else a.model
-    cfg = RunConfig(model=model, data_dir=a.data_dir, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens)
+    cfg = RunConfig(model=model, backend=a.backend, data_dir=a.data_dir, batch_size=a.batch_size,
+                    max_new_tokens=a.max_new_tokens, device=a.device, dtype=a.dtype,
+                    prefix_cache=not a.no_prefix_cache, max_model_len=a.max_model_len)
     bench = HotpotQA(cfg, DataResolver(a.data_dir))
     samples = bench.load_samples()[: a.episodes]
     t0 = time.perf_counter()
-    backend = make_backend(a, model)
+    backend = make_backend(cfg)  # as `run` builds it
     load_s = time.perf_counter() - t0
     gen = cfg.generation()
     bench.search_backend  # noqa: B018 - build the corpus before timing

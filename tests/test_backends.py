@@ -127,10 +127,12 @@ def test_hf_kept_caches_stay_within_their_memory_budget(tiny_model_dir: Path) ->
     expected = [c.text for c in roomy.generate(reqs, cfg)]
     assert roomy.prefixes.max_bytes > 2**20 and len(roomy.prefixes._entries) >= 2  # the default: 40 % of free RAM
     one = max(e.nbytes for e in roomy.prefixes._entries)
-    tight = HFBackend(resolve(str(tiny_model_dir)), batch_size=2, kept_cache_gb=1.5 * one / 2**30)
+    tight = HFBackend(resolve(str(tiny_model_dir)), batch_size=2, kept_cache_gb=1.5 * one / 1e9)
     assert [c.text for c in tight.generate(reqs, cfg)] == expected
     assert len(tight.prefixes._entries) == 1 and tight.prefixes.kept_bytes <= tight.prefixes.max_bytes
     assert tight.describe()["kept_cache_bytes"] == tight.prefixes.max_bytes
+    none = HFBackend(resolve(str(tiny_model_dir)), batch_size=2, kept_cache_gb=0)
+    assert none.prefixes is None and [c.text for c in none.generate(reqs, cfg)] == expected
 
 
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ def test_random_model_has_the_shape_precision_and_tokenizer(tmp_path: Path, embe
     assert config.num_hidden_layers == SHAPES["tiny"]["num_hidden_layers"]
     assert config.vocab_size == len(AutoTokenizer.from_pretrained(out)) == 49152
     with safe_open(str(out / "model.safetensors"), "pt") as f:
-        assert {str(f.get_tensor(k).dtype) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__ == {"torch.bfloat16"}
+        dtypes = {str(f.get_tensor(k).dtype) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    assert dtypes == {"torch.bfloat16"}
     with pytest.raises(ValueError, match="unknown model shape 'llama-9b'"):
         build_random_llama(tmp_path / "x", "llama-9b", embedded_dir)
 

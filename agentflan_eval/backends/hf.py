@@ -118,9 +118,9 @@ class HFBackend(Backend):
         self._tokenizer_lock = threading.Lock()
         # kept caches live on one device: a model spread over several GPUs decodes through generate()
         one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
-        keep = prefix_cache and one_device and PrefixCache.supports(self.model)
+        keep = prefix_cache and kept_cache_gb != 0 and one_device and PrefixCache.supports(self.model)
         # a kept cache per episode in flight (see pool_size), and a few for shared instructions
-        budget = None if kept_cache_gb is None else int(kept_cache_gb * 2**30)
+        budget = None if kept_cache_gb is None else int(kept_cache_gb * 1e9)
         self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4,
                                     max_bytes=budget) if keep else None
         # Models with a plain cache decode in our own continuously batched loop; others through generate().

@@ -55,14 +55,16 @@ class _Entry:
 
 
 def free_memory_bytes(device: str) -> int:
-    """Memory still free on ``device``: the GPU's own count, or the RAM the OS can give."""
+    """This process's share of the free memory: its GPU's, or the RAM shared by the processes on the host."""
+    import os
+
     import torch
 
     if str(device).startswith("cuda"):
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
     import psutil
 
-    return int(psutil.virtual_memory().available)
+    return int(psutil.virtual_memory().available) // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 class PrefixCache:
@@ -110,8 +112,8 @@ class PrefixCache:
                 cache.update(k[:, :, :shared], v[:, :, :shared], layer)
         if len(ids) > shared:
             with torch.inference_mode():
-                # logits_to_keep=1: only the keys/values are wanted, and the vocabulary projection of every
-                # prompt position would cost a fifth of the prefill (a whole first prompt: 300 MB of logits)
+                # logits_to_keep=1: only the keys/values are wanted; logits of every prompt position would take
+                # memory (a 3,000-token prompt: 600 MB in float32) and, for a small model, a fifth of the prefill
                 self.model(input_ids=torch.tensor([ids[shared:]], device=self.device), use_cache=True,
                            logits_to_keep=1, **{self.kwarg: cache})
         self.reused_tokens += shared
@@ -130,8 +132,9 @@ class PrefixCache:
         self._entries = [e for e in self._entries if common_prefix_length(e.ids, entry.ids) < len(e.ids)]
         self._entries.append(entry)
         del self._entries[:-self.capacity]
-        while self._entries and sum(e.nbytes for e in self._entries) > self.max_bytes:
-            self._entries.pop(0)  # least recently used first
+        kept = self.kept_bytes
+        while self._entries and kept > self.max_bytes:
+            kept -= self._entries.pop(0).nbytes  # least recently used first
 
     @property
     def kept_bytes(self) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from agentflan_eval.records import duration_text
 from agentflan_eval.report.tables import ReportTables, RunSummary, Table
-from agentflan_eval.runner import duration_text
 
 MISSING = "-"
 
