@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from agentflan_eval.errors import AgentFlanError, DataFormatError
@@ -90,23 +90,26 @@ class RunStore:
 
     def wall_seconds(self) -> dict[str, float]:
         """Seconds per task (and MODEL_LOAD): summed over invocations, the slowest rank within one."""
-        slowest: dict[tuple[str, str], float] = {}
-        for e in self.wall_times():
-            slowest[(e.task, e.invocation)] = max(slowest.get((e.task, e.invocation), 0.0), e.seconds)
-        total: dict[str, float] = {}
-        for (task, _), seconds in slowest.items():
-            total[task] = total.get(task, 0.0) + seconds
-        return total
+        return self._slowest_rank_summed(lambda e: e.task)
 
     def total_wall_seconds(self) -> float:
         """The whole run: per invocation its slowest rank (ranks are not in step between tasks), summed."""
-        per_rank: dict[tuple[str, int], float] = {}
+        return sum(self._slowest_rank_summed(lambda e: "run").values())
+
+    def _slowest_rank_summed(self, group: Callable[[WallTime], str]) -> dict[str, float]:
+        """Per group: each rank's seconds added up within an invocation, the slowest rank kept, then the
+        invocations added up (they ran one after another)."""
+        per_rank: dict[tuple[str, str, int], float] = {}
         for e in self.wall_times():
-            per_rank[(e.invocation, e.rank)] = per_rank.get((e.invocation, e.rank), 0.0) + e.seconds
-        slowest: dict[str, float] = {}
-        for (invocation, _), seconds in per_rank.items():
-            slowest[invocation] = max(slowest.get(invocation, 0.0), seconds)
-        return sum(slowest.values())
+            key = (group(e), e.invocation, e.rank)
+            per_rank[key] = per_rank.get(key, 0.0) + e.seconds
+        slowest: dict[tuple[str, str], float] = {}
+        for (name, invocation, _), seconds in per_rank.items():
+            slowest[(name, invocation)] = max(slowest.get((name, invocation), 0.0), seconds)
+        total: dict[str, float] = {}
+        for (name, _), seconds in slowest.items():
+            total[name] = total.get(name, 0.0) + seconds
+        return total
 
     def timed_episodes(self) -> dict[str, int]:
         counts: dict[str, int] = {}
