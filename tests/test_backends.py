@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
 class _FakeOpenAI(BaseHTTPRequestHandler):
     """Answers /v1/chat/completions; the first request of each conversation gets a 429."""
 
-    seen: dict[str, int] = {}
+    seen: ClassVar[dict[str, int]] = {}
     lock = threading.Lock()
 
     def log_message(self, *args: object) -> None:

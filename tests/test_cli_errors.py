@@ -14,7 +14,7 @@ import pytest
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AGENTFLAN_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
     return subprocess.run([sys.executable, "-m", "agentflan_eval", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=300, check=False)
 
 
 def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
@@ -76,7 +76,7 @@ def test_missing_data_names_file_and_source(tmp_path: Path) -> None:
     env.update(AGENTFLAN_OFFLINE="1", AGENTFLAN_CACHE=str(tmp_path / "cache"))
     p = subprocess.run([sys.executable, "-m", "agentflan_eval", "run", "--backend", "replay", "--model",
                         str(replay), "--tasks", "hotpotqa", "--data-dir", str(tmp_path / "empty")],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
     msg = one_line_error(p)
     assert "hotpotqa" in msg and "derived_jsonl" in msg and "THUDM/AgentTuning" in msg
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA, HotpotQASample, parse_react_action
+
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.errors import DataFormatError

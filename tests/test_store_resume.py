@@ -72,11 +72,11 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
     assert killed[0].seconds >= 2 * 0.3 * len(before)  # two slowed replies an episode
 
     calls: list[str] = []
-    import agentflan_eval.runner as runner
+    from agentflan_eval import runner
     from agentflan_eval.backends.replay import ReplayBackend
 
     class Counting(ReplayBackend):
-        def generate(self, requests, config):  # noqa: ANN001, ANN201
+        def generate(self, requests, config):
             calls.extend(r.sample_id for r in requests)
             return super().generate(requests, config)
 
@@ -108,7 +108,7 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
 
 
 def test_a_run_found_through_the_environment_rescores_without_it(tmp_path: Path, data_dir: Path,
-                                                                   monkeypatch) -> None:  # noqa: ANN001
+                                                                   monkeypatch) -> None:
     monkeypatch.setenv("AGENTFLAN_DATA_DIR", str(data_dir))
     cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=2,
                     output_dir=tmp_path / "runs", run_id="env", report=False)
@@ -193,7 +193,7 @@ def test_corrupt_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) ->
 def test_rescore_reproduces_the_original_scores(tmp_path: Path, data_dir: Path) -> None:
     cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=6,
                     output_dir=tmp_path / "runs", run_id="r", data_dir=data_dir)
-    store, results = run(cfg)
+    store, _ = run(cfg)
     original = json.loads(store.results_path.read_text())
     store.results_path.unlink()
     outcome = rescore(store.root)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from agentflan_eval.model_zoo.chat_templates import TEMPLATES, choose, get_template
 from agentflan_eval.model_zoo.known_models import match
+
 from agentflan_eval.records import Message
 
 CONV = [
@@ -60,7 +60,7 @@ def test_llama2_merges_consecutive_user_turns() -> None:
 class _Tok:
     chat_template = "{{ messages }}"
 
-    def apply_chat_template(self, msgs, tokenize, add_generation_prompt):  # noqa: ANN001, ANN201
+    def apply_chat_template(self, msgs, tokenize, add_generation_prompt):
         assert tokenize is False and add_generation_prompt is True
         return "|".join(f"{m['role']}:{m['content']}" for m in msgs) + "|assistant:"
 
@@ -93,7 +93,7 @@ def test_unknown_model_has_no_known_entry() -> None:
     assert match("/tmp/my-own-model") is None
 
 
-def test_a_parent_folder_name_does_not_pick_the_template(tmp_path) -> None:  # noqa: ANN001
+def test_a_parent_folder_name_does_not_pick_the_template(tmp_path) -> None:
     from agentflan_eval.model_resolve import resolve
 
     folder = tmp_path / "agentflan_eval" / "checkpoints" / "my-model"
