@@ -3,7 +3,8 @@
 (a) the batched agent loop over N HotpotQA episodes (hf: B rows decoding, continuously batched, 2B in
     flight; vllm: B episodes a turn, one engine call each);
 (b) the same episodes run one at a time (batch 1);
-(c) raw batched generation of exactly the prompts (a) sent (the first --raw-prompts of them): hf, plain
+(c) raw batched generation of exactly the prompts (a) sent (--raw-prompts of them, evenly spaced, so that
+    early and late turns' context lengths are both represented): hf, plain
     ``model.generate`` in batches of B (left padding, no prefix cache: what transformers gives without
     this harness); vllm, one ``LLM.generate`` call on all of them (its scheduler's best case).
 (a) and (b) use the backend as ``run`` does (hf: its shared-prefix KV cache unless --no-prefix-cache).
@@ -11,8 +12,9 @@ Targets (issue 9): (a)/(b) >= 4 and (a)/(c) >= 0.8, on 2 CPU cores with hf, and 
 
     python scripts/bench_throughput.py --episodes 16 --batch-size 8 --max-new-tokens 64
     # a GPU, a 7B-shaped model with random weights (no download), hf then vllm:
-    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 128 --batch-size 32
-    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 128 --batch-size 32 --backend vllm
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --batch-size 32 --single-episodes 2
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --batch-size 32 --single-episodes 2 \
+        --backend vllm
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import resource
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA
@@ -100,7 +103,8 @@ def random_model(a: argparse.Namespace) -> str:
     tmp = out.with_name(out.name + ".tmp")  # renamed when complete: a killed build is never reused
     shutil.rmtree(tmp, ignore_errors=True)
     t0 = time.perf_counter()
-    build_random_llama(tmp, a.random_shape, converted_gguf_dir(embedded_gguf()), dtype=dtype, device=device)
+    tokenizer = a.tokenizer or converted_gguf_dir(embedded_gguf())
+    build_random_llama(tmp, a.random_shape, tokenizer, dtype=dtype, device=device)
     tmp.replace(out)
     if torch.cuda.is_available():  # give the build's memory back before an engine sizes itself on what is free
         torch.cuda.empty_cache()
@@ -120,11 +124,15 @@ def main() -> None:
                     help="instead of --model: random weights of this shape (speed only; replies are noise)")
     ap.add_argument("--random-dir", default=None, help="where the random model is built, or reused "
                     "(default: <cache>/random-models/<shape>-<dtype>)")
+    ap.add_argument("--tokenizer", default=None, help="with --random-shape: a tokenizer folder (default: the "
+                    "embedded model's, converted from its GGUF)")
     ap.add_argument("--device", default=None, help="torch device for hf and for building a random model "
                     "(default: cuda if available, else cpu)")
     ap.add_argument("--max-model-len", type=int, default=None, help="vllm: context length (default: the model's)")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
-    ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays the first N prompts of (a)")
+    ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays N of (a)'s prompts, evenly spaced")
+    ap.add_argument("--single-episodes", type=int, default=None, help="(b) runs only the first N episodes "
+                    "(default: all; one at a time is slow on a large model)")
     ap.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
     ap.add_argument("--no-prefix-cache", action="store_true", help="(a) and (b) without the shared-prefix KV cache")
     a = ap.parse_args()
@@ -145,19 +153,29 @@ def main() -> None:
     batched = agent_loop(bench, rec, samples, gen, a.batch_size)
     prefixes = getattr(backend, "prefixes", None)
     reuse = (prefixes.reused_tokens, prefixes.computed_tokens) if prefixes else None
-    single = agent_loop(bench, Recording(backend, one_at_a_time=True), samples, gen, 1)
-    raw = raw_generate(backend, rec.requests[: a.raw_prompts], gen, a.batch_size)
+    batcher = getattr(backend, "batcher", None)
+    decode = replace(batcher.stats) if batcher else None  # (a)'s share, before (b) adds to it
+    single = agent_loop(bench, Recording(backend, one_at_a_time=True), samples[: a.single_episodes], gen, 1)
+    stride = max(1, len(rec.requests) // max(1, a.raw_prompts))
+    raw = raw_generate(backend, rec.requests[::stride][: a.raw_prompts], gen, a.batch_size)
 
     where = getattr(backend, "device", "the GPU(s)")
     print(f"{a.backend}: model {backend.resolved.display_name} on {where}, torch threads "
           f"{__import__('torch').get_num_threads()}, load {load_s:.1f} s; {a.episodes} HotpotQA episodes, "
           f"batch {a.batch_size}, max_new_tokens {a.max_new_tokens}")
-    for name, r in (("(a) batched agent loop", batched), ("(b) one episode at a time", single),
+    b_name = "(b) one episode at a time"
+    if a.single_episodes is not None:
+        b_name = f"(b) first {len(samples[: a.single_episodes])}, one at a time"
+    for name, r in (("(a) batched agent loop", batched), (b_name, single),
                     ("(c) raw batched generate", raw)):
         extra = f", {r['episodes_min']:.2f} episodes/min, {r['turns']} turns" if "turns" in r else ""
         print(f"{name:<28}{r['tok_s']:8.1f} tok/s  ({r['tokens']} tokens in {r['seconds']:.1f} s{extra})")
     if reuse:
         print(f"prefix cache in (a): {reuse[0]} prompt tokens reused, {reuse[1]} computed for the cache")
+    if decode and decode.steps:
+        print(f"decoding thread in (a): {decode.steps} steps of {decode.row_steps / decode.steps:.1f} rows on "
+              f"average, {decode.step_seconds:.1f} s ({decode.step_seconds / decode.steps * 1e3:.1f} ms a step); "
+              f"{decode.admitted} prompts admitted in {decode.admit_seconds:.1f} s (kept-cache lookup and prefill)")
     for name, other, target in (("(a)/(b)", single, 4), ("(a)/(c)", raw, 0.8)):
         ratio = f"{batched['tok_s'] / other['tok_s']:.2f}" if other["tok_s"] else "n/a (nothing generated)"
         print(f"{name} = {ratio}  (target >= {target})")

@@ -17,6 +17,18 @@ from agentflan_eval.backends.replay import ReplayBackend
 from agentflan_eval.records import Completion, GenerationConfig, Message
 
 
+def test_common_prefix_length_counts_the_shared_leading_tokens() -> None:
+    import numpy as np
+
+    from agentflan_eval.backends.prefix_cache import common_prefix_length
+
+    assert common_prefix_length([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix_length([1, 2], [1, 2, 3]) == 2  # one is a prefix of the other
+    assert common_prefix_length([5, 1], [6, 1]) == 0
+    assert common_prefix_length([], [1]) == 0
+    assert common_prefix_length(np.arange(3000), [*range(2999), 7]) == 2999
+
+
 def test_cut_at_stop_takes_the_earliest() -> None:
     assert cut_at_stop("a\nObservation 1: b\nThought", ["\nThought", "\nObservation"]) == ("a", True)
     assert cut_at_stop("plain", ["\nObservation"]) == ("plain", False)

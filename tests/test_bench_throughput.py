@@ -41,3 +41,18 @@ def test_bench_script_measures_a_b_and_c(tmp_path: Path, embedded_dir: Path, dat
     assert tokens["a"] == tokens["b"] > 0, "float32 greedy replies do not depend on what shares the batch"
     assert re.search(r"^\(a\)/\(b\) = \d+\.\d\d", proc.stdout, re.MULTILINE)
     assert re.search(r"^peak RSS \d+ MiB", proc.stdout, re.MULTILINE)
+    steps = re.search(r"^decoding thread in \(a\): (\d+) steps of ([\d.]+) rows", proc.stdout, re.MULTILINE)
+    assert steps and int(steps[1]) >= 8 and 1.0 <= float(steps[2]) <= 2.0  # batch 2, 8-token replies
+
+
+def test_decode_step_script_times_cold_warm_and_generate(tiny_model_dir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/bench_decode_step.py"), "--model", str(tiny_model_dir), "--rows", "2",
+         "--prompt-tokens", "40", "--new-tokens", "3", "--profile"],
+        capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    passes = dict(re.findall(r"^ours, (cold|warm): .*; (\d+ steps of [\d.]+ rows)", proc.stdout, re.MULTILINE))
+    assert passes == {"cold": "3 steps of 2.0 rows", "warm": "3 steps of 2.0 rows"}  # one step per new token
+    prefill = re.findall(r"prompt tokens (\d+) computed, (\d+) kept", proc.stdout)
+    assert prefill == [("78", "0"), ("0", "78")]  # 2 rows x 39 (the last prompt token is fed by the first step)
+    assert "aten::" in proc.stdout and re.search(r"^generate: .* ms a step", proc.stdout, re.MULTILINE)

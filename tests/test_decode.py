@@ -69,7 +69,7 @@ def test_a_finished_row_keeps_its_cache_for_the_next_turn(gqa) -> None:
                          GenerationConfig(max_new_tokens=8))[0]
     assert first.completion_tokens == 8 and first.seconds > 0
     entry = gqa.prefixes._entries[-1]
-    assert entry.ids[:len(prompt)] == prompt and len(entry.ids) == len(prompt) + 7
+    assert entry.ids[:len(prompt)].tolist() == prompt and len(entry.ids) == len(prompt) + 7
     assert all(k.shape[-2] == v.shape[-2] == len(entry.ids) for k, v in entry.kv)
     # the next prompt extends it: only what follows the kept reply is computed
     again = gqa.prefixes.computed_tokens

@@ -33,6 +33,7 @@ class SlotState:
     def __init__(self) -> None:
         self.lengths: list[int] = []
         self.columns: Any = None  # tensor of lengths, set before each forward pass
+        self.rows: Any = None  # tensor 0..len(lengths)-1, likewise (made once a step, not once a layer)
 
 
 class SlotLayer(DynamicLayer):
@@ -53,10 +54,8 @@ class SlotLayer(DynamicLayer):
         return max(self.state.lengths, default=0)
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        import torch
 
-        n = len(self.state.lengths)
-        rows = torch.arange(n, device=key_states.device)
+        n, rows = len(self.state.lengths), self.state.rows
         self._k[rows, :, self.state.columns] = key_states[:, :, -1]  # one new position per row
         self._v[rows, :, self.state.columns] = value_states[:, :, -1]
         width = self.get_seq_length() + 1
@@ -94,6 +93,18 @@ class Row:
 
 
 @dataclass
+class DecodeStats:
+    """Where the decoding thread's time went, for scripts/bench_throughput.py: steps include waiting for the
+    GPU (each step reads its tokens back); admitting covers finding kept caches and prefilling new tokens."""
+
+    steps: int = 0
+    row_steps: int = 0  # rows decoded, summed over steps: / steps = mean batch fill
+    step_seconds: float = 0.0
+    admitted: int = 0
+    admit_seconds: float = 0.0
+
+
+@dataclass
 class Job:
     row: Row
     max_new: int
@@ -125,6 +136,7 @@ class Batcher:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.stats = DecodeStats()
         self._reset()
         atexit.register(self.close)  # also when nobody calls close(), e.g. after Ctrl-C
 
@@ -171,9 +183,16 @@ class Batcher:
             new = [j for j in new if j.future.set_running_or_notify_cancel()]  # cancelled ones are dropped
             try:
                 if new:
+                    t0 = time.perf_counter()
                     self._admit(new)
+                    self.stats.admitted += len(new)
+                    self.stats.admit_seconds += time.perf_counter() - t0
                 if self.jobs:
+                    t0 = time.perf_counter()
+                    self.stats.row_steps += len(self.jobs)
                     self._step()
+                    self.stats.steps += 1
+                    self.stats.step_seconds += time.perf_counter() - t0
             except BaseException as e:  # noqa: BLE001 - fails the rows in flight, not the thread
                 for job in self.jobs:
                     job.future.set_exception(e)
@@ -210,7 +229,7 @@ class Batcher:
         for layer in self.cache.layers:
             layer.ensure(max(lengths) + 1)
         columns = torch.tensor(lengths, device=self.device)
-        self.state.columns = columns
+        self.state.columns, self.state.rows = columns, torch.arange(len(lengths), device=self.device)
         mask = (torch.arange(max(lengths) + 1, device=self.device)[None, :] <= columns[:, None]).long()
         with torch.inference_mode():
             logits = self.model(input_ids=torch.tensor(self.tokens, device=self.device)[:, None],
