@@ -47,3 +47,27 @@ def build_random_llama(out: Path, shape: str, tokenizer_dir: Path | str, dtype: 
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return Path(out)
+
+
+def cached_random_llama(shape: str, tokenizer_dir: Path | str, dtype: str = "float32", device: str = "cpu",
+                        out: Path | str | None = None) -> Path:
+    """``build_random_llama`` once, then reuse: in ``out`` or <cache>/random-models/<shape>-<dtype>-<tokenizer
+    hash>, built in a temporary folder renamed when complete (config.json is written before the weights, so a
+    killed build must never look finished)."""
+    import hashlib
+    import shutil
+
+    from agentflan_eval.data import cache_root
+
+    if out is None:
+        tok = Path(tokenizer_dir, "tokenizer.json")
+        key = tok.read_bytes() if tok.is_file() else str(Path(tokenizer_dir).resolve()).encode()
+        out = cache_root() / "random-models" / f"{shape}-{dtype}-{hashlib.sha256(key).hexdigest()[:10]}"
+    out = Path(out)
+    if (out / "config.json").is_file():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build_random_llama(tmp, shape, tokenizer_dir, dtype=dtype, device=device)
+    tmp.replace(out)
+    return out

@@ -28,15 +28,16 @@ from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from agentflan_eval.benchmarks.hotpotqa import HotpotQA
-from agentflan_eval.model_zoo.random_weights import SHAPES, build_random_llama
+from agentflan_eval.model_zoo.random_weights import SHAPES, cached_random_llama
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends import make_backend
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.hf import HFBackend
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver, cache_root
+from agentflan_eval.data import DataResolver
 from agentflan_eval.model_resolve import converted_gguf_dir, embedded_gguf
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
@@ -89,28 +90,26 @@ def raw_generate(backend: Backend, requests: list[GenerationRequest], gen: Gener
 
 
 def random_model(a: argparse.Namespace) -> str:
-    """A random-weight model of --random-shape with the embedded model's tokenizer (no download), built once
-    into the cache (or --random-dir) and reused."""
-    import shutil
-
+    """A random-weight model of --random-shape with --tokenizer's tokenizer (default: the embedded model's; no
+    download), built once into the cache (or --random-dir) and reused."""
     import torch
 
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = a.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    out = Path(a.random_dir or cache_root() / "random-models" / f"{a.random_shape}-{dtype}")
-    if (out / "config.json").is_file():
-        return str(out)
-    tmp = out.with_name(out.name + ".tmp")  # renamed when complete: a killed build is never reused
-    shutil.rmtree(tmp, ignore_errors=True)
     t0 = time.perf_counter()
     tokenizer = a.tokenizer or converted_gguf_dir(embedded_gguf())
-    build_random_llama(tmp, a.random_shape, tokenizer, dtype=dtype, device=device)
-    tmp.replace(out)
+    out = cached_random_llama(a.random_shape, tokenizer, dtype=dtype, device=device, out=a.random_dir)
     if torch.cuda.is_available():  # give the build's memory back before an engine sizes itself on what is free
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    print(f"built a random {a.random_shape} ({dtype}) in {out} in {time.perf_counter() - t0:.0f} s")
+    print(f"random {a.random_shape} ({dtype}) in {out}, built or found in {time.perf_counter() - t0:.0f} s")
     return str(out)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def main() -> None:
@@ -123,7 +122,7 @@ def main() -> None:
     ap.add_argument("--random-shape", choices=sorted(SHAPES), default=None,
                     help="instead of --model: random weights of this shape (speed only; replies are noise)")
     ap.add_argument("--random-dir", default=None, help="where the random model is built, or reused "
-                    "(default: <cache>/random-models/<shape>-<dtype>)")
+                    "(default: <cache>/random-models/<shape>-<dtype>-<tokenizer hash>)")
     ap.add_argument("--tokenizer", default=None, help="with --random-shape: a tokenizer folder (default: the "
                     "embedded model's, converted from its GGUF)")
     ap.add_argument("--device", default=None, help="torch device for hf and for building a random model "
@@ -131,7 +130,7 @@ def main() -> None:
     ap.add_argument("--max-model-len", type=int, default=None, help="vllm: context length (default: the model's)")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
     ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays N of (a)'s prompts, evenly spaced")
-    ap.add_argument("--single-episodes", type=int, default=None, help="(b) runs only the first N episodes "
+    ap.add_argument("--single-episodes", type=_positive, default=None, help="(b) runs only the first N episodes "
                     "(default: all; one at a time is slow on a large model)")
     ap.add_argument("--dtype", default=None, help="e.g. bfloat16 (default: float32 on CPU)")
     ap.add_argument("--no-prefix-cache", action="store_true", help="(a) and (b) without the shared-prefix KV cache")
@@ -156,8 +155,8 @@ def main() -> None:
     batcher = getattr(backend, "batcher", None)
     decode = replace(batcher.stats) if batcher else None  # (a)'s share, before (b) adds to it
     single = agent_loop(bench, Recording(backend, one_at_a_time=True), samples[: a.single_episodes], gen, 1)
-    stride = max(1, len(rec.requests) // max(1, a.raw_prompts))
-    raw = raw_generate(backend, rec.requests[::stride][: a.raw_prompts], gen, a.batch_size)
+    picks = np.unique(np.linspace(0, len(rec.requests) - 1, min(a.raw_prompts, len(rec.requests))).round().astype(int))
+    raw = raw_generate(backend, [rec.requests[i] for i in picks], gen, a.batch_size)
 
     where = getattr(backend, "device", "the GPU(s)")
     print(f"{a.backend}: model {backend.resolved.display_name} on {where}, torch threads "
@@ -173,8 +172,9 @@ def main() -> None:
     if reuse:
         print(f"prefix cache in (a): {reuse[0]} prompt tokens reused, {reuse[1]} computed for the cache")
     if decode and decode.steps:
+        per_step = decode.step_seconds / decode.steps * 1e3
         print(f"decoding thread in (a): {decode.steps} steps of {decode.row_steps / decode.steps:.1f} rows on "
-              f"average, {decode.step_seconds:.1f} s ({decode.step_seconds / decode.steps * 1e3:.1f} ms a step); "
+              f"average ({decode.row_steps} tokens), {decode.step_seconds:.1f} s ({per_step:.1f} ms a step); "
               f"{decode.admitted} prompts admitted in {decode.admit_seconds:.1f} s (kept-cache lookup and prefill)")
     for name, other, target in (("(a)/(b)", single, 4), ("(a)/(c)", raw, 0.8)):
         ratio = f"{batched['tok_s'] / other['tok_s']:.2f}" if other["tok_s"] else "n/a (nothing generated)"

@@ -54,7 +54,6 @@ class SlotLayer(DynamicLayer):
         return max(self.state.lengths, default=0)
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-
         n, rows = len(self.state.lengths), self.state.rows
         self._k[rows, :, self.state.columns] = key_states[:, :, -1]  # one new position per row
         self._v[rows, :, self.state.columns] = value_states[:, :, -1]
@@ -188,11 +187,7 @@ class Batcher:
                     self.stats.admitted += len(new)
                     self.stats.admit_seconds += time.perf_counter() - t0
                 if self.jobs:
-                    t0 = time.perf_counter()
-                    self.stats.row_steps += len(self.jobs)
                     self._step()
-                    self.stats.steps += 1
-                    self.stats.step_seconds += time.perf_counter() - t0
             except BaseException as e:  # noqa: BLE001 - fails the rows in flight, not the thread
                 for job in self.jobs:
                     job.future.set_exception(e)
@@ -225,6 +220,7 @@ class Batcher:
     def _step(self) -> None:
         import torch
 
+        t0, rows = time.perf_counter(), len(self.jobs)
         lengths = self.state.lengths
         for layer in self.cache.layers:
             layer.ensure(max(lengths) + 1)
@@ -243,22 +239,30 @@ class Batcher:
                 chosen[j] = torch.multinomial(probs, 1, generator=job.generator(logits.device))[0]
         self.tokens = chosen.tolist()
         self.state.lengths = lengths = [n + 1 for n in lengths]
-        for j in reversed(range(len(self.jobs))):  # from the end, so moving the last row into j is safe
-            job = self.jobs[j]
-            if not self._finished(job, self.tokens[j]):
-                continue
-            # the row's cache holds its prompt and every generated token but the last: kept for its next turn
-            kv = [layer.take(j, lengths[j]) for layer in self.cache.layers]
-            self.prefixes.store([*job.row.prompt, *job.row.generated[:-1]], kv)
-            last = len(self.jobs) - 1
-            if j != last:
-                for layer in self.cache.layers:
-                    layer.move(last, j, lengths[last])
-                self.jobs[j], lengths[j], self.tokens[j] = self.jobs[last], lengths[last], self.tokens[last]
-            self.jobs.pop(), lengths.pop(), self.tokens.pop()
-            job.future.set_result(job.row)  # at once: an error later in this step must not strand it
-        if not self.jobs:
-            self._reset()
+        done: list[Job] = []
+        try:
+            for j in reversed(range(len(self.jobs))):  # from the end, so moving the last row into j is safe
+                job = self.jobs[j]
+                if not self._finished(job, self.tokens[j]):
+                    continue
+                # the row's cache holds its prompt and every generated token but the last: kept for its next turn
+                kv = [layer.take(j, lengths[j]) for layer in self.cache.layers]
+                self.prefixes.store([*job.row.prompt, *job.row.generated[:-1]], kv)
+                last = len(self.jobs) - 1
+                if j != last:
+                    for layer in self.cache.layers:
+                        layer.move(last, j, lengths[last])
+                    self.jobs[j], lengths[j], self.tokens[j] = self.jobs[last], lengths[last], self.tokens[last]
+                self.jobs.pop(), lengths.pop(), self.tokens.pop()
+                done.append(job)
+            if not self.jobs:
+                self._reset()
+        finally:  # counted before any reply is handed over, so a caller woken by the last one sees the whole step
+            self.stats.steps += 1
+            self.stats.row_steps += rows
+            self.stats.step_seconds += time.perf_counter() - t0
+            for job in done:  # answered even when a later row failed: only rows still in the batch get the error
+                job.future.set_result(job.row)
 
     def _finished(self, job: Job, token: int) -> bool:
         row = job.row

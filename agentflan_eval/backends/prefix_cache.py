@@ -99,7 +99,7 @@ class PrefixCache:
         import torch
         from transformers import DynamicCache
 
-        ids = np.asarray(ids, dtype=np.int64)
+        ids = np.array(ids, dtype=np.int64)  # a copy: the entry keeps it, and the prefill tensor shares it
         best, shared = None, 0
         for entry in self._entries:
             n = common_prefix_length(entry.ids, ids)
@@ -129,7 +129,7 @@ class PrefixCache:
     # -- keeping a row's cache after generation ---------------------------------------------------
     def store(self, ids: Sequence[int], kv: list[tuple[Any, Any]]) -> None:
         """Keep a finished row's cache: exactly ``len(ids)`` positions (its prompt and the reply fed back)."""
-        self._add(_Entry(ids=np.asarray(ids, dtype=np.int64), kv=kv))
+        self._add(_Entry(ids=np.array(ids, dtype=np.int64), kv=kv))
 
     def _add(self, entry: _Entry) -> None:
         # an earlier turn of the same conversation is superseded by this one
