@@ -24,7 +24,7 @@ def main() -> None:
     from agentflan_eval.model_zoo.random_weights import SHAPES, cached_random_llama
     from transformers import AutoModelForCausalLM
 
-    from agentflan_eval.backends.decode import Batcher, Job, Row
+    from agentflan_eval.backends.decode import Batcher, DecodeStats, Job, Row
     from agentflan_eval.backends.prefix_cache import PrefixCache
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,7 +66,7 @@ def main() -> None:
         return [Job(row=Row(prompt=p.tolist()), max_new=n_new, temperature=0.0, stops=()) for p in prompts]
 
     for label in ("cold", "warm"):
-        batcher.stats.__init__()
+        batcher.stats = DecodeStats()  # this pass's own figures
         reused, computed = prefixes.reused_tokens, prefixes.computed_tokens
         todo = jobs(a.new_tokens)
         sync()
