@@ -7,11 +7,14 @@ import json
 import logging
 import os
 import shutil
+import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from agentflan_eval.errors import DataFormatError, DataMissingError
 
@@ -36,6 +39,36 @@ class DataFile:
     hub_filename: str | None = None
 
 
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)  # honours HF_ENDPOINT
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``url``'s host (or the proxy that serves it) opens.
+
+    One quick probe per host and process, so an offline machine fails at once: huggingface_hub retries a failed
+    lookup with backoff for ~25 s per file, which every offline run paid at start-up."""
+    p = urlparse(url)
+    proxy = urllib.request.getproxies().get(p.scheme)
+    if proxy and p.hostname and not urllib.request.proxy_bypass(p.hostname):
+        p = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    if not p.hostname:
+        return False
+    return _connects(p.hostname, p.port or (443 if p.scheme == "https" else 80), timeout)
+
+
+@cache
+def _connects(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError as e:
+        log.info("%s:%d unreachable (%s): not downloading from it", host, port, e)
+        return False
+
+
 class DataResolver:
     def __init__(self, data_dir: Path | None = None, offline: bool | None = None):
         env_dir = os.environ.get(DATA_ENV)
@@ -55,7 +88,8 @@ class DataResolver:
         local = self.find(f)
         if local is not None:
             return local
-        if not self.offline and (f.url or f.hub_repo):
+        source_url = hub_endpoint() if f.hub_repo else f.url
+        if not self.offline and source_url and reachable(source_url):
             try:
                 return self._download(f)
             except Exception as e:  # noqa: BLE001 - any network failure means "not available"

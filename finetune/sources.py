@@ -16,7 +16,7 @@ from agentflan_eval.finetune import chat, parse
 from agentflan_eval.finetune.negatives import QAPair, seed_task_pairs
 from agentflan_eval.finetune.records import Conversation, Trajectory
 
-from agentflan_eval.data import DataFile, DataResolver, read_json, read_jsonl
+from agentflan_eval.data import DataFile, DataResolver, hub_endpoint, reachable, read_json, read_jsonl
 from agentflan_eval.errors import DataMissingError
 
 log = logging.getLogger(__name__)
@@ -147,9 +147,9 @@ def _local_rows(path: Path, split: str | None = None) -> list[dict[str, Any]]:
 
 def _hub_rows(repo: str, data: DataResolver, split: str | None = None,
               filename: str | None = None) -> list[dict[str, Any]]:
-    if data.offline:
-        raise DataMissingError(f"{repo} is only on the Hugging Face Hub and this run is offline; download it "
-                               "and pass the local file instead")
+    if data.offline or not reachable(hub_endpoint()):
+        raise DataMissingError(f"{repo} is only on the Hugging Face Hub and this run is offline (or the Hub is "
+                               "unreachable); download it and pass the local file instead")
     try:
         if filename:
             from huggingface_hub import hf_hub_download
