@@ -4,9 +4,9 @@
 copies the whole key/value cache on every token (``torch.cat``), and a new prompt must wait for the
 whole batch. Agent replies end at stop strings after very different lengths, and on a CPU decoding reads
 the cache more than the weights, so all three costs are large. Here one thread runs a single batch:
-between two decoding steps waiting prompts join it (their caches padded in on the left), a finished row
-leaves at once (its cache is handed back to the PrefixCache for the episode's next turn, and the left
-padding no remaining row needs goes with it), and new keys/values are written into preallocated room.
+between two decoding steps waiting prompts join it (each in its own row of preallocated buffers, from
+column 0), a finished row leaves at once (its cache is handed back to the PrefixCache for the episode's
+next turn, and the last row moves into its place), and new keys/values are written in place.
 """
 
 from __future__ import annotations
