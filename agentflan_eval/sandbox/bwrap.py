@@ -269,7 +269,7 @@ class Sandbox:
         except OSError:
             return
         while not self._stop.wait(0.05):
-            if pidns_members(ns) > self.limits.max_processes:
+            if pidns_members(ns, stop_above=self.limits.max_processes) > self.limits.max_processes:
                 self.killed = f"more than {self.limits.max_processes} processes"
                 log.warning("sandbox %s killed: %s", self.hostname, self.killed)
                 self._kill()
@@ -303,14 +303,17 @@ class Sandbox:
         self._errlog.close()
 
 
-def pidns_members(ns: str) -> int:
-    """How many host processes live in the PID namespace ``ns`` (a ``/proc/<pid>/ns/pid`` link target)."""
+def pidns_members(ns: str, stop_above: int | None = None) -> int:
+    """How many host processes live in the PID namespace ``ns`` (a ``/proc/<pid>/ns/pid`` link target);
+    counting stops once past ``stop_above``, so a watchdog facing a fork bomb does not scan thousands."""
     count = 0
     for p in os.listdir("/proc"):
         try:
             count += p.isdigit() and os.readlink(f"/proc/{p}/ns/pid") == ns
         except OSError:
             continue
+        if stop_above is not None and count > stop_above:
+            break
     return count
 
 
