@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "name (default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the "
                    "served model name; with --backend replay the replay JSONL")
     r.add_argument("--backend", choices=["hf", "openai", "replay", "vllm"], default="hf",
-                   help="model backend (default: hf; vllm needs a CUDA GPU and the [vllm] extra)")
+                   help="model backend (default: hf; vllm needs the [vllm] extra on a CUDA GPU, or "
+                        "scripts/install_vllm_cpu.sh on a CPU)")
     r.add_argument("--suite", help=f"one of {', '.join(SUITES)}, all")
     r.add_argument("--tasks", help="comma-separated task names (see `list`)")
     r.add_argument("--limit", type=int, help="first N samples of each task (default: the whole standard set)")
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data-parallel-size", type=int, metavar="N",
                    help="model copies, each in its own process on its own GPUs (default: 1)")
     v.add_argument("--gpu-memory-utilization", type=float, metavar="F",
-                   help="share of GPU memory vLLM may take (default: 0.9)")
+                   help="share of GPU memory vLLM may take; with vllm-cpu, of RAM (default: 0.9)")
     v.add_argument("--max-model-len", type=int, metavar="N", help="context length (default: the model's)")
     v.add_argument("--engine-args", metavar="JSON",
                    help='extra vllm.LLM arguments as a JSON object, e.g. \'{"enforce_eager": true}\'')

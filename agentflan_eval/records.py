@@ -186,6 +186,7 @@ class RunManifest(Record):
     model_path: str | None = None
     model_hash: str | None = None
     backend: str
+    backend_info: dict[str, Any] = Field(default_factory=dict)  # what the backend resolved: dtype, device, engine
     chat_template: str
     rendered_example: str = ""
     generation: GenerationConfig

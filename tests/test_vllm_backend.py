@@ -7,13 +7,14 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from agentflan_eval.backends import make_backend
-from agentflan_eval.backends.base import GenerationRequest
+from agentflan_eval.backends.base import GenerationRequest, request_seed
 from agentflan_eval.backends.vllm_backend import (
     VLLMBackend,
     VLLMOptions,
@@ -30,19 +31,57 @@ from agentflan_eval.records import GenerationConfig, Message
 INSTALL = "pip install 'agentflan-eval[vllm]'"
 
 # A stand-in for the vllm package with the parts of its API the backend uses: LLM(**kwargs),
-# llm.llm_engine.model_config.max_model_len, SamplingParams(**kwargs), LLM.generate(prompts, params,
-# use_tqdm=...) → objects with .outputs[0].text/.token_ids/.finish_reason.
+# llm.llm_engine.model_config.max_model_len/.dtype, SamplingParams(**kwargs), and the engine's
+# add_request(id, {"prompt_token_ids": ids}, params) / step() / abort_request([id]). Replies are assigned
+# in arrival order; step() finishes one request per call, newest first, so replies come back out of
+# submission order as they can in vLLM.
 FAKE_VLLM = '''
 import os
+import threading
 from types import SimpleNamespace
 
 ENGINES = []
 REPLIES = []  # (text, n_tokens, finish_reason) per request; none left: "<CUDA_VISIBLE_DEVICES>|<prompt len>"
+HOLD = threading.Event()  # cleared: step() finishes nothing (requests stay in flight)
+HOLD.set()
+STEP_ERRORS = []  # exceptions step() raises, one per call, before finishing anything
+ADD_ERRORS = []  # exceptions add_request() raises (vLLM refusing a prompt), one per call
 
 
 class SamplingParams:
     def __init__(self, **kwargs):
         self.__dict__.update(kwargs)
+
+
+class Engine:
+    def __init__(self, config):
+        self.model_config = config
+        self.waiting = []  # (request id, ids, params), in arrival order
+        self.aborted = []
+        self.steps = 0
+
+    def add_request(self, request_id, prompt, params):
+        if ADD_ERRORS:
+            raise ADD_ERRORS.pop(0)
+        ids = prompt["prompt_token_ids"]
+        echo = (f"{os.environ.get('CUDA_VISIBLE_DEVICES')}|{len(ids)}", 3, "stop")
+        self.waiting.append((request_id, ids, REPLIES.pop(0) if REPLIES else echo))  # replies in arrival order
+        ENGINES[-1].requests.append((ids, params))
+
+    def abort_request(self, request_ids):
+        self.aborted.extend(request_ids)
+        self.waiting = [w for w in self.waiting if w[0] not in request_ids]
+
+    def step(self):
+        self.steps += 1
+        if STEP_ERRORS:
+            raise STEP_ERRORS.pop(0)
+        if not HOLD.is_set() or not self.waiting:
+            HOLD.wait(0.01)
+            return []
+        request_id, ids, (text, n, reason) = self.waiting.pop()
+        return [SimpleNamespace(request_id=request_id, finished=True, prompt_token_ids=ids, outputs=[
+            SimpleNamespace(text=text, token_ids=list(range(n)), finish_reason=reason)])]
 
 
 class LLM:
@@ -51,20 +90,9 @@ class LLM:
             raise RuntimeError("CUDA out of memory")
         self.kwargs = {"model": model, **kwargs}
         self.requests = []
-        config = SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 2048)
-        self.llm_engine = SimpleNamespace(model_config=config)
+        config = SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 2048, dtype="torch.bfloat16")
         ENGINES.append(self)
-
-    def generate(self, prompts, sampling_params, use_tqdm=True):
-        outs = []
-        for prompt, params in zip(prompts, sampling_params):
-            ids = prompt["prompt_token_ids"]
-            self.requests.append((ids, params))
-            echo = (f"{os.environ.get('CUDA_VISIBLE_DEVICES')}|{len(ids)}", 3, "stop")
-            text, n, reason = REPLIES.pop(0) if REPLIES else echo
-            outs.append(SimpleNamespace(prompt_token_ids=ids, outputs=[
-                SimpleNamespace(text=text, token_ids=list(range(n)), finish_reason=reason)]))
-        return outs
+        self.llm_engine = Engine(config)
 '''
 
 
@@ -177,8 +205,8 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType,
     assert engine.kwargs["enable_prefix_caching"] is True and engine.kwargs["enforce_eager"] is True
     assert engine.kwargs["max_model_len"] == 300 and engine.kwargs["seed"] == 5
 
-    requests = [GenerationRequest(messages=_conversation(q)) for q in
-                ("Who is Milhouse named after?", "word " * 400, "What is the capital of France?", "Hi")]
+    requests = [GenerationRequest(messages=_conversation(q), task="hotpotqa", sample_id=f"s{i}") for i, q in
+                enumerate(("Who is Milhouse named after?", "word " * 400, "What is the capital of France?", "Hi"))]
     fake_vllm.REPLIES.extend([
         ("Thought: named after Mussolini\nAction: Finish[Mussolini]\nObservation 2: leaked", 21, "length"),
         ("Thought: Paris", 5, "length"),
@@ -198,7 +226,10 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType,
     assert backend.template_name == hf.template_name == "tokenizer"
 
     params = [p for _, p in engine.requests]
-    assert all(p.stop == ["\nObservation"] and p.temperature == 0.0 and p.seed == 5 for p in params)
+    assert all(p.stop == ["\nObservation"] and p.temperature == 0.0 for p in params)
+    # each request samples from its own seed, as with hf, whatever shares its batch
+    assert [p.seed for p in params] == [request_seed(requests[i], config) for i in (0, 2, 3)]
+    assert len({p.seed for p in params}) == 3
     assert [p.max_tokens for p in params] == [300 - len(ids) for ids in sent]  # the room left, as hf
     assert all(300 - len(ids) < 250 for ids in sent)
 
@@ -256,3 +287,128 @@ def test_a_replica_that_fails_to_start_is_one_model_load_error(fake_vllm: Module
         VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2, engine_args={"fail_start": True}))
     with pytest.raises(ModelLoadError, match="vLLM cannot start .*CUDA out of memory"):
         VLLMBackend(resolve(None), VLLMOptions(engine_args={"fail_start": True}))
+
+
+# -- streaming, against the stand-in vllm ---------------------------------------------------------
+
+def _wait_until(check, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_requests_join_the_running_batch_and_resolve_one_by_one(fake_vllm: ModuleType,
+                                                                embedded_dir: Path) -> None:
+    backend = make_backend(RunConfig(backend="vllm"))
+    assert backend.streaming and backend.pool_size(8) == 8
+    engine = fake_vllm.ENGINES[-1].llm_engine
+    config = GenerationConfig(max_new_tokens=16)
+    fake_vllm.HOLD.clear()
+    try:
+        first = backend.submit(GenerationRequest(messages=_conversation("a question")), config)
+        _wait_until(lambda: len(engine.waiting) == 1)
+        # a second request joins while the first is still decoding: no turn barrier
+        second = backend.submit(GenerationRequest(messages=_conversation("another, longer question")), config)
+        _wait_until(lambda: len(engine.waiting) == 2)
+        assert not first.done() and not second.done()
+    finally:
+        fake_vllm.HOLD.set()
+    got = [first.result(timeout=10), second.result(timeout=10)]
+    assert [c.text for c in got] == [f"None|{c.prompt_tokens}" for c in got]  # each reply reached its own request
+    assert got[0].prompt_tokens < got[1].prompt_tokens
+    assert all(c.finish_reason == "stop" and c.completion_tokens == 3 and c.seconds > 0 for c in got)
+    info = backend.describe()
+    assert info["dtype"] == "bfloat16"  # what the engine resolved "auto" to, for the manifest
+    backend.close()
+    failed = backend.submit(GenerationRequest(messages=_conversation("after close")), config).result(timeout=10)
+    assert failed.finish_reason == "error"
+
+
+def test_a_cancelled_request_is_aborted_in_the_engine(fake_vllm: ModuleType, embedded_dir: Path) -> None:
+    backend = make_backend(RunConfig(backend="vllm"))
+    engine = fake_vllm.ENGINES[-1].llm_engine
+    config = GenerationConfig(max_new_tokens=16)
+    fake_vllm.HOLD.clear()
+    try:
+        keep = backend.submit(GenerationRequest(messages=_conversation("keep me")), config)
+        drop = backend.submit(GenerationRequest(messages=_conversation("drop me")), config)
+        _wait_until(lambda: len(engine.waiting) == 2)
+        dropped_id = engine.waiting[1][0]
+        assert drop.cancel()
+        _wait_until(lambda: engine.aborted == [dropped_id])
+        assert [w[0] for w in engine.waiting] != [dropped_id] and len(engine.waiting) == 1
+    finally:
+        fake_vllm.HOLD.set()
+    assert keep.result(timeout=10).finish_reason == "stop"
+    backend.close()
+
+
+def test_a_failing_engine_step_fails_only_the_requests_in_flight(fake_vllm: ModuleType,
+                                                                  embedded_dir: Path) -> None:
+    backend = make_backend(RunConfig(backend="vllm"))
+    engine = fake_vllm.ENGINES[-1].llm_engine
+    config = GenerationConfig(max_new_tokens=16)
+    fake_vllm.HOLD.clear()
+    try:
+        futures = [backend.submit(GenerationRequest(messages=_conversation(q)), config) for q in ("q1", "q2")]
+        _wait_until(lambda: len(engine.waiting) == 2)
+        fake_vllm.STEP_ERRORS.append(RuntimeError("engine core died"))
+        _wait_until(lambda: all(f.done() for f in futures))
+    finally:
+        fake_vllm.HOLD.set()
+    broken = [f.result() for f in futures]
+    assert [c.finish_reason for c in broken] == ["error", "error"]
+    assert engine.waiting == []  # both were aborted in the engine
+    assert all("engine core died" in (c.error or "") for c in broken)
+    fine = backend.generate([GenerationRequest(messages=_conversation("q3"))], config)  # the thread went on
+    assert fine[0].finish_reason == "stop"
+    # a prompt the engine refuses fails alone, as an error record
+    fake_vllm.ADD_ERRORS.append(ValueError("prompt has a token id out of vocabulary"))
+    refused, ok = backend.generate([GenerationRequest(messages=_conversation("q4")),
+                                    GenerationRequest(messages=_conversation("q5"))], config)
+    assert refused.finish_reason == "error" and "out of vocabulary" in (refused.error or "")
+    assert ok.finish_reason == "stop"
+    backend.close()
+
+
+def test_the_agent_loop_streams_episodes_through_vllm(fake_vllm: ModuleType, embedded_dir: Path,
+                                                      data_dir: Path) -> None:
+    """Real HotpotQA episodes through run_episodes: every one recorded once, its turns in order."""
+    from agentflan_eval import benchmarks
+    from agentflan_eval.agent_loop import run_episodes
+    from agentflan_eval.data import DataResolver
+
+    config = RunConfig(backend="vllm", data_dir=data_dir)
+    backend = make_backend(config)
+    bench = benchmarks.get("hotpotqa")(config, DataResolver(data_dir))
+    samples = bench.load_samples()[:5]
+    fake_vllm.REPLIES.extend([("Thought: look it up\nAction: Search[Milhouse]", 9, "stop")] * 10)
+    records: list = []
+    run_episodes(bench, samples, backend, config.generation(), 3, records.append)
+    backend.close()
+    assert sorted(r.sample_id for r in records) == sorted(s.id for s in samples)
+    for r in records:
+        tokens = [s.prompt_tokens for s in r.steps]
+        assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)  # each turn's prompt grows
+    assert sum(len(r.steps) for r in records) == len(fake_vllm.ENGINES[-1].requests)
+
+
+def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: ModuleType, embedded_dir: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    backend = VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2))
+    try:
+        assert backend._replicas is not None
+        dead = backend._replicas.procs[0]
+        dead.kill()
+        dead.join(timeout=30)
+        reqs = [GenerationRequest(messages=_conversation(f"q{i}"), task="t", sample_id=f"s{i}") for i in range(8)]
+        got = backend.generate(reqs, GenerationConfig(max_new_tokens=16))
+        on_dead = [c for r, c in zip(reqs, got) if backend._replica(r) == 0]
+        on_live = [c for r, c in zip(reqs, got) if backend._replica(r) == 1]
+        assert on_dead and on_live
+        assert all(c.finish_reason == "error" and "replica 0" in (c.error or "") for c in on_dead)
+        assert all(c.finish_reason == "stop" and c.text.startswith("1|") for c in on_live)
+    finally:
+        backend.close()

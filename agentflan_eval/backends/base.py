@@ -7,6 +7,7 @@ reply is applied, instead of waiting for a whole turn of episodes (see agent_loo
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -54,6 +55,13 @@ class Backend(ABC):
 
     def close(self) -> None:
         return None
+
+
+def request_seed(request: GenerationRequest, config: GenerationConfig) -> int:
+    """A sampling seed of the request's own (run seed, task, sample, turn), so that a sampled reply does not
+    depend on which other requests share its batch."""
+    key = zlib.crc32(f"{request.task}/{request.sample_id}/{request.turn}".encode())
+    return config.seed * 1_000_003 + key
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

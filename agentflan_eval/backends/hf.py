@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, Future
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
+from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
 from agentflan_eval.backends.decode import Batcher, Job, Row
 from agentflan_eval.backends.prefix_cache import PrefixCache
 from agentflan_eval.errors import ModelLoadError
@@ -185,10 +184,8 @@ class HFBackend(Backend):
             elif len(ids) < 2:  # nothing to cache before the last token (no chat template does this)
                 done.set_result(self.generate_ids([ids], config)[0])
             else:
-                # sampling draws from the request's own seed, whatever else shares the batch
-                key = zlib.crc32(f"{request.task}/{request.sample_id}/{request.turn}".encode())
                 job = Job(Row(prompt=ids), max_new=min(config.max_new_tokens, self.context_length - len(ids)),
-                          temperature=config.temperature, stops=stops, seed=config.seed * 1_000_003 + key)
+                          temperature=config.temperature, stops=stops, seed=request_seed(request, config))
                 job.future.add_done_callback(partial(self._complete, done, job, stops))
                 done.add_done_callback(partial(_abandon, job))
                 jobs.append(job)

