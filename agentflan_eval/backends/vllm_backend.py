@@ -160,6 +160,7 @@ class _Output:
     tokens: int
     finish_reason: str | None
     seconds: float  # from submit to the reply's end: its own latency, as the hf backend reports it
+    prompt_tokens: int  # as vLLM counted the prompt it ran (records show what the model saw, not what was sent)
 
 
 class _Engine:
@@ -195,8 +196,24 @@ class _Engine:
         return done
 
     def _loop(self) -> None:
-        engine = self.llm.llm_engine
         running: dict[str, tuple[float, Future[_Output]]] = {}
+        try:
+            self._serve(running)
+        except BaseException as e:  # noqa: BLE001 - a bug or a dying engine: nothing may wait on it any more
+            with self._closing:
+                self._closed = True
+            _fail(running, e)
+            while True:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    _settle(item[3], error=RuntimeError(f"the vLLM engine thread stopped: {type(e).__name__}: {e}"))
+            log.error("the vLLM engine thread stopped: %s: %s", type(e).__name__, e)
+
+    def _serve(self, running: dict[str, tuple[float, Future[_Output]]]) -> None:
+        engine = self.llm.llm_engine
         while True:
             items = [self._inbox.get()] if not running else []  # idle: sleep until a request comes
             while True:
@@ -234,7 +251,8 @@ class _Engine:
                 if out.finished and out.request_id in running:
                     started, done = running.pop(out.request_id)
                     first = out.outputs[0]
-                    _settle(done, _Output(first.text, len(first.token_ids), first.finish_reason, now - started))
+                    _settle(done, _Output(first.text, len(first.token_ids), first.finish_reason, now - started,
+                                          len(out.prompt_token_ids or ())))
 
     def _prompt(self, ids: list[int]) -> Any:
         """Token ids as the engine takes them: rendered as ``LLM.generate`` renders them where this vLLM can
@@ -244,12 +262,21 @@ class _Engine:
         return render(tokens) if render is not None else tokens
 
     def close(self) -> None:
+        """Stops the thread, then the engine's own processes: their memory (the KV cache vLLM reserved up
+        front) is freed now, not at interpreter exit."""
         with self._closing:
-            if self._closed:
-                return
-            self._closed = True
-            self._inbox.put(None)
+            if not self._closed:
+                self._closed = True
+                self._inbox.put(None)
         self._thread.join(timeout=60)
+        atexit.unregister(self.close)
+        llm, self.llm = self.llm, None
+        shutdown = getattr(getattr(getattr(llm, "llm_engine", None), "engine_core", None), "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown()
+            except Exception as e:  # noqa: BLE001 - the engine is going away either way
+                log.debug("vLLM engine shutdown: %s", e)
 
 
 def _sampling(job: _Job) -> Any:
@@ -333,7 +360,9 @@ def _replica_main(kwargs: dict[str, Any], devices: str, conn: Any) -> None:
 
 class _Replicas:
     """Data-parallel engine replicas, one spawned process each (non-daemonic: vLLM starts its own). A reader
-    thread per replica resolves each request's future when the replica answers it."""
+    thread per replica resolves each request's future when the replica answers it. A replica's death is seen
+    by asking whether its process is alive: the engine process vLLM forks inherits the pipe (and the process
+    sentinel's pipe) and may outlive it, so neither would report the death."""
 
     def __init__(self, kwargs: dict[str, Any], devices: list[str]):
         import multiprocessing as mp
@@ -342,13 +371,15 @@ class _Replicas:
         self.procs: list[Any] = []
         self.conns: list[Any] = []
         self._pending: dict[int, tuple[int, Future[_Output]]] = {}  # key → (replica, future)
-        self._lock = threading.Lock()  # guards _pending and every send
+        self._lock = threading.Lock()  # guards _pending and _dead; never held while sending
+        self._sending = [threading.Lock() for _ in devices]  # one writer at a time per pipe
+        self._dead: set[int] = set()
         self._keys = itertools.count()
         for dev in devices:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_replica_main, args=(kwargs, dev, child), name=f"vllm-replica-{dev}")
             proc.start()
-            child.close()  # the parent's recv() sees EOF if the worker dies
+            child.close()
             self.procs.append(proc)
             self.conns.append(parent)
         atexit.register(self.close)  # runs before multiprocessing joins its non-daemonic children
@@ -362,11 +393,19 @@ class _Replicas:
         for r in range(len(devices)):
             threading.Thread(target=self._read, args=(r,), name=f"vllm-replica-{r}-reader", daemon=True).start()
 
-    def _started(self, replica: int) -> Any:
+    def _receive(self, replica: int) -> Any:
+        """The replica's next message; RuntimeError once its process has exited (or the pipe broke)."""
+        conn, proc = self.conns[replica], self.procs[replica]
         try:
-            kind, value = self.conns[replica].recv()
-        except EOFError:
-            raise RuntimeError(f"replica {replica} exited (code {self.procs[replica].exitcode})") from None
+            while not conn.poll(1.0):
+                if not proc.is_alive() and not conn.poll():  # a message sent before it exited is still read
+                    raise RuntimeError(f"replica {replica} exited (code {proc.exitcode})")
+            return conn.recv()
+        except (EOFError, OSError) as e:
+            raise RuntimeError(f"replica {replica}'s pipe broke ({type(e).__name__})") from None
+
+    def _started(self, replica: int) -> Any:
+        kind, value = self._receive(replica)
         if kind == "error":
             raise RuntimeError(f"replica {replica}: {value}")
         return value
@@ -375,38 +414,44 @@ class _Replicas:
         done: Future[_Output] = Future()
         key = next(self._keys)
         with self._lock:
-            self._pending[key] = (replica, done)
-            if not self._send(replica, (key, job)):
-                del self._pending[key]
-                done.set_exception(RuntimeError(f"vLLM replica {replica} is gone"))
-                return done
+            dead = replica in self._dead
+            if not dead:
+                self._pending[key] = (replica, done)
+        if dead or not self._send(replica, (key, job)):
+            with self._lock:
+                ours = dead or self._pending.pop(key, None) is not None  # else the reader failed it already
+            if ours:
+                _settle(done, error=RuntimeError(f"vLLM replica {replica} is gone"))
+            return done
         done.add_done_callback(partial(self._cancelled, replica, key))
         return done
 
     def _cancelled(self, replica: int, key: int, done: Future[_Output]) -> None:
         if done.cancelled():
             with self._lock:
-                if self._pending.pop(key, None) is not None:
-                    self._send(replica, (key, None))
+                owed = self._pending.pop(key, None) is not None and replica not in self._dead
+            if owed:
+                self._send(replica, (key, None))
 
     def _send(self, replica: int, message: Any) -> bool:
-        try:
-            self.conns[replica].send(message)
-            return True
-        except (OSError, ValueError, IndexError):  # the worker is gone, or close() dropped the pipes
-            return False
+        with self._sending[replica]:
+            try:
+                self.conns[replica].send(message)
+                return True
+            except (OSError, ValueError, IndexError):  # the worker is gone, or close() dropped the pipes
+                return False
 
     def _read(self, replica: int) -> None:
-        conn = self.conns[replica]
         while True:
             try:
-                key, kind, value = conn.recv()
-            except (EOFError, OSError):  # the worker exited: fail what it still owed
+                key, kind, value = self._receive(replica)
+            except Exception as e:  # noqa: BLE001 - exited, broken pipe, or a message that would not unpickle
                 with self._lock:
+                    self._dead.add(replica)
                     owed = [k for k, (r, _) in self._pending.items() if r == replica]
                     futures = [self._pending.pop(k)[1] for k in owed]
                 for done in futures:
-                    _settle(done, error=RuntimeError(f"vLLM replica {replica} exited"))
+                    _settle(done, error=RuntimeError(f"vLLM replica {replica} failed: {e}"))
                 return
             with self._lock:
                 _, done = self._pending.pop(key, (replica, None))
@@ -415,18 +460,18 @@ class _Replicas:
                         None if kind == "ok" else RuntimeError(f"replica {replica}: {value}"))
 
     def close(self) -> None:
-        with self._lock:
-            for r, proc in enumerate(self.procs):
-                if proc.is_alive():
-                    self._send(r, None)
+        for r, proc in enumerate(self.procs):
+            if proc.is_alive():
+                self._send(r, None)
         for proc in self.procs:
             proc.join(timeout=60)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(timeout=10)
+        atexit.unregister(self.close)
         with self._lock:
             owed, self._pending = [f for _, f in self._pending.values()], {}
-            self.procs, self.conns = [], []
+            self._dead.update(range(len(self.procs)))
         for done in owed:
             _settle(done, error=RuntimeError("the vLLM replicas were closed"))
 
@@ -529,18 +574,23 @@ def _forward(done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...
         done.cancel()
         return
     error = inner.exception()
-    completion = (Completion(text="", prompt_tokens=prompt_tokens, finish_reason="error",
-                             error=f"{type(error).__name__}: {error}") if error is not None
-                  else _completion(inner.result(), prompt_tokens, stops))
+    try:
+        if error is None:
+            completion = _completion(inner.result(), stops)
+    except Exception as e:  # noqa: BLE001 - a callback's exception would be swallowed, leaving done unresolved
+        error = e
+    if error is not None:
+        completion = Completion(text="", prompt_tokens=prompt_tokens, finish_reason="error",
+                                error=f"{type(error).__name__}: {error}")
     if done.set_running_or_notify_cancel():
         done.set_result(completion)
 
 
-def _completion(out: _Output, prompt_tokens: int, stops: tuple[str, ...]) -> Completion:
+def _completion(out: _Output, stops: tuple[str, ...]) -> Completion:
     """vLLM already cuts at stop strings; cutting again guards against detokenisation edge cases.
     vLLM's 'stop' is EOS or a stop string, 'length' the token limit; anything else ('abort') is an error."""
     text, stopped = cut_at_stop(out.text, stops)
     reason = "stop" if stopped else out.finish_reason if out.finish_reason in ("stop", "length") else "error"
     error = f"vLLM finished: {out.finish_reason!r}" if reason == "error" else None
-    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=out.tokens,
+    return Completion(text=text, prompt_tokens=out.prompt_tokens, completion_tokens=out.tokens,
                       finish_reason=str(reason), seconds=out.seconds, error=error)
