@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from agentflan_eval.config import SUITES, RunConfig
@@ -179,22 +182,50 @@ def cmd_rescore(a: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's time limit, `kill`), raised like Ctrl-C so the same cleanup runs."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Without this, SIGTERM ends Python at once: no ``finally`` runs, so vLLM's engine processes (and the
+    memory they reserved) outlive the run. Finished episodes are on disk either way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "run":
-            return cmd_run(args, argv)
-        if args.command == "list":
-            return cmd_list(args)
-        if args.command == "rescore":
-            return cmd_rescore(args)
-        return importlib.import_module(PLUGIN_COMMANDS[args.command]).main(args)
+        with _sigterm_as_interrupt():
+            return _dispatch(args, argv)
     except AgentFlanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished episodes are saved; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        how = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{how}: finished episodes are saved; run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "run":
+        return cmd_run(args, argv)
+    if args.command == "list":
+        return cmd_list(args)
+    if args.command == "rescore":
+        return cmd_rescore(args)
+    return importlib.import_module(PLUGIN_COMMANDS[args.command]).main(args)

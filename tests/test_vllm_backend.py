@@ -5,6 +5,7 @@ backend, stop strings, token counts, finish reasons, context limit, data-paralle
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import time
@@ -44,7 +45,15 @@ from types import SimpleNamespace
 ENGINES = []
 REPLIES = []  # (text, n_tokens, finish_reason) per request; none left: "<CUDA_VISIBLE_DEVICES>|<prompt len>"
 HOLD = threading.Event()  # cleared: step() finishes nothing (requests stay in flight)
-HOLD.set()
+if not os.environ.get("FAKE_VLLM_HOLD"):
+    HOLD.set()
+MARK = os.environ.get("FAKE_VLLM_MARK")  # a file: one line per add_request ("add") and engine shutdown
+
+
+def _mark(what):
+    if MARK:
+        with open(MARK, "a") as f:
+            f.write(what + "\\n")
 STEP_ERRORS = []  # exceptions step() raises, one per call, before finishing anything
 ADD_ERRORS = []  # exceptions add_request() raises (vLLM refusing a prompt), one per call
 
@@ -64,6 +73,7 @@ class Engine:
     def add_request(self, request_id, prompt, params):
         if ADD_ERRORS:
             raise ADD_ERRORS.pop(0)
+        _mark("add")
         ids = prompt["prompt_token_ids"]
         echo = (f"{os.environ.get('CUDA_VISIBLE_DEVICES')}|{len(ids)}", 3, "stop")
         self.waiting.append((request_id, ids, REPLIES.pop(0) if REPLIES else echo))  # replies in arrival order
@@ -101,12 +111,14 @@ class LLM:
         config = SimpleNamespace(max_model_len=kwargs.get("max_model_len") or 2048, dtype="torch.bfloat16")
         ENGINES.append(self)
         self.llm_engine = Engine(config)
-        self.llm_engine.engine_core = SimpleNamespace(shutdown=lambda: engine_pid and _end(engine_pid))
+        self.llm_engine.engine_core = SimpleNamespace(shutdown=lambda: _shutdown(engine_pid))
 
 
-def _end(pid):
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
+def _shutdown(engine_pid):
+    _mark("shutdown")
+    if engine_pid:
+        os.kill(engine_pid, 9)
+        os.waitpid(engine_pid, 0)
 '''
 
 
@@ -449,3 +461,25 @@ def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(fake_vl
     assert [c.finish_reason for c in got] == ["error", "error"] and "closed" in (got[0].error or "")
     assert engine.waiting == [] and len(engine.aborted) == 2  # aborted in the engine, not left decoding
     assert freed == [True]  # the engine's processes (and the KV cache they reserved) end with close()
+
+
+def test_sigterm_ends_a_vllm_run_cleanly_and_shuts_the_engine_down(fake_vllm: ModuleType, tmp_path: Path,
+                                                                   data_dir: Path, embedded_dir: Path) -> None:
+    """A batch scheduler's SIGTERM runs the same cleanup as Ctrl-C: without it vLLM's engine processes, and
+    the memory they reserved, would outlive the run."""
+    mark = tmp_path / "engine.log"
+    fake_site = Path(fake_vllm.__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")]),
+           "FAKE_VLLM_HOLD": "1", "FAKE_VLLM_MARK": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-m", "agentflan_eval", "run", "--backend", "vllm", "--tasks", "db",
+                             "--limit", "2", "--output-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir),
+                             "--no-report"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until(lambda: mark.is_file() and "add" in mark.read_text(), seconds=120)  # replies are in flight
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].startswith("terminated: finished episodes are saved")
+    assert mark.read_text().splitlines()[-1] == "shutdown"
