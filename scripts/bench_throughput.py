@@ -190,7 +190,8 @@ def main() -> None:
         print(f"peak GPU memory allocated by torch {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
     backend.close()  # vLLM's engine runs in child processes: their peak is known once they have exited
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (this process), "
-          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB (largest child process)")
+          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MiB (largest direct child; vLLM's "
+          f"model worker is a grandchild and not counted: `/usr/bin/time -v` gives the tree's largest)")
 
 
 if __name__ == "__main__":
