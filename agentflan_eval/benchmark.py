@@ -1,6 +1,6 @@
 """The benchmark interface: typed samples, an environment per episode, a parser and a scorer.
 
-A benchmark is one module in ``benchmarks/`` with one ``Benchmark`` subclass, registered in
+A benchmark is one package ``benchmarks/<task>/`` whose ``benchmark.py`` holds one ``Benchmark`` subclass, registered in
 ``benchmarks/__init__.py``. The agent loop owns the turn-taking; a benchmark only says how an
 episode opens, what a reply means, how the world answers and what the episode was worth.
 Scoring is a pure function of the sample, the steps and what the environment reported at the end,

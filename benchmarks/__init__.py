@@ -1,7 +1,9 @@
 """The benchmark registry: the one place a benchmark is added.
 
-Each entry maps a task name to ``module:Class``; modules are imported only when the task is used,
-and a module that fails to import is an error, never a silent drop.
+A benchmark is one package ``benchmarks/<task>/`` (its class in ``benchmark.py``, with its environment,
+prompts, scorer and helpers beside it); what several benchmarks share lives in ``benchmarks/common/``.
+Each entry maps a task name to ``module:Class``; modules are imported only when the task is used, and
+a module that fails to import is an error, never a silent drop.
 """
 
 from __future__ import annotations
@@ -16,19 +18,18 @@ if TYPE_CHECKING:
     from agentflan_eval.benchmark import Benchmark
 
 REGISTRY: dict[str, str] = {
-    "os": "agentflan_eval.benchmarks.os_interaction:OSInteraction",  # held-in
-    "db": "agentflan_eval.benchmarks.db:Database",  # held-in
-    "webshop": "agentflan_eval.benchmarks.webshop:WebShop",  # held-in
-    "mind2web": "agentflan_eval.benchmarks.mind2web:Mind2Web",  # held-in
-    "alfworld": "agentflan_eval.benchmarks.alfworld:ALFWorld",  # held-in
-    "kg": "agentflan_eval.benchmarks.kg:KnowledgeGraph",  # held-in
-    # held-out
-    "hotpotqa": "agentflan_eval.benchmarks.hotpotqa:HotpotQA",
-    "sciworld": "agentflan_eval.benchmarks.sciworld:SciWorld",
-    "teval": "agentflan_eval.benchmarks.teval:TEval",
-    "miniwob": "agentflan_eval.benchmarks.miniwob:MiniWoB",
-    "webarena": "agentflan_eval.benchmarks.webarena:WebArena",
-    "agent_h": "agentflan_eval.benchmarks.agent_h:AgentH",
+    "os": "agentflan_eval.benchmarks.os.benchmark:OSInteraction",
+    "db": "agentflan_eval.benchmarks.db.benchmark:Database",
+    "webshop": "agentflan_eval.benchmarks.webshop.benchmark:WebShop",
+    "mind2web": "agentflan_eval.benchmarks.mind2web.benchmark:Mind2Web",
+    "alfworld": "agentflan_eval.benchmarks.alfworld.benchmark:ALFWorld",
+    "kg": "agentflan_eval.benchmarks.kg.benchmark:KnowledgeGraph",
+    "hotpotqa": "agentflan_eval.benchmarks.hotpotqa.benchmark:HotpotQA",
+    "sciworld": "agentflan_eval.benchmarks.sciworld.benchmark:SciWorld",
+    "teval": "agentflan_eval.benchmarks.teval.benchmark:TEval",
+    "miniwob": "agentflan_eval.benchmarks.miniwob.benchmark:MiniWoB",
+    "webarena": "agentflan_eval.benchmarks.webarena.benchmark:WebArena",
+    "agent_h": "agentflan_eval.benchmarks.agent_h.benchmark:AgentH",
 }
 
 

@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 from agentflan_eval.model_zoo.random_weights import SHAPES, cached_random_llama
 
 from agentflan_eval.agent_loop import run_episodes

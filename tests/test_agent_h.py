@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.agent_h import DEVIATION_NOTE, AgentH
+from agentflan_eval.benchmarks.agent_h.benchmark import DEVIATION_NOTE, AgentH
 
-from agentflan_eval.agent_h import GENERATOR_VERSION, build_samples, samples_hash, write_jsonl
-from agentflan_eval.agent_h.build import AgentHSample
-from agentflan_eval.agent_h.tools import GENERIC, LOOKUP
+from agentflan_eval.benchmarks.agent_h.build import GENERATOR_VERSION, build_samples, samples_hash, write_jsonl
+from agentflan_eval.benchmarks.agent_h.build import AgentHSample
+from agentflan_eval.benchmarks.agent_h.tools import GENERIC, LOOKUP
 from agentflan_eval.cli import main
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver

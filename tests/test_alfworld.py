@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.alfworld import ALFWorld, AlfworldEnv, AlfworldSample, closest_command
+from agentflan_eval.benchmarks.alfworld.benchmark import ALFWorld, AlfworldEnv, AlfworldSample, closest_command
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
@@ -116,7 +116,7 @@ def test_replayed_episodes_win_fail_and_close(bench: ALFWorld, data_dir: Path, t
 
 def test_agentbench_history_window(bench: ALFWorld) -> None:
     """AgentBench's Session keeps the instruction and the newest turns within 3500 segments."""
-    from agentflan_eval.agentbench import agentbench_window, segments
+    from agentflan_eval.benchmarks.common.agentbench import agentbench_window, segments
     from agentflan_eval.records import Message
 
     assert segments("abcdefghij k.") == 4 and segments("") == 0

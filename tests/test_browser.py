@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agentflan_eval.browser.actions import (
+from agentflan_eval.benchmarks.common.browser.actions import (
     ANSWER_PHRASE,
     ActionParseError,
     BrowserAction,
@@ -19,9 +19,9 @@ from agentflan_eval.browser.actions import (
     parse_browser_action,
     parse_reply,
 )
-from agentflan_eval.browser.driver import BrowserSession, browser_processes_open, hold, normalise_keys
-from agentflan_eval.browser.observation import render_tree
-from agentflan_eval.browser.server import StaticServer
+from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_processes_open, hold, normalise_keys
+from agentflan_eval.benchmarks.common.browser.observation import render_tree
+from agentflan_eval.benchmarks.common.browser.server import StaticServer
 
 PAGES = {
     "form.html": """<html><head><title>Form page</title></head><body>

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.db import Database, DBSample, parse_db_action, select_correct
+from agentflan_eval.benchmarks.db.benchmark import Database, DBSample, parse_db_action, select_correct
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
@@ -14,8 +14,8 @@ from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, GenerationConfig, Score
 from agentflan_eval.runner import run
-from agentflan_eval.sql.engines import MySQLEngine, SQLiteEngine, hash_rows
-from agentflan_eval.sql.server import LocalMariaDB, server_unavailable
+from agentflan_eval.benchmarks.db.engines import MySQLEngine, SQLiteEngine, hash_rows
+from agentflan_eval.benchmarks.db.server import LocalMariaDB, server_unavailable
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,7 @@ def test_streamed_episodes_match_the_turn_batched_loop(tmp_path_factory: pytest.
                                                         data_dir: Path) -> None:
     """Real HotpotQA episodes: the hf backend streams them (2 rows decoding, 4 episodes in flight, rows
     refilled as replies end) and replies exactly as transformers' generate does in lock-step turns."""
-    from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+    from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 
     from agentflan_eval.agent_loop import run_episodes
     from agentflan_eval.backends.hf import HFBackend

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa import HotpotQA, HotpotQASample, parse_react_action
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample, parse_react_action
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver

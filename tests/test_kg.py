@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 import rdflib
-from agentflan_eval.benchmarks.kg import KGSample, KnowledgeGraph
+from agentflan_eval.benchmarks.kg.benchmark import KGSample, KnowledgeGraph
 from rdflib import XSD, Literal, Namespace
 
 from agentflan_eval.cli import main
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.kg.sparql import HttpSparql, LocalSparql
-from agentflan_eval.kg.tools import KGSession
+from agentflan_eval.benchmarks.kg.sparql import HttpSparql, LocalSparql
+from agentflan_eval.benchmarks.kg.tools import KGSession
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
 

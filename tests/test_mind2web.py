@@ -13,12 +13,12 @@ import pickle
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.mind2web import Mind2Web, Mind2WebSample, final_prediction, parse_answer
+from agentflan_eval.benchmarks.mind2web.benchmark import Mind2Web, Mind2WebSample, final_prediction, parse_answer
 from lxml import etree
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.mind2web.dom import multichoice, operation_f1, prune, render
+from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1, prune, render
 from agentflan_eval.records import Action, EpisodeStatus, Score
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run

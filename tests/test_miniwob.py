@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.miniwob import SEEDS, TASKS, MiniWoB, MiniWoBSample
+from agentflan_eval.benchmarks.miniwob.benchmark import SEEDS, TASKS, MiniWoB, MiniWoBSample
 from test_browser import assert_no_browser_left
 
-from agentflan_eval.browser.actions import ANSWER_PHRASE
-from agentflan_eval.browser.driver import hold
+from agentflan_eval.benchmarks.common.browser.actions import ANSWER_PHRASE
+from agentflan_eval.benchmarks.common.browser.driver import hold
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeStatus

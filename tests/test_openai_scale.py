@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa import HotpotQA, HotpotQASample
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample
 
 from agentflan_eval.backends.base import GenerationRequest
 from agentflan_eval.config import RunConfig

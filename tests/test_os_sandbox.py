@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from agentflan_eval.sandbox import Sandbox, SandboxLimits, bwrap, sandbox_unavailable
-from agentflan_eval.sandbox.bwrap import pidns_members
+from agentflan_eval.benchmarks.common.sandbox import Sandbox, SandboxLimits, bwrap, sandbox_unavailable
+from agentflan_eval.benchmarks.common.sandbox.bwrap import pidns_members
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.os_interaction import OSEnv, OSInteraction, observation, parse_os_action
+from agentflan_eval.benchmarks.os.benchmark import OSEnv, OSInteraction, observation, parse_os_action
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.ostask.judge import compare
-from agentflan_eval.ostask.problems import OSProblem
+from agentflan_eval.benchmarks.os.judge import compare
+from agentflan_eval.benchmarks.os.problems import OSProblem
 from agentflan_eval.records import Action, EpisodeRecord, EpisodeStatus, GenerationConfig
 
 
@@ -215,7 +215,7 @@ def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> No
 def test_model_that_fork_bombs_its_sandbox(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a pids cgroup the watchdog kills the sandbox; the episode ends unanswered, the run goes on."""
-    from agentflan_eval.sandbox import bwrap
+    from agentflan_eval.benchmarks.common.sandbox import bwrap
 
     monkeypatch.setattr(bwrap.SandboxCgroup, "create", classmethod(lambda cls, *a: None))
     bomb = "Act: bash\n```bash\n:(){ :|:& };:\n```"

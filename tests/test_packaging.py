@@ -3,6 +3,7 @@ importing the package stays light."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -18,14 +19,18 @@ def test_wheel_has_no_generic_top_level_modules(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"agentflan_eval"}
-    assert "agentflan_eval/benchmarks/hotpotqa.py" in names
+    assert "agentflan_eval/benchmarks/hotpotqa/benchmark.py" in names
     assert "agentflan_eval/model_zoo/chat_templates.py" in names
     assert "agentflan_eval/finetune/__init__.py" in names
-    subpackages = {f"agentflan_eval/{p.parent.relative_to(REPO / 'agentflan_eval')}/__init__.py"
-                   for p in (REPO / "agentflan_eval").glob("*/__init__.py")}
+    subpackages = {  # every package, through the links to benchmarks/, model_zoo/ and finetune/
+        f"agentflan_eval/{Path(d).relative_to(REPO / 'agentflan_eval')}/__init__.py"
+        for d, _, files in os.walk(REPO / "agentflan_eval", followlinks=True)
+        if "__init__.py" in files and "__pycache__" not in d and Path(d) != REPO / "agentflan_eval"
+    }
+    assert "agentflan_eval/benchmarks/common/browser/__init__.py" in subpackages
     assert subpackages <= set(names), sorted(subpackages - set(names))
     assert "agentflan_eval/report/assets/report.css" in names
-    assert "agentflan_eval/benchmarks/prompts/webshop_agentbench.json" in names
+    assert "agentflan_eval/benchmarks/webshop/prompts/webshop_agentbench.json" in names
 
 
 def test_import_is_light() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentflan_eval.metrics.qa import exact_match, f1_score, normalize_answer
+from agentflan_eval.benchmarks.common.qa_metrics import exact_match, f1_score, normalize_answer
 
 
 @pytest.mark.parametrize(("raw", "norm"), [

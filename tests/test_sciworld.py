@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.sciworld import SciWorld, SciWorldSample
+from agentflan_eval.benchmarks.sciworld.benchmark import SciWorld, SciWorldSample
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.base import Backend, GenerationRequest
@@ -18,8 +18,8 @@ from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig, Message
 from agentflan_eval.runner import run
-from agentflan_eval.sciworld import protocol
-from agentflan_eval.sciworld.simulator import Simulator, child_jvms
+from agentflan_eval.benchmarks.sciworld import protocol
+from agentflan_eval.benchmarks.sciworld.simulator import Simulator, child_jvms
 
 # The simulator's own gold path for lifespan-longest-lived, test variation 119 (AgentTuning's first pick).
 GOLD_119 = ["open door to hallway", "go to hallway", "open door to kitchen", "go to kitchen", "open door to outside",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa import HotpotQA
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver

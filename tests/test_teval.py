@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from agentflan_eval.benchmarks.teval import TEval, TEvalSample, sample_metrics
+from agentflan_eval.benchmarks.teval.benchmark import TEval, TEvalSample, sample_metrics
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.runner import run
-from agentflan_eval.teval import metrics as m
+from agentflan_eval.benchmarks.teval import metrics as m
 
 # Hand-made embedding space: each text maps to a 2-d vector, so every cosine is known exactly.
 VECS = {

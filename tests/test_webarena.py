@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.webarena import WebArena, WebArenaSample, resolve, site_urls
+from agentflan_eval.benchmarks.webarena.benchmark import WebArena, WebArenaSample, resolve, site_urls
 from test_browser import serve_pages
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
-from agentflan_eval.browser.actions import ANSWER_PHRASE
-from agentflan_eval.browser.driver import BrowserSession
-from agentflan_eval.browser.evaluators import (
+from agentflan_eval.benchmarks.common.browser.actions import ANSWER_PHRASE
+from agentflan_eval.benchmarks.common.browser.driver import BrowserSession
+from agentflan_eval.benchmarks.webarena.evaluators import (
     collect_program_html,
     evaluate,
     exact_match,

@@ -14,17 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.webshop import WebShop, WebShopSample
+from agentflan_eval.benchmarks.webshop.benchmark import WebShop, WebShopSample
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Action, EpisodeStatus
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
-from agentflan_eval.webshop.browser import SiteTransport, WebShopBrowser
-from agentflan_eval.webshop.catalogue import Goal, ProductSearch, human_goals, load_products
-from agentflan_eval.webshop.reward import compute_reward, type_reward
-from agentflan_eval.webshop.site import WebShopSite
+from agentflan_eval.benchmarks.webshop.browser import SiteTransport, WebShopBrowser
+from agentflan_eval.benchmarks.webshop.catalogue import Goal, ProductSearch, human_goals, load_products
+from agentflan_eval.benchmarks.webshop.reward import compute_reward, type_reward
+from agentflan_eval.benchmarks.webshop.site import WebShopSite
 
 BEAUTY = "Beauty & Personal Care"
 

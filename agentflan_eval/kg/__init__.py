@@ -1,1 +1,0 @@
-"""AgentBench's Knowledge Graph tools over Freebase: programs, their SPARQL, and SPARQL clients."""

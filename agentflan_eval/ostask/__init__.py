@@ -1,1 +1,0 @@
-"""The OS-interaction task of AgentBench: problem records, reconstructed upstream scripts, judging."""

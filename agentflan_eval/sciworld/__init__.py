@@ -1,1 +1,0 @@
-"""ScienceWorld support: a JVM-backed simulator that is always shut down, and AgentTuning's agent-side rules."""

@@ -1,1 +1,0 @@
-"""Search backends for the ReAct Wikipedia tools: an offline paragraph corpus and live Wikipedia."""

@@ -1,0 +1,331 @@
+"""A throw-away Linux sandbox per episode: bubblewrap over copy-on-write overlays of the host system.
+
+What a sandbox sees: the host's /usr, /etc, /var and /opt (and /bin, /lib... where they are real
+directories) through overlayfs whose upper layer is a size-capped tmpfs, so a task may change
+anything (``chmod u+s /usr/bin/find``, ``useradd jack``) without touching the host; empty tmpfs at
+/root, /home, /tmp, /run, /mnt, /srv and /media; a fresh /proc and a minimal /dev. Nothing else of
+the host (its /root and /home, the project, /sys) exists inside.
+
+How: ``unshare`` makes a user namespace (the host's uids 0-65535 mapped to themselves when run as
+root, so files keep their owners as in a container image; the caller's uid mapped to root
+otherwise) and a private mount namespace in which the overlays are mounted; ``bwrap`` then adds new
+PID, network (loopback only), IPC, UTS and cgroup namespaces, ``--die-with-parent``, and runs a
+sleeping keeper. Commands enter with ``nsenter``, so a model that runs ``exit`` ends its shell, not
+the sandbox. Limits: rlimits through ``prlimit`` (CPU time, address space, file size, open files,
+processes), a pids+memory cgroup where one can be created (root's processes ignore RLIMIT_NPROC),
+else a watchdog that kills the sandbox past the process cap; a timeout on every command.
+``close()`` kills every process of the sandbox; the overlays vanish with its mount namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from typing_extensions import Self
+
+from agentflan_eval.benchmarks.common.sandbox.cgroups import SandboxCgroup
+from agentflan_eval.benchmarks.common.sandbox.shell import PtyShell, ShellOutput
+
+log = logging.getLogger(__name__)
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_DIRS = ("usr", "etc", "var", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+EMPTY_DIRS = ("root", "home", "tmp", "run", "mnt", "srv", "media")
+ID_RANGE = 65536
+TOOLS = ("bwrap", "unshare", "nsenter", "setsid", "prlimit", "mount", "bash")
+
+# Runs inside the new user+mount namespace once the parent has written the id maps.
+_SETUP = r"""set -eu
+eval "read -r _ <&$AF_SYNC_FD; exec $AF_SYNC_FD<&-"
+mount -t tmpfs -o "size=$1,mode=0755" agentflan-sandbox /tmp
+shift
+mkdir -p /tmp/.o/root
+for d in $AF_OVERLAY; do
+  mkdir -p "/tmp/.o/$d.u" "/tmp/.o/$d.w" "/tmp/.o/$d"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=/tmp/.o/$d.u,workdir=/tmp/.o/$d.w" "/tmp/.o/$d"
+done
+exec bwrap "$@"
+"""
+# Joins the sandbox's cgroups before anything else runs, so every descendant is counted.
+_JOIN_CGROUP = 'for f in $AF_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"'
+# First thing inside: what a container runtime would have done (hosts entry, root's dotfiles).
+_PREPARE = 'printf "127.0.0.1\\t%s\\n" "$(hostname)" >> /etc/hosts; cp -a /etc/skel/. /root/ 2>/dev/null; true'
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    command_timeout: float = 10.0  # seconds for one command in the interactive shell
+    exec_timeout: float = 60.0  # seconds for one independent script (init, example, check)
+    max_processes: int = 256
+    memory_bytes: int = 2 << 30  # cgroup memory cap for the whole sandbox
+    address_space_bytes: int = 4 << 30  # per process (RLIMIT_AS)
+    cpu_seconds: int = 300  # per process (RLIMIT_CPU)
+    file_bytes: int = 512 << 20  # largest file a process may write (RLIMIT_FSIZE)
+    open_files: int = 1024
+    tmpfs_bytes: int = 512 << 20  # all writes to the system directories together
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    returncode: int
+    output: str  # stdout and stderr together, as ``docker exec`` returns them
+    timed_out: bool = False
+
+
+def sandbox_unavailable() -> str | None:
+    """Why no sandbox can run on this machine, or None; probes once by starting one."""
+    return _probe()
+
+
+@cache
+def _probe() -> str | None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        return f"needs {', '.join(missing)} (Debian packages bubblewrap and util-linux)"
+    try:
+        with Sandbox() as box:
+            result = box.exec(["true"], timeout=20)
+    except (SandboxError, OSError) as e:
+        return f"cannot start a bubblewrap sandbox here: {e}"
+    if result.returncode != 0:
+        return f"bubblewrap sandbox does not run commands: {result.output.strip()[:200]}"
+    return None
+
+
+class Sandbox:
+    """Start with ``with Sandbox() as box:`` (or ``start()``/``close()``); one per episode."""
+
+    def __init__(self, limits: SandboxLimits | None = None):
+        self.limits = limits or SandboxLimits()
+        self.hostname = uuid.uuid4().hex[:12]  # docker names a container's host after its id
+        self.cgroup: SandboxCgroup | None = None
+        self.killed: str | None = None  # why the watchdog killed the sandbox
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._child = 0  # host pid of the sandbox's first process
+        self._shell: PtyShell | None = None
+        self._stop = threading.Event()
+        self._errlog = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the sandbox; close() closes it
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- start ---------------------------------------------------------------------------------
+    def start(self) -> Self:
+        if os.geteuid() == 0:
+            self.cgroup = SandboxCgroup.create(self.limits.max_processes, self.limits.memory_bytes)
+        sync_r, sync_w = os.pipe()
+        info_r, info_w = os.pipe()
+        overlay = [d for d in SYSTEM_DIRS if os.path.isdir(f"/{d}") and not os.path.islink(f"/{d}")]
+        argv = [*self._host_prefix(), "unshare", "--user", "--mount", "--propagation", "private", "--",
+                "bash", "-c", _SETUP, "bash", str(self.limits.tmpfs_bytes), *self._bwrap_args(overlay, info_w)]
+        env = {**self._host_env(), "AF_SYNC_FD": str(sync_r), "AF_OVERLAY": " ".join(overlay)}
+        try:
+            self._proc = subprocess.Popen(argv, pass_fds=(sync_r, info_w), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=self._errlog, env=env,
+                                          start_new_session=True)
+            os.close(info_w)
+            self._map_ids(self._proc.pid)
+            os.write(sync_w, b"go\n")
+            self._child = int(self._read_info(info_r)["child-pid"])
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for fd in (sync_r, sync_w, info_r, info_w):
+                _close_fd(fd)
+        if self.cgroup is None and os.geteuid() == 0:
+            threading.Thread(target=self._watchdog, daemon=True).start()
+        self.exec(["bash", "-c", _PREPARE], timeout=20)
+        return self
+
+    def _host_env(self) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", PATH), "LANG": "C.UTF-8"}
+        if self.cgroup is not None:
+            env["AF_CGROUP_PROCS"] = " ".join(self.cgroup.procs_files)
+        return env
+
+    def _host_prefix(self) -> list[str]:
+        lim = self.limits
+        join = ["sh", "-c", _JOIN_CGROUP, "sh"] if self.cgroup is not None else []
+        return [*join, "prlimit", f"--nproc={lim.max_processes}", f"--as={lim.address_space_bytes}",
+                f"--cpu={lim.cpu_seconds}", f"--fsize={lim.file_bytes}", f"--nofile={lim.open_files}", "--"]
+
+    def _bwrap_args(self, overlay: Sequence[str], info_fd: int) -> list[str]:
+        args = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                "--unshare-cgroup-try", "--hostname", self.hostname, "--info-fd", str(info_fd),
+                "--clearenv", "--setenv", "PATH", PATH, "--chdir", "/",
+                "--bind", "/tmp/.o/root", "/"]  # the root directory itself on the size-capped tmpfs
+        for d in overlay:
+            args += ["--bind", f"/tmp/.o/{d}", f"/{d}"]
+        for d in SYSTEM_DIRS:  # merged-/usr systems: /bin -> usr/bin and so on
+            if os.path.islink(f"/{d}"):
+                args += ["--symlink", os.readlink(f"/{d}"), f"/{d}"]
+        for d in EMPTY_DIRS:
+            args += ["--size", str(self.limits.tmpfs_bytes), "--tmpfs", f"/{d}"]
+        return [*args, "--proc", "/proc", "--dev", "/dev", "--", "sleep", "infinity"]
+
+    def _map_ids(self, pid: int) -> None:
+        """Write the new user namespace's id maps from outside, once ``unshare`` has made it."""
+        own = os.readlink("/proc/self/ns/user")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{pid}/ns/user") == own:
+            if self._proc is not None and self._proc.poll() is not None or time.monotonic() > deadline:
+                raise SandboxError(f"unshare failed: {self._stderr()}")
+            time.sleep(0.002)
+        if os.geteuid() == 0:
+            uid_map = gid_map = f"0 0 {ID_RANGE}\n"
+        else:
+            Path(f"/proc/{pid}/setgroups").write_text("deny")
+            uid_map, gid_map = f"0 {os.geteuid()} 1\n", f"0 {os.getegid()} 1\n"
+        Path(f"/proc/{pid}/uid_map").write_text(uid_map)
+        Path(f"/proc/{pid}/gid_map").write_text(gid_map)
+
+    def _read_info(self, fd: int) -> dict:
+        data, deadline = b"", time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.05)[0]:
+                chunk = os.read(fd, 4096)
+                data += chunk
+                try:
+                    return json.loads(data)
+                except json.JSONDecodeError:
+                    if not chunk:
+                        break
+            elif self._proc is not None and self._proc.poll() is not None:
+                break
+        raise SandboxError(f"bubblewrap did not start: {self._stderr()}")
+
+    def _stderr(self) -> str:
+        self._errlog.seek(0)
+        return self._errlog.read().decode("utf-8", "replace").strip()[-500:] or "no error output"
+
+    # -- use -----------------------------------------------------------------------------------
+    def _enter(self, argv: Sequence[str], env: dict[str, str]) -> list[str]:
+        if not self.running:
+            raise SandboxError(f"the sandbox is not running ({self.killed or 'stopped'})")
+        env_args = [f"{k}={v}" for k, v in env.items()]
+        return [*self._host_prefix(), "nsenter", "--all", f"--target={self._child}", "--root", "--wd", "--",
+                "env", "-i", *env_args, *argv]
+
+    def _guest_env(self, **extra: str) -> dict[str, str]:
+        return {"PATH": PATH, "HOME": "/root", "HOSTNAME": self.hostname, "LANG": "C.UTF-8", **extra}
+
+    def exec(self, argv: Sequence[str], timeout: float | None = None) -> ExecResult:
+        """Run a command on its own (not in the shell) as root in /, like ``docker exec``."""
+        timeout = self.limits.exec_timeout if timeout is None else timeout
+        with tempfile.TemporaryFile() as out:
+            # Output goes to a file, not a pipe: background jobs an init script leaves running
+            # (``sleep 60 &``) would hold a pipe open; the command ends when its process does.
+            proc = subprocess.Popen(self._enter(argv, self._guest_env()), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, env=self._host_env(), start_new_session=True)
+            try:
+                rc, timed_out = proc.wait(timeout=timeout), False
+            except subprocess.TimeoutExpired:
+                _killpg(proc.pid)
+                rc, timed_out = proc.wait(), True
+            out.seek(0)
+            text = out.read(1 << 20).decode("utf-8", "replace")
+        return ExecResult(returncode=rc, output=text, timed_out=timed_out)
+
+    def shell(self, command: str, timeout: float | None = None) -> ShellOutput:
+        """Run one command in the episode's interactive login shell (restarted if it exited)."""
+        if self._shell is not None and not self._shell.alive:
+            self._shell.close()
+            self._shell = None
+        if self._shell is None:
+            argv = self._enter(["bash", "--login", "--noediting"], self._guest_env(TERM="xterm"))
+            self._shell = PtyShell(argv, self._host_env(), setup="PS1=''; PS2=''; unset PROMPT_COMMAND")
+        return self._shell.run(command, self.limits.command_timeout if timeout is None else timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self.killed is None
+
+    def _watchdog(self) -> None:
+        """Without a pids cgroup, root's processes ignore RLIMIT_NPROC: count them and kill past the cap."""
+        try:
+            ns = os.readlink(f"/proc/{self._child}/ns/pid")
+        except OSError:
+            return
+        while not self._stop.wait(0.05):
+            if pidns_members(ns, stop_above=self.limits.max_processes) > self.limits.max_processes:
+                self.killed = f"more than {self.limits.max_processes} processes"
+                log.warning("sandbox %s killed: %s", self.hostname, self.killed)
+                self._kill()
+                return
+
+    # -- stop ----------------------------------------------------------------------------------
+    def _kill(self) -> None:
+        """SIGKILL the sandbox's first process: the kernel kills the rest of its PID namespace, and bwrap,
+        still its parent, reaps it and exits (killing bwrap first would leave the reaping to the host's init)."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        if self._child:
+            try:
+                os.kill(self._child, signal.SIGKILL)
+                self._proc.wait(timeout=5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        _killpg(self._proc.pid)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._kill()  # first: with the shell's pty closed first, the namespace takes a second to go away
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+        if self._proc is not None:
+            self._proc.wait()
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
+        self._errlog.close()
+
+
+def pidns_members(ns: str, stop_above: int | None = None) -> int:
+    """How many host processes live in the PID namespace ``ns`` (a ``/proc/<pid>/ns/pid`` link target);
+    counting stops once past ``stop_above``, so a watchdog facing a fork bomb does not scan thousands."""
+    count = 0
+    for p in os.listdir("/proc"):
+        try:
+            count += p.isdigit() and os.readlink(f"/proc/{p}/ns/pid") == ns
+        except OSError:
+            continue
+        if stop_above is not None and count > stop_above:
+            break
+    return count
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:  # already closed
+        pass
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

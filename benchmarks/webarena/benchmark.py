@@ -1,0 +1,255 @@
+"""WebArena (held-out): 812 web tasks on self-hosted sites, in a real browser. Runs only with the sites.
+
+Paper: Zhou et al. 2023 (WebArena); Agent-FLAN's held-out column (AgentTuning's setup: WebArena's
+two-shot CoT prompt over the accessibility tree, at most 30 actions). Data: the 812 task configs of
+``config_files/test.raw.json`` at web-arena-x/webarena f62e0b9 (the revision whose evaluator schema
+the documented evaluators read; 531 of AgentTuning's older copy's eval specs differ). Site URLs come
+from ``--webarena-urls`` (JSON string or file mapping ``__SHOPPING__`` etc. to URLs) or WebArena's
+environment variables (SHOPPING, SHOPPING_ADMIN, REDDIT, GITLAB, MAP, WIKIPEDIA, HOMEPAGE); tasks
+whose sites are all given are run. Login: WebArena's ``.auth/*_state.json`` files from
+``$WEBARENA_AUTH_DIR`` (default ``./.auth``), else a login with WebArena's accounts, once per run.
+Metric: success rate, an episode scoring the product of its evaluators (agentflan_eval.benchmarks.webarena.evaluators).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from agentflan_eval.benchmark import Benchmark, Environment, Sample
+from agentflan_eval.benchmarks.common.browser.actions import answer_of, parse_reply
+from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_unavailable
+from agentflan_eval.benchmarks.common.browser.env import BrowserEnv
+from agentflan_eval.benchmarks.webarena.evaluators import collect_program_html, evaluate
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataFile, DataResolver, read_json
+from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.records import Action, Deviation, Score, Step
+
+log = logging.getLogger(__name__)
+
+CONFIG = DataFile("webarena/config_files/test.raw.json",
+                  "web-arena-x/webarena config_files/test.raw.json @ f62e0b9",
+                  url="https://raw.githubusercontent.com/web-arena-x/webarena/"
+                      "f62e0b99bc7d9e0cd996d0cf5ebb2225780ec279/config_files/test.raw.json")
+SITES = ("shopping", "shopping_admin", "reddit", "gitlab", "map", "wikipedia", "homepage")
+# WebArena shows the agent these names for the local sites (and maps them back for goto).
+DISPLAY = {"reddit": "http://reddit.com", "shopping": "http://onestopmarket.com", "shopping_admin": "http://luma.com/admin",
+           "gitlab": "http://gitlab.com", "wikipedia": "http://wikipedia.org", "map": "http://openstreetmap.org",
+           "homepage": "http://homepage.com"}
+ACCOUNTS = {"reddit": ("MarvelsGrantMan136", "test1234"), "gitlab": ("byteblaze", "hello1234"),
+            "shopping": ("emma.lopez@gmail.com", "Password.123"), "shopping_admin": ("admin", "admin1234")}
+AUTH_DIR_ENV = "WEBARENA_AUTH_DIR"
+
+
+class WebArenaSample(Sample):
+    task_id: int
+    intent: str
+    sites: list[str]
+    config: dict[str, Any]  # the raw config, placeholders unresolved
+
+
+def site_urls(spec: str | None) -> dict[str, str]:
+    """``--webarena-urls`` (JSON text or file) over WebArena's environment variables; keys like
+    ``__SHOPPING__``, ``SHOPPING`` or ``shopping``."""
+    urls = {s: os.environ[s.upper()].rstrip("/") for s in SITES if os.environ.get(s.upper())}
+    if spec:
+        text = Path(spec).read_text(encoding="utf-8") if Path(spec).is_file() else spec
+        try:
+            given = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise AgentFlanError(f"--webarena-urls is neither a JSON file nor JSON text: {e.msg}") from None
+        for key, url in given.items():
+            site = key.strip("_").lower()
+            if site not in SITES:
+                raise AgentFlanError(f"--webarena-urls: unknown site {key!r}; expected {', '.join(SITES)}")
+            urls[site] = str(url).rstrip("/")
+    return urls
+
+
+def resolve(config: dict[str, Any], urls: dict[str, str]) -> dict[str, Any]:
+    """WebArena's generate_test_data: placeholders replaced with the site URLs throughout."""
+    text = json.dumps(config)
+    for site, url in urls.items():
+        text = text.replace(f"__{site.upper()}__", url)
+    return json.loads(text)
+
+
+class WebArenaEnv(BrowserEnv):
+    homepage = True
+
+    def __init__(self, sample: WebArenaSample, bench: WebArena):
+        super().__init__()
+        self.sample, self.bench = sample, bench
+        self.config = resolve(sample.config, bench.urls)
+        self.evidence: dict[str, Any] = {}
+
+    def open_session(self) -> BrowserSession:
+        return BrowserSession(allowed_hosts=self.bench.hosts, storage_state=self.bench.login_state(self.config))
+
+    def start(self, session: BrowserSession) -> str:
+        first, *more = self.config["start_url"].split(" |AND| ")
+        session.page.goto(first)
+        for url in more:  # extra start pages open in new tabs; the first stays current
+            session.context.new_page().goto(url)
+        return self.config["intent"]
+
+    def display_url(self, url: str) -> str:
+        for site, local in sorted(self.bench.urls.items(), key=lambda kv: -len(kv[1])):
+            url = url.replace(local, DISPLAY[site])
+        return url
+
+    def real_url(self, url: str) -> str:
+        for site, shown in sorted(DISPLAY.items(), key=lambda kv: -len(kv[1])):
+            if site in self.bench.urls:
+                url = url.replace(shown, self.bench.urls[site])
+        return url
+
+    def info(self) -> dict[str, Any]:
+        """The final URL, then what every program_html target selects (this navigates the page)."""
+        from playwright.sync_api import Error
+
+        out = {**super().info(), "site_urls": self.bench.urls}
+        if self.session is None or self.session.closed or "program_html" not in self.config["eval"]["eval_types"]:
+            return out
+        try:
+            out["program_html"] = collect_program_html(self.session.page, self.config["eval"], self.bench.urls)
+        except (Error, urllib.error.URLError, ValueError, KeyError) as e:
+            out["program_html_error"] = f"{type(e).__name__}: {e}"
+        return out
+
+
+class WebArena(Benchmark):
+    name = "webarena"
+    suite = "held-out"
+    metric = "success rate"
+    scale = 1.0
+    max_turns = 30
+    n_standard = 812
+    data_files = (CONFIG,)
+    stop = ("\nOBSERVATION",)
+    paper = "Zhou et al. 2023 (WebArena); protocol: AgentTuning / Agent-FLAN held-out"
+
+    def __init__(self, config: RunConfig, data: DataResolver):
+        super().__init__(config, data)
+        self._states: dict[str, Any] = {}  # storage state per WebArena auth file name, after a login
+
+    @cached_property
+    def urls(self) -> dict[str, str]:
+        return site_urls(self.config.webarena_urls)
+
+    @cached_property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(sorted({urllib.parse.urlparse(u).hostname or "" for u in self.urls.values()} - {""}))
+
+    def unavailable(self) -> str | None:
+        if not self.urls:
+            return ("needs the self-hosted WebArena sites: pass --webarena-urls (JSON mapping __SHOPPING__, "
+                    "__SHOPPING_ADMIN__, __REDDIT__, __GITLAB__, __MAP__, __WIKIPEDIA__, __HOMEPAGE__ to URLs) or set "
+                    "SHOPPING, SHOPPING_ADMIN, REDDIT, GITLAB, MAP, WIKIPEDIA, HOMEPAGE")
+        down = [f"{s} ({u})" for s, u in self.urls.items() if not _reachable(u)]
+        if down:
+            return f"WebArena site(s) not reachable: {', '.join(down)}"
+        return browser_unavailable() or super().unavailable()
+
+    def deviations(self) -> list[Deviation]:
+        out = [
+            Deviation(task=self.name, what="string_match fuzzy_match without the GPT-4 judge: a reference matches when "
+                      "all its normalised tokens are in the answer; 'N/A' needs the answer 'N/A'",
+                      why="no judge model offline; affects the 118 tasks with fuzzy_match references"),
+            Deviation(task=self.name, what="one growing chat per episode (earlier observations stay in context); "
+                      "observation cut at 7,680 characters instead of 1,920 tiktoken tokens",
+                      why="the harness's agent loop is multi-turn chat; no tokenizer dependency"),
+        ]
+        missing = [s for s in SITES if s not in self.urls]
+        if missing:
+            out.append(Deviation(task=self.name, what=f"only tasks on the given sites; no URL for {', '.join(missing)}",
+                                 why="the other tasks need sites that were not given"))
+        return out
+
+    def load_samples(self) -> list[Sample]:
+        """The tasks whose sites are all given; all 812 when none is (to rescore a stored run)."""
+        out: list[Sample] = []
+        for c in read_json(self.data.path(CONFIG)):
+            if not self.urls or all(s in self.urls for s in c["sites"]):
+                out.append(WebArenaSample(id=str(c["task_id"]), subset=c["sites"][0], task_id=c["task_id"],
+                                          intent=c["intent"], sites=c["sites"], config=c))
+        return out
+
+    def make_env(self, sample: Sample) -> Environment:
+        assert isinstance(sample, WebArenaSample)
+        return WebArenaEnv(sample, self)
+
+    def parse_action(self, reply: str) -> Action:
+        return parse_reply(reply)
+
+    def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
+        assert isinstance(sample, WebArenaSample)
+        spec = resolve(sample.config, env_info.get("site_urls") or self.urls)["eval"]
+        answer = answer_of([s.action for s in steps])
+        value, parts = evaluate(spec, answer, env_info.get("final_url"), env_info.get("program_html"))
+        return Score(value=value, success=value == 1.0, details={"answer": answer, **parts})
+
+    # -- login ---------------------------------------------------------------------------------
+    def login_state(self, config: dict[str, Any]) -> dict[str, Any] | str | None:
+        """WebArena's saved storage state for the task's sites, or a fresh login (cached per run)."""
+        name = config.get("storage_state")
+        if not name or not config.get("require_login"):
+            return None
+        path = Path(os.environ.get(AUTH_DIR_ENV, ".auth")) / Path(name).name
+        if path.is_file():
+            return str(path)
+        if name not in self._states:
+            self._states[name] = self._login(Path(name).name.rsplit("_", 1)[0].split("."))
+        return self._states[name]
+
+    def _login(self, sites: list[str]) -> dict[str, Any]:
+        """WebArena's auto_login steps for each site, in one context whose storage state is kept."""
+        session = BrowserSession(allowed_hosts=self.hosts)
+        try:
+            page = session.page
+            for site in sites:
+                user, password = ACCOUNTS[site]
+                base = self.urls[site]
+                if site == "shopping":
+                    page.goto(f"{base}/customer/account/login/")
+                    page.get_by_label("Email", exact=True).fill(user)
+                    page.get_by_label("Password", exact=True).fill(password)
+                    page.get_by_role("button", name="Sign In").click()
+                elif site == "reddit":
+                    page.goto(f"{base}/login")
+                    page.get_by_label("Username").fill(user)
+                    page.get_by_label("Password").fill(password)
+                    page.get_by_role("button", name="Log in").click()
+                elif site == "shopping_admin":
+                    page.goto(base)
+                    page.get_by_placeholder("user name").fill(user)
+                    page.get_by_placeholder("password").fill(password)
+                    page.get_by_role("button", name="Sign in").click()
+                elif site == "gitlab":
+                    page.goto(f"{base}/users/sign_in")
+                    page.get_by_test_id("username-field").fill(user)
+                    page.get_by_test_id("password-field").fill(password)
+                    page.get_by_test_id("sign-in-button").click()
+                page.wait_for_load_state("load")
+            return session.context.storage_state()
+        finally:
+            session.close()
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
