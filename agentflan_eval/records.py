@@ -131,7 +131,9 @@ class TaskResult(Record):
     statuses: dict[str, int] = Field(default_factory=dict)
     invalid_action_rate: float = 0.0
     errors: int = 0
-    wall_seconds: float | None = None  # wall-clock time spent on the task, summed over every (resumed) invocation
+    wall_seconds: float | None = (
+        None  # wall-clock time spent on the task, summed over every (resumed) invocation
+    )
 
 
 class NotRun(Record):
@@ -186,7 +188,9 @@ class RunManifest(Record):
     model_path: str | None = None
     model_hash: str | None = None
     backend: str
-    backend_info: dict[str, Any] = Field(default_factory=dict)  # what the backend resolved: dtype, device, engine
+    backend_info: dict[str, Any] = Field(
+        default_factory=dict
+    )  # what the backend resolved: dtype, device, engine
     chat_template: str
     rendered_example: str = ""
     generation: GenerationConfig

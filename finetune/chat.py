@@ -9,9 +9,20 @@ from agentflan_eval.finetune.align import trim
 from agentflan_eval.finetune.parse import ParseError
 from agentflan_eval.finetune.records import Conversation, Turn
 
-_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "system": "system",
-                   "tool": "tool", "function": "tool", "function_call": "assistant", "observation": "tool"}
+_SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+    "function_call": "assistant",
+    "observation": "tool",
+}
 
 
 def oasst_conversation(tree: dict[str, Any], rid: str) -> Conversation:
@@ -21,8 +32,14 @@ def oasst_conversation(tree: dict[str, Any], rid: str) -> Conversation:
     turns: list[Turn] = []
     while node is not None and not node.get("deleted"):
         role = "assistant" if node["role"] == "assistant" else "user"
-        turns.append(Turn(role=role, content=node["text"], loss=role == "assistant",
-                          capability="chat" if role == "assistant" else None))
+        turns.append(
+            Turn(
+                role=role,
+                content=node["text"],
+                loss=role == "assistant",
+                capability="chat" if role == "assistant" else None,
+            )
+        )
         live = [r for r in node.get("replies", []) if not r.get("deleted")]
         node = min(live, key=lambda r: (r.get("rank") is None, r.get("rank") or 0)) if live else None
     turns = trim(turns)
@@ -42,8 +59,14 @@ def sharegpt_conversation(rec: dict[str, Any], rid: str, source: str = "sharegpt
         if speaker not in _SHAREGPT_ROLES:
             raise ParseError(f"unknown speaker {speaker!r}")
         role = _SHAREGPT_ROLES[speaker]
-        turns.append(Turn(role=role, content=str(m.get("value", m.get("content")) or ""),  # type: ignore[arg-type]
-                          loss=role == "assistant", capability="chat" if role == "assistant" else None))
+        turns.append(
+            Turn(
+                role=role,
+                content=str(m.get("value", m.get("content")) or ""),  # type: ignore[arg-type]
+                loss=role == "assistant",
+                capability="chat" if role == "assistant" else None,
+            )
+        )
     turns = trim(turns)
     if not turns:
         raise ParseError("no assistant reply")
@@ -60,5 +83,6 @@ def release_conversation(rec: dict[str, Any], rid: str, split: str) -> Conversat
     for m in raw:
         role = m.get("role") if m.get("role") in ("system", "user", "assistant") else "tool"
         turns.append(Turn(role=role, content=str(m.get("content") or ""), loss=bool(m.get("loss", False))))
-    return Conversation(id=f"{split}/{rec.get('id', rid)}", source=f"agentflan/{split}", format="release",
-                        turns=trim(turns))
+    return Conversation(
+        id=f"{split}/{rec.get('id', rid)}", source=f"agentflan/{split}", format="release", turns=trim(turns)
+    )

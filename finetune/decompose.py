@@ -31,8 +31,14 @@ def decompose(conv: Conversation) -> Conversation:
             continue
         call = json.loads(t.content)
         turns.append(Turn(role="assistant", content=call["name"], loss=True, capability="retrieval"))
-        turns.append(Turn(role="assistant", content=json.dumps(call["arguments"], ensure_ascii=False), loss=True,
-                          capability="understanding"))
+        turns.append(
+            Turn(
+                role="assistant",
+                content=json.dumps(call["arguments"], ensure_ascii=False),
+                loss=True,
+                capability="understanding",
+            )
+        )
     meta = {k: v for k, v in conv.metadata.items() if k != "function_call_turns"}
     return conv.model_copy(update={"turns": turns, "metadata": meta})
 
@@ -42,7 +48,9 @@ def apply_ratios(convs: Sequence[Conversation], ratios: dict[str, float], seed: 
     conversations holding it. Conversations left with no supervised turn are dropped."""
     for cap, r in ratios.items():
         if cap not in AGENT_CAPABILITIES or not 0.0 <= r <= 1.0:
-            raise ValueError(f"ratio {cap}={r}: capabilities are {', '.join(AGENT_CAPABILITIES)}, ratios in [0, 1]")
+            raise ValueError(
+                f"ratio {cap}={r}: capabilities are {', '.join(AGENT_CAPABILITIES)}, ratios in [0, 1]"
+            )
     chosen: dict[str, set[int]] = {}
     for cap in AGENT_CAPABILITIES:
         holders = [i for i, c in enumerate(convs) if any(t.capability == cap for t in c.turns)]
@@ -50,11 +58,15 @@ def apply_ratios(convs: Sequence[Conversation], ratios: dict[str, float], seed: 
         chosen[cap] = set(rng.sample(holders, round(ratios.get(cap, 1.0) * len(holders))))
     out = []
     for i, c in enumerate(convs):
-        turns = [t.model_copy(update={"loss": i in chosen[t.capability]}) if t.capability in chosen else t
-                 for t in c.turns]
+        turns = [
+            t.model_copy(update={"loss": i in chosen[t.capability]}) if t.capability in chosen else t
+            for t in c.turns
+        ]
         if any(t.loss for t in turns):
             supervised = sorted({t.capability for t in turns if t.loss and t.capability})
-            out.append(c.model_copy(update={"turns": turns, "metadata": {**c.metadata, "supervised": supervised}}))
+            out.append(
+                c.model_copy(update={"turns": turns, "metadata": {**c.metadata, "supervised": supervised}})
+            )
     return out
 
 
@@ -68,5 +80,11 @@ def capability_counts(convs: Sequence[Conversation]) -> dict[str, dict[str, int]
         held.update(caps)
         supervised.update({t.capability for t in c.turns if t.capability and t.loss})
         turns.update(t.capability for t in c.turns if t.capability and t.loss)
-    return {cap: {"conversations": held[cap], "supervised_conversations": supervised[cap],
-                  "supervised_turns": turns[cap]} for cap in sorted(held)}
+    return {
+        cap: {
+            "conversations": held[cap],
+            "supervised_conversations": supervised[cap],
+            "supervised_turns": turns[cap],
+        }
+        for cap in sorted(held)
+    }

@@ -37,8 +37,9 @@ def seed_task_pairs(rows: Sequence[dict]) -> list[QAPair]:
     return out
 
 
-def build_negatives(pairs: Sequence[QAPair], tool_sets: Sequence[tuple[str, list[ToolSpec]]], n_a: int, n_b: int,
-                    seed: int) -> list[Conversation]:
+def build_negatives(
+    pairs: Sequence[QAPair], tool_sets: Sequence[tuple[str, list[ToolSpec]]], n_a: int, n_b: int, seed: int
+) -> list[Conversation]:
     """``n_a`` samples of kind (a) and ``n_b`` of kind (b), disjoint in their queries (fewer if the pool
     is smaller). ``tool_sets`` are (source, tools) pairs; kind (b) needs at least one."""
     rng = random.Random(f"{seed}/negatives")
@@ -49,7 +50,7 @@ def build_negatives(pairs: Sequence[QAPair], tool_sets: Sequence[tuple[str, list
     for p in pool[:n_a]:
         out.append(_sample(p, [], "a", "none"))
     if usable_sets:
-        for p in pool[n_a:n_a + n_b]:
+        for p in pool[n_a : n_a + n_b]:
             source, tools = usable_sets[rng.randrange(len(usable_sets))]
             out.append(_sample(p, tools, "b", source))
     return out
@@ -57,7 +58,14 @@ def build_negatives(pairs: Sequence[QAPair], tool_sets: Sequence[tuple[str, list
 
 def _sample(p: QAPair, tools: list[ToolSpec], kind: str, tool_source: str) -> Conversation:
     return Conversation(
-        id=f"negative-{kind}/{p.id}", source="self_instruct", format="negative", negative=kind,  # type: ignore[arg-type]
-        turns=[Turn(role="system", content=tools_system_prompt(tools)), Turn(role="user", content=p.query),
-               Turn(role="assistant", content=p.answer, loss=True, capability="negative")],
-        metadata={"tool_source": tool_source, "tools": [t.name for t in tools]})
+        id=f"negative-{kind}/{p.id}",
+        source="self_instruct",
+        format="negative",
+        negative=kind,  # type: ignore[arg-type]
+        turns=[
+            Turn(role="system", content=tools_system_prompt(tools)),
+            Turn(role="user", content=p.query),
+            Turn(role="assistant", content=p.answer, loss=True, capability="negative"),
+        ],
+        metadata={"tool_source": tool_source, "tools": [t.name for t in tools]},
+    )

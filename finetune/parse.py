@@ -25,17 +25,27 @@ class ParseError(ValueError):
 
 def _params(**described: str) -> dict[str, Any]:
     """A JSON-schema object of required string parameters, ``name="description"``."""
-    return {"type": "object", "properties": {k: {"type": "string", "description": v} for k, v in described.items()},
-            "required": list(described)}
+    return {
+        "type": "object",
+        "properties": {k: {"type": "string", "description": v} for k, v in described.items()},
+        "required": list(described),
+    }
 
 
 # The HotpotQA ReAct tools, described as in ReAct's instruction (finish becomes the final answer).
 REACT_QA_TOOLS = [
-    ToolSpec(name="search", description="Search the exact entity on Wikipedia and return the first paragraph "
-             "if it exists; if not, return some similar entities to search.",
-             parameters=_params(entity="the entity to search")),
-    ToolSpec(name="lookup", description="Return the next sentence containing the keyword in the last passage "
-             "successfully found by search.", parameters=_params(keyword="the keyword to look up")),
+    ToolSpec(
+        name="search",
+        description="Search the exact entity on Wikipedia and return the first paragraph "
+        "if it exists; if not, return some similar entities to search.",
+        parameters=_params(entity="the entity to search"),
+    ),
+    ToolSpec(
+        name="lookup",
+        description="Return the next sentence containing the keyword in the last passage "
+        "successfully found by search.",
+        parameters=_params(keyword="the keyword to look up"),
+    ),
 ]
 _REACT_ARG = {"search": "entity", "lookup": "keyword"}
 _FIREACT_TURN = re.compile(r"Thought:\s*(.*?)\nAction:\s*(\w+)\[(.*)\]\s*\Z", re.DOTALL)
@@ -57,16 +67,26 @@ def parse_fireact(rec: dict[str, Any], rid: str) -> Trajectory:
             if tool == "finish":
                 steps.append(TrajectoryStep(thought=thought, final_answer=arg))
             elif tool in _REACT_ARG:
-                steps.append(TrajectoryStep(thought=thought, action=tool, action_input={_REACT_ARG[tool]: arg}))
+                steps.append(
+                    TrajectoryStep(thought=thought, action=tool, action_input={_REACT_ARG[tool]: arg})
+                )
             else:
                 raise ParseError(f"unknown action {tool!r}")
         elif steps and steps[-1].action is not None and steps[-1].observation is None:
             steps[-1].observation = re.sub(r"^Observation:\s*", "", m.get("content") or "")
     if not steps or steps[-1].final_answer is None:
         raise ParseError("no finish[answer]")
-    original = [Turn(role="user" if m["role"] != "assistant" else "assistant", content=m["content"]) for m in msgs]
-    return Trajectory(id=rid, source="fireact", query=msgs[0]["content"], tools=REACT_QA_TOOLS, steps=steps,
-                      original=original)
+    original = [
+        Turn(role="user" if m["role"] != "assistant" else "assistant", content=m["content"]) for m in msgs
+    ]
+    return Trajectory(
+        id=rid,
+        source="fireact",
+        query=msgs[0]["content"],
+        tools=REACT_QA_TOOLS,
+        steps=steps,
+        original=original,
+    )
 
 
 # -- ToolBench -------------------------------------------------------------------------------------
@@ -85,8 +105,10 @@ def parse_toolbench(rec: dict[str, Any], rid: str) -> Trajectory:
     if len(msgs) < 3 or msgs[0]["role"] != "system" or msgs[1]["role"] != "user":
         raise ParseError("does not open with system and user turns")
     functions = [f for f in gen.get("function", []) if f.get("name") != "Finish"]
-    tools = [ToolSpec(name=f["name"], description=f.get("description", ""), parameters=f.get("parameters", {}))
-             for f in functions]
+    tools = [
+        ToolSpec(name=f["name"], description=f.get("description", ""), parameters=f.get("parameters", {}))
+        for f in functions
+    ]
     steps: list[TrajectoryStep] = []
     pending: list[str] = []
     dropped = 0
@@ -112,12 +134,24 @@ def parse_toolbench(rec: dict[str, Any], rid: str) -> Trajectory:
     if not steps or steps[-1].final_answer is None:
         raise ParseError("no Finish(give_answer)")
     query = re.sub(r"\s*Begin!\s*$", "", msgs[1]["content"].strip())
-    system = msgs[0]["content"] + "\nSpecifically, you have access to the following APIs: " + json.dumps(
-        gen.get("function", []), ensure_ascii=False)
-    return Trajectory(id=rid, source="toolbench", query=query, tools=tools, steps=steps,
-                      original=[Turn(role="system", content=system), Turn(role="user", content=msgs[1]["content"]),
-                                *_toolllama_turns(steps)],
-                      metadata={"dropped_user_turns": dropped})
+    system = (
+        msgs[0]["content"]
+        + "\nSpecifically, you have access to the following APIs: "
+        + json.dumps(gen.get("function", []), ensure_ascii=False)
+    )
+    return Trajectory(
+        id=rid,
+        source="toolbench",
+        query=query,
+        tools=tools,
+        steps=steps,
+        original=[
+            Turn(role="system", content=system),
+            Turn(role="user", content=msgs[1]["content"]),
+            *_toolllama_turns(steps),
+        ],
+        metadata={"dropped_user_turns": dropped},
+    )
 
 
 def _json_args(text: str) -> dict[str, Any]:
@@ -139,8 +173,13 @@ def _toolllama_turns(steps: list[TrajectoryStep]) -> list[Turn]:
             name = "Finish"
         else:
             args, name = s.action_input, s.action or ""
-        out.append(Turn(role="assistant", content=f"Thought: {s.thought}\nAction: {name}\nAction Input: "
-                                                  + json.dumps(args, ensure_ascii=False)))
+        out.append(
+            Turn(
+                role="assistant",
+                content=f"Thought: {s.thought}\nAction: {name}\nAction Input: "
+                + json.dumps(args, ensure_ascii=False),
+            )
+        )
         if s.observation is not None:
             out.append(Turn(role="tool", content=s.observation))
     return out
@@ -148,18 +187,37 @@ def _toolllama_turns(steps: list[TrajectoryStep]) -> list[Turn]:
 
 # -- Knowledge Graph -------------------------------------------------------------------------------
 KG_TOOLS = [
-    ToolSpec(name="get_relations", description="Return the relations of an entity or variable.",
-             parameters=_params(variable="an entity name or #k")),
-    ToolSpec(name="get_neighbors", description="Return the entities linked to the variable by the relation, as a "
-             "new variable.", parameters=_params(variable="an entity name or #k", relation="a relation")),
-    ToolSpec(name="intersection", description="Intersect two variables of the same type into a new variable.",
-             parameters=_params(variable1="#k", variable2="#k")),
-    ToolSpec(name="get_attributes", description="Return the numerical attributes of a variable.",
-             parameters=_params(variable="#k")),
-    *(ToolSpec(name=f"arg{m}", description=f"The entity of the variable with the {w} value of the attribute.",
-               parameters=_params(variable="#k", attribute="a numerical attribute"))
-      for m, w in (("max", "largest"), ("min", "smallest"))),
-    ToolSpec(name="count", description="The number of entities in the variable.", parameters=_params(variable="#k")),
+    ToolSpec(
+        name="get_relations",
+        description="Return the relations of an entity or variable.",
+        parameters=_params(variable="an entity name or #k"),
+    ),
+    ToolSpec(
+        name="get_neighbors",
+        description="Return the entities linked to the variable by the relation, as a new variable.",
+        parameters=_params(variable="an entity name or #k", relation="a relation"),
+    ),
+    ToolSpec(
+        name="intersection",
+        description="Intersect two variables of the same type into a new variable.",
+        parameters=_params(variable1="#k", variable2="#k"),
+    ),
+    ToolSpec(
+        name="get_attributes",
+        description="Return the numerical attributes of a variable.",
+        parameters=_params(variable="#k"),
+    ),
+    *(
+        ToolSpec(
+            name=f"arg{m}",
+            description=f"The entity of the variable with the {w} value of the attribute.",
+            parameters=_params(variable="#k", attribute="a numerical attribute"),
+        )
+        for m, w in (("max", "largest"), ("min", "smallest"))
+    ),
+    ToolSpec(
+        name="count", description="The number of entities in the variable.", parameters=_params(variable="#k")
+    ),
 ]
 _KG_ARGS = {t.name: list(t.parameters["properties"]) for t in KG_TOOLS}
 _KG_CALL = re.compile(r"(\w+)\((.*)\)\s*\Z", re.DOTALL)
@@ -218,31 +276,58 @@ def parse_kg(rec: dict[str, Any], rid: str, onto: KGOntology, distractors: int =
     for i, (tool, args) in enumerate(calls):
         shown = [names.get(x, x) for x in args]
         obs = _kg_observation(tool, args, i, calls, var_type, onto, rng, distractors)
-        steps.append(TrajectoryStep(action=tool, action_input=dict(zip(_KG_ARGS[tool], shown)), observation=obs))
+        steps.append(
+            TrajectoryStep(action=tool, action_input=dict(zip(_KG_ARGS[tool], shown)), observation=obs)
+        )
     steps.append(TrajectoryStep(final_answer=f"#{len(var_type) - 1}"))
     entities = ", ".join(names.values())
     query = f"Question: {rec['question']}\nEntities: [{entities}]"
     original = [Turn(role="user", content=query)]
     for s in steps[:-1]:
-        original += [Turn(role="assistant", content=f"Action: {s.action}({', '.join(s.action_input.values())})"),
-                     Turn(role="user", content=f"Observation: {s.observation}")]
+        original += [
+            Turn(role="assistant", content=f"Action: {s.action}({', '.join(s.action_input.values())})"),
+            Turn(role="user", content=f"Observation: {s.observation}"),
+        ]
     original.append(Turn(role="assistant", content=f"Final Answer: {steps[-1].final_answer}"))
-    return Trajectory(id=rid, source="kg", query=query, tools=KG_TOOLS, steps=steps, original=original,
-                      metadata={"reconstructed_observations": True})
+    return Trajectory(
+        id=rid,
+        source="kg",
+        query=query,
+        tools=KG_TOOLS,
+        steps=steps,
+        original=original,
+        metadata={"reconstructed_observations": True},
+    )
 
 
-def _kg_observation(tool: str, args: list[str], i: int, calls: list[tuple[str, list[str]]],
-                    var_type: dict[str, str], onto: KGOntology, rng: random.Random, k: int) -> str:
+def _kg_observation(
+    tool: str,
+    args: list[str],
+    i: int,
+    calls: list[tuple[str, list[str]]],
+    var_type: dict[str, str],
+    onto: KGOntology,
+    rng: random.Random,
+    k: int,
+) -> str:
     def new_var(typ: str) -> str:
         var = f"#{len(var_type)}"
         var_type[var] = typ
-        return f"variable {var}, which are instances of {typ}" if typ != "type.int" else \
-            f"variable {var}, which is a number"
+        return (
+            f"variable {var}, which are instances of {typ}"
+            if typ != "type.int"
+            else f"variable {var}, which is a number"
+        )
 
     if tool in ("get_relations", "get_attributes"):
         numeric = tool == "get_attributes"
-        used = [a[1] for t, a in calls[i + 1:] if len(a) > 1 and a[0] == args[0]
-                and t in (("argmax", "argmin") if numeric else ("get_neighbors",))]
+        used = [
+            a[1]
+            for t, a in calls[i + 1 :]
+            if len(a) > 1
+            and a[0] == args[0]
+            and t in (("argmax", "argmin") if numeric else ("get_neighbors",))
+        ]
         domain = onto.roles.get(used[0], ("", ""))[0] if used else var_type.get(args[0], "")
         pool = [r for r in onto.by_domain(domain, numeric) if r not in used]
         shown = sorted(set(used) | set(rng.sample(pool, min(k, len(pool)))))
@@ -255,10 +340,15 @@ def _kg_observation(tool: str, args: list[str], i: int, calls: list[tuple[str, l
 
 
 # -- ALFWorld --------------------------------------------------------------------------------------
-ALFWORLD_TOOLS = [ToolSpec(name="take_action", description="Perform one text action in the household, e.g. "
-                           "'go to cabinet 1', 'open fridge 1', 'take apple 1 from table 1', 'put apple 1 in/on "
-                           "sidetable 1', 'clean/heat/cool apple 1 with sinkbasin 1/microwave 1/fridge 1'.",
-                           parameters=_params(action="the action text"))]
+ALFWORLD_TOOLS = [
+    ToolSpec(
+        name="take_action",
+        description="Perform one text action in the household, e.g. "
+        "'go to cabinet 1', 'open fridge 1', 'take apple 1 from table 1', 'put apple 1 in/on "
+        "sidetable 1', 'clean/heat/cool apple 1 with sinkbasin 1/microwave 1/fridge 1'.",
+        parameters=_params(action="the action text"),
+    )
+]
 
 
 def parse_alfworld(text: str, rid: str) -> Trajectory:
@@ -277,16 +367,28 @@ def parse_alfworld(text: str, rid: str) -> Trajectory:
         if action.startswith("think:"):
             thoughts.append(action.removeprefix("think:").strip())
         else:
-            steps.append(TrajectoryStep(thought=" ".join(thoughts), action="take_action",
-                                        action_input={"action": action}, observation=obs))
+            steps.append(
+                TrajectoryStep(
+                    thought=" ".join(thoughts),
+                    action="take_action",
+                    action_input={"action": action},
+                    observation=obs,
+                )
+            )
             thoughts = []
-    return Trajectory(id=rid, source="alfworld", query=head.strip(), tools=ALFWORLD_TOOLS, steps=steps,
-                      original=original)
+    return Trajectory(
+        id=rid, source="alfworld", query=head.strip(), tools=ALFWORLD_TOOLS, steps=steps, original=original
+    )
 
 
 # -- OS interaction --------------------------------------------------------------------------------
-OS_TOOLS = [ToolSpec(name="bash", description="Run a bash script in the Linux machine and return its output.",
-                     parameters=_params(script="the bash script"))]
+OS_TOOLS = [
+    ToolSpec(
+        name="bash",
+        description="Run a bash script in the Linux machine and return its output.",
+        parameters=_params(script="the bash script"),
+    )
+]
 _CODE = re.compile(r"```(?:bash|sh)?\n(.*?)```", re.DOTALL)
 
 
@@ -302,16 +404,24 @@ def parse_os(rec: dict[str, Any], rid: str) -> Trajectory:
     thought = re.sub(r"\s*You can use this command pattern[^\n]*\s*$", "", thought).strip()
     script = code.group(1).strip()
     step = TrajectoryStep(thought=thought, action="bash", action_input={"script": script})
-    return Trajectory(id=rid, source="os", query=rec["description"], tools=OS_TOOLS, steps=[step],
-                      original=[Turn(role="user", content=rec["description"]),
-                                Turn(role="assistant", content=f"Think: {thought}\n\nAct: bash\n\n```bash\n"
-                                                               f"{script}\n```")],
-                      metadata={"first_step_only": True})
+    return Trajectory(
+        id=rid,
+        source="os",
+        query=rec["description"],
+        tools=OS_TOOLS,
+        steps=[step],
+        original=[
+            Turn(role="user", content=rec["description"]),
+            Turn(role="assistant", content=f"Think: {thought}\n\nAct: bash\n\n```bash\n{script}\n```"),
+        ],
+        metadata={"first_step_only": True},
+    )
 
 
 # -- AgentInstruct (Hub) ---------------------------------------------------------------------------
-_THOUGHT = re.compile(r"^\s*(?:Thought|THOUGHT|Think)\s*:\s*(.*?)(?=\n\s*(?:Action|ACTION|Act|Final Answer)\s*:|\Z)",
-                      re.DOTALL)
+_THOUGHT = re.compile(
+    r"^\s*(?:Thought|THOUGHT|Think)\s*:\s*(.*?)(?=\n\s*(?:Action|ACTION|Act|Final Answer)\s*:|\Z)", re.DOTALL
+)
 _ACT = re.compile(r"(?:Action|ACTION|Act)\s*:\s*(.*)\Z", re.DOTALL)
 _FINAL = re.compile(r"Final Answer\s*:\s*(.*)\Z", re.DOTALL)
 _CALL = re.compile(r"^\s*([\w.]+)\s*[\[(](.*)[\])]\s*\Z", re.DOTALL)
@@ -346,8 +456,14 @@ def parse_agentinstruct(rec: dict[str, Any], rid: str, source: str) -> Trajector
     conv = rec.get("conversations") or []
     if len(conv) < 2:
         raise ParseError("fewer than two turns")
-    original = [Turn(role="assistant" if c["from"] == "gpt" else "user", content=c["value"],
-                     loss=bool(c.get("loss", c["from"] == "gpt"))) for c in conv]
+    original = [
+        Turn(
+            role="assistant" if c["from"] == "gpt" else "user",
+            content=c["value"],
+            loss=bool(c.get("loss", c["from"] == "gpt")),
+        )
+        for c in conv
+    ]
     first = next((i for i, c in enumerate(conv) if c["from"] == "gpt" and _ACT.search(c["value"])), None)
     if first is None:
         raise ParseError("no reply with an action")

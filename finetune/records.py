@@ -77,13 +77,23 @@ class Conversation(_Model):
 
     def row(self) -> dict[str, Any]:
         """The dataset/JSONL row (the released Agent-FLAN ``conversation`` layout plus our fields)."""
-        return {"id": self.id, "source": self.source, "format": self.format, "negative": self.negative,
-                "conversation": [t.model_dump() for t in self.turns],
-                "metadata": json.dumps(self.metadata, ensure_ascii=False, sort_keys=True)}
+        return {
+            "id": self.id,
+            "source": self.source,
+            "format": self.format,
+            "negative": self.negative,
+            "conversation": [t.model_dump() for t in self.turns],
+            "metadata": json.dumps(self.metadata, ensure_ascii=False, sort_keys=True),
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Conversation:
         meta = row.get("metadata") or "{}"
-        return cls(id=row["id"], source=row["source"], format=row["format"], negative=row.get("negative"),
-                   turns=[Turn(**t) for t in row["conversation"]],
-                   metadata=json.loads(meta) if isinstance(meta, str) else meta)
+        return cls(
+            id=row["id"],
+            source=row["source"],
+            format=row["format"],
+            negative=row.get("negative"),
+            turns=[Turn(**t) for t in row["conversation"]],
+            metadata=json.loads(meta) if isinstance(meta, str) else meta,
+        )

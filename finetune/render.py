@@ -18,7 +18,6 @@ from typing import Any
 
 from agentflan_eval.finetune.records import Turn
 from agentflan_eval.model_zoo.chat_templates import ChatTemplate
-
 from agentflan_eval.records import Message
 
 IGNORE = -100
@@ -61,8 +60,9 @@ def render_spans(turns: Sequence[Turn], template: ChatTemplate, tokenizer: Any =
     return Rendered(full[:cursor], spans)
 
 
-def tokenize(turns: Sequence[Turn], template: ChatTemplate, tokenizer: Any,
-             max_length: int | None = None) -> dict[str, list[int]]:
+def tokenize(
+    turns: Sequence[Turn], template: ChatTemplate, tokenizer: Any, max_length: int | None = None
+) -> dict[str, list[int]]:
     """``input_ids`` and ``labels`` (IGNORE outside the supervised spans), cut to ``max_length``.
 
     Each piece between span boundaries is tokenized on its own, so a label never straddles a span
@@ -91,12 +91,17 @@ def jinja_template(name: str, bos: str = "") -> str | None:
     saved checkpoint, so ``run --model OUT`` renders as training did); None where none is written."""
     start = "{{ bos_token }}" if bos else ""
     if name == "chatml":
-        return (start + "{% for m in messages %}{{ '<|im_start|>' + ('user' if m['role'] == 'tool' else m['role']) "
-                "+ '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
-                "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+        return (
+            start
+            + "{% for m in messages %}{{ '<|im_start|>' + ('user' if m['role'] == 'tool' else m['role']) "
+            "+ '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+            "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+        )
     if name == "agentflan":
-        return (start + "{% for m in messages %}{% if m['role'] == 'assistant' %}"
-                "{{ '<|Assistant|>\u0d46' + m['content'] + '\u0d3f\\n ' }}{% else %}"
-                "{{ '<|Human|>\u0d46' + m['content'] + '\\n ' }}{% endif %}{% endfor %}"
-                "{% if add_generation_prompt %}{{ '<|Assistant|>\u0d46' }}{% endif %}")
+        return (
+            start + "{% for m in messages %}{% if m['role'] == 'assistant' %}"
+            "{{ '<|Assistant|>\u0d46' + m['content'] + '\u0d3f\\n ' }}{% else %}"
+            "{{ '<|Human|>\u0d46' + m['content'] + '\\n ' }}{% endif %}{% endfor %}"
+            "{% if add_generation_prompt %}{{ '<|Assistant|>\u0d46' }}{% endif %}"
+        )
     return None

@@ -12,43 +12,61 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from agentflan_eval.data import DataFile, DataResolver, hub_endpoint, reachable, read_json, read_jsonl
+from agentflan_eval.errors import DataMissingError
 from agentflan_eval.finetune import chat, parse
 from agentflan_eval.finetune.negatives import QAPair, seed_task_pairs
 from agentflan_eval.finetune.records import Conversation, Trajectory
-
-from agentflan_eval.data import DataFile, DataResolver, hub_endpoint, reachable, read_json, read_jsonl
-from agentflan_eval.errors import DataMissingError
 
 log = logging.getLogger(__name__)
 
 FIREACT_FILES = ("hotpotqa", "hotpotqa_multimethod", "multitask", "multitask_multimethod")
 _FIREACT = "anchen1011/FireAct data/finetune/gpt_format/{}.jsonl"
 TOOLBENCH_ANSWERS = DataFile("toolbench/data_example/answer", "OpenBMB/ToolBench data_example/answer/")
-KG_TRAIN = DataFile("agentbench/knowledgegraph/kg_rl_all.json", "THUDM/AgentBench data/knowledgegraph/kg_rl_all.json")
-KG_ROLES = DataFile("agentbench/knowledgegraph/ontology/fb_roles",
-                    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/fb_roles")
-KG_VOCAB = DataFile("agentbench/knowledgegraph/ontology/vocab.json",
-                    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/vocab.json")
+KG_TRAIN = DataFile(
+    "agentbench/knowledgegraph/kg_rl_all.json", "THUDM/AgentBench data/knowledgegraph/kg_rl_all.json"
+)
+KG_ROLES = DataFile(
+    "agentbench/knowledgegraph/ontology/fb_roles",
+    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/fb_roles",
+)
+KG_VOCAB = DataFile(
+    "agentbench/knowledgegraph/ontology/vocab.json",
+    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/vocab.json",
+)
 ALFWORLD_PROMPTS = DataFile("react_hotpotqa/prompts/alfworld.json", "ysymyth/ReAct prompts/alfworld.json")
-OS_TRAIN = DataFile("agentbench/os_interaction/train_0317/training.json",
-                    "THUDM/AgentBench data/os_interaction/train_0317/training.json")
-OASST = DataFile("general_chat/oasst/en_100_tree.jsonl",
-                 "LAION-AI/Open-Assistant model/model_eval/manual/data/en_100_tree.jsonl")
-SEED_TASKS = DataFile("general_chat/self_instruct/seed_tasks.jsonl", "yizhongw/self-instruct data/seed_tasks.jsonl")
+OS_TRAIN = DataFile(
+    "agentbench/os_interaction/train_0317/training.json",
+    "THUDM/AgentBench data/os_interaction/train_0317/training.json",
+)
+OASST = DataFile(
+    "general_chat/oasst/en_100_tree.jsonl",
+    "LAION-AI/Open-Assistant model/model_eval/manual/data/en_100_tree.jsonl",
+)
+SEED_TASKS = DataFile(
+    "general_chat/self_instruct/seed_tasks.jsonl", "yizhongw/self-instruct data/seed_tasks.jsonl"
+)
 
 AGENTINSTRUCT_REPO = "THUDM/AgentInstruct"
 AGENTINSTRUCT_SPLITS = ("os", "db", "alfworld", "webshop", "kg", "mind2web")
 AGENTFLAN_REPO = "internlm/Agent-FLAN"
-AGENTFLAN_SPLITS = ("agent_instruct_react", "agent_instruct_tflan", "toolbench_instruct_j1s1_3k",
-                    "toolbench_negative", "toolbench_react_10p", "toolbench_tflan_60p_r10r5u7",
-                    "toolbench_tflan_cot_30p")
+AGENTFLAN_SPLITS = (
+    "agent_instruct_react",
+    "agent_instruct_tflan",
+    "toolbench_instruct_j1s1_3k",
+    "toolbench_negative",
+    "toolbench_react_10p",
+    "toolbench_tflan_60p_r10r5u7",
+    "toolbench_tflan_cot_30p",
+)
 OFFLINE_SOURCES = ("fireact", "toolbench", "kg", "alfworld", "os")
 
 Skips = Counter  # "source: reason" -> count
 
 
-def _collect(items: Iterable[tuple[str, Any]], fn: Callable[[Any, str], Any], source: str,
-             skipped: Skips) -> list[Any]:
+def _collect(
+    items: Iterable[tuple[str, Any]], fn: Callable[[Any, str], Any], source: str, skipped: Skips
+) -> list[Any]:
     out = []
     for rid, raw in items:
         try:
@@ -58,31 +76,51 @@ def _collect(items: Iterable[tuple[str, Any]], fn: Callable[[Any, str], Any], so
     return out
 
 
-def load_trajectories(source: str, data: DataResolver, skipped: Skips, fireact_files: Iterable[str] = ("multitask",),
-                      ) -> list[Trajectory]:
+def load_trajectories(
+    source: str,
+    data: DataResolver,
+    skipped: Skips,
+    fireact_files: Iterable[str] = ("multitask",),
+) -> list[Trajectory]:
     """Parsed trajectories of one offline source (see OFFLINE_SOURCES)."""
     if source == "fireact":
         out: list[Trajectory] = []
         for name in fireact_files:
-            path = data.path(DataFile(f"fireact/data/finetune/gpt_format/{name}.jsonl", _FIREACT.format(name)))
-            out += _collect(((f"fireact/{name}/{line}", rec) for line, rec in read_jsonl(path)),
-                            parse.parse_fireact, source, skipped)
+            path = data.path(
+                DataFile(f"fireact/data/finetune/gpt_format/{name}.jsonl", _FIREACT.format(name))
+            )
+            out += _collect(
+                ((f"fireact/{name}/{line}", rec) for line, rec in read_jsonl(path)),
+                parse.parse_fireact,
+                source,
+                skipped,
+            )
         return out
     if source == "toolbench":
         root = data.path(TOOLBENCH_ANSWERS)
         files = sorted(root.glob("*/*.json"))
-        return _collect(((f"toolbench/{f.parent.name}/{f.stem}", read_json(f)) for f in files),
-                        parse.parse_toolbench, source, skipped)
+        return _collect(
+            ((f"toolbench/{f.parent.name}/{f.stem}", read_json(f)) for f in files),
+            parse.parse_toolbench,
+            source,
+            skipped,
+        )
     if source == "kg":
-        onto = parse.KGOntology.from_text(data.path(KG_ROLES).read_text(encoding="utf-8"),
-                                          read_json(data.path(KG_VOCAB)))
+        onto = parse.KGOntology.from_text(
+            data.path(KG_ROLES).read_text(encoding="utf-8"), read_json(data.path(KG_VOCAB))
+        )
         rows = read_json(data.path(KG_TRAIN))
-        return _collect(((f"kg/{r.get('qid', i)}", r) for i, r in enumerate(rows)),
-                        lambda r, rid: parse.parse_kg(r, rid, onto), source, skipped)
+        return _collect(
+            ((f"kg/{r.get('qid', i)}", r) for i, r in enumerate(rows)),
+            lambda r, rid: parse.parse_kg(r, rid, onto),
+            source,
+            skipped,
+        )
     if source == "alfworld":
         prompts = read_json(data.path(ALFWORLD_PROMPTS))
-        return _collect(((f"alfworld/{k}", v) for k, v in sorted(prompts.items())), parse.parse_alfworld,
-                        source, skipped)
+        return _collect(
+            ((f"alfworld/{k}", v) for k, v in sorted(prompts.items())), parse.parse_alfworld, source, skipped
+        )
     if source == "os":
         rows = read_json(data.path(OS_TRAIN))
         return _collect(((f"os/{i}", r) for i, r in enumerate(rows)), parse.parse_os, source, skipped)
@@ -91,8 +129,12 @@ def load_trajectories(source: str, data: DataResolver, skipped: Skips, fireact_f
 
 def load_oasst(data: DataResolver, skipped: Skips) -> list[Conversation]:
     path = data.path(OASST)
-    return _collect(((f"oasst/{r.get('message_tree_id', line)}", r) for line, r in read_jsonl(path)),
-                    chat.oasst_conversation, "oasst", skipped)
+    return _collect(
+        ((f"oasst/{r.get('message_tree_id', line)}", r) for line, r in read_jsonl(path)),
+        chat.oasst_conversation,
+        "oasst",
+        skipped,
+    )
 
 
 def load_seed_tasks(data: DataResolver) -> list[QAPair]:
@@ -102,31 +144,50 @@ def load_seed_tasks(data: DataResolver) -> list[QAPair]:
 def load_sharegpt(path: Path, skipped: Skips) -> list[Conversation]:
     """A local ShareGPT-style JSONL/JSON file, read with ``datasets``."""
     rows = _local_rows(path)
-    return _collect(((f"{path.stem}/{i}", r) for i, r in enumerate(rows)),
-                    lambda r, rid: chat.sharegpt_conversation(r, rid, source=f"sharegpt/{path.stem}"),
-                    "sharegpt", skipped)
+    return _collect(
+        ((f"{path.stem}/{i}", r) for i, r in enumerate(rows)),
+        lambda r, rid: chat.sharegpt_conversation(r, rid, source=f"sharegpt/{path.stem}"),
+        "sharegpt",
+        skipped,
+    )
 
 
-def load_agentinstruct(data: DataResolver, skipped: Skips, local: Path | None = None,
-                       splits: Iterable[str] = AGENTINSTRUCT_SPLITS) -> list[Trajectory]:
+def load_agentinstruct(
+    data: DataResolver,
+    skipped: Skips,
+    local: Path | None = None,
+    splits: Iterable[str] = AGENTINSTRUCT_SPLITS,
+) -> list[Trajectory]:
     """THUDM/AgentInstruct: from a local parquet/JSON(L) file or folder, else from the Hub."""
     out: list[Trajectory] = []
     for split in splits:
         rows = _local_rows(local, split) if local else _hub_rows(AGENTINSTRUCT_REPO, data, split=split)
-        out += _collect(((f"agentinstruct/{split}/{r.get('id', i)}", r) for i, r in enumerate(rows)),
-                        lambda r, rid, s=split: parse.parse_agentinstruct(r, rid, f"agentinstruct/{s}"),
-                        f"agentinstruct/{split}", skipped)
+        out += _collect(
+            ((f"agentinstruct/{split}/{r.get('id', i)}", r) for i, r in enumerate(rows)),
+            lambda r, rid, s=split: parse.parse_agentinstruct(r, rid, f"agentinstruct/{s}"),
+            f"agentinstruct/{split}",
+            skipped,
+        )
     return out
 
 
-def load_agentflan(data: DataResolver, skipped: Skips, local: Path | None = None,
-                   splits: Iterable[str] = AGENTFLAN_SPLITS) -> list[Conversation]:
+def load_agentflan(
+    data: DataResolver, skipped: Skips, local: Path | None = None, splits: Iterable[str] = AGENTFLAN_SPLITS
+) -> list[Conversation]:
     """The released internlm/Agent-FLAN rows (one JSONL per split), local or from the Hub."""
     out: list[Conversation] = []
     for split in splits:
-        rows = _local_rows(local, split) if local else _hub_rows(AGENTFLAN_REPO, data, filename=f"data/{split}.jsonl")
-        out += _collect(((f"{i}", r) for i, r in enumerate(rows)),
-                        lambda r, rid, s=split: chat.release_conversation(r, rid, s), f"agentflan/{split}", skipped)
+        rows = (
+            _local_rows(local, split)
+            if local
+            else _hub_rows(AGENTFLAN_REPO, data, filename=f"data/{split}.jsonl")
+        )
+        out += _collect(
+            ((f"{i}", r) for i, r in enumerate(rows)),
+            lambda r, rid, s=split: chat.release_conversation(r, rid, s),
+            f"agentflan/{split}",
+            skipped,
+        )
     return out
 
 
@@ -145,11 +206,14 @@ def _local_rows(path: Path, split: str | None = None) -> list[dict[str, Any]]:
     return list(load_dataset(kind, data_files=str(path), split="train"))
 
 
-def _hub_rows(repo: str, data: DataResolver, split: str | None = None,
-              filename: str | None = None) -> list[dict[str, Any]]:
+def _hub_rows(
+    repo: str, data: DataResolver, split: str | None = None, filename: str | None = None
+) -> list[dict[str, Any]]:
     if data.offline or not reachable(hub_endpoint()):
-        raise DataMissingError(f"{repo} is only on the Hugging Face Hub and this run is offline (or the Hub is "
-                               "unreachable); download it and pass the local file instead")
+        raise DataMissingError(
+            f"{repo} is only on the Hugging Face Hub and this run is offline (or the Hub is "
+            "unreachable); download it and pass the local file instead"
+        )
     try:
         if filename:
             from huggingface_hub import hf_hub_download

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentflan_eval.finetune.records import Conversation
-
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError
+from agentflan_eval.finetune.records import Conversation
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "training_config.json"
@@ -106,8 +105,9 @@ def load_conversations(path: Path, limit: int | None = None) -> list[Conversatio
 
 def tokenized_dataset(convs: list[Conversation], tokenizer: Any, template: Any, max_length: int) -> Any:
     """A ``datasets`` dataset of input_ids/labels/length; samples with no supervised token left are dropped."""
-    from agentflan_eval.finetune.render import IGNORE, tokenize
     from datasets import Dataset
+
+    from agentflan_eval.finetune.render import IGNORE, tokenize
 
     rows = []
     for c in convs:
@@ -130,19 +130,38 @@ def training_arguments(cfg: TrainConfig) -> Any:
     on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
     names = {f.name for f in dc.fields(TrainingArguments)}
     # transformers 5 renamed these; keep working on 4.x too
-    bucketing = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in names
-                 else {"group_by_length": True})
+    bucketing = (
+        {"train_sampling_strategy": "group_by_length"}
+        if "train_sampling_strategy" in names
+        else {"group_by_length": True}
+    )
     ckpt = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return TrainingArguments(
-        output_dir=str(cfg.out / "checkpoints"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr, lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay, bf16=cfg.bf16 if cfg.bf16 is not None else on_gpu,
-        use_cpu=cfg.device == "cpu", **{ckpt: cfg.gradient_checkpointing},
-        deepspeed=cfg.deepspeed, fsdp=cfg.fsdp, fsdp_config=cfg.fsdp_config, save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, logging_first_step=True,
-        seed=cfg.seed, report_to=[], remove_unused_columns=False, include_num_input_tokens_seen="non_padding",
-        length_column_name="length", **({} if cfg.packing else bucketing),
+        output_dir=str(cfg.out / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        bf16=cfg.bf16 if cfg.bf16 is not None else on_gpu,
+        use_cpu=cfg.device == "cpu",
+        **{ckpt: cfg.gradient_checkpointing},
+        deepspeed=cfg.deepspeed,
+        fsdp=cfg.fsdp,
+        fsdp_config=cfg.fsdp_config,
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        seed=cfg.seed,
+        report_to=[],
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        length_column_name="length",
+        **({} if cfg.packing else bucketing),
     )
 
 
@@ -168,8 +187,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model.config.use_cache = False
     if cfg.lora:
         model = _with_lora(model, cfg)
-    collator = _WithoutLength(DataCollatorWithFlattening() if cfg.packing
-                              else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100))
+    collator = _WithoutLength(
+        DataCollatorWithFlattening()
+        if cfg.packing
+        else DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    )
 
     class SaveConfig(TrainerCallback):
         """Every checkpoint carries the full training config."""
@@ -179,8 +201,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             if ckpt.is_dir():
                 (ckpt / CONFIG_FILE).write_text(json.dumps(cfg.to_json(), indent=2) + "\n", encoding="utf-8")
 
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                      processing_class=tokenizer, callbacks=[SaveConfig()])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[SaveConfig()],
+    )
     last = get_last_checkpoint(args.output_dir) if cfg.resume and Path(args.output_dir).is_dir() else None
     if last:
         log.info("resuming from %s", last)
@@ -209,18 +237,35 @@ def _with_lora(model: Any, cfg: TrainConfig) -> Any:
         raise MissingDependencyError("peft", "finetune", "LoRA fine-tuning") from None
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
-    return get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                                            target_modules="all-linear", task_type="CAUSAL_LM"))
+    return get_peft_model(
+        model,
+        LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
 
 
-def _metrics(trainer: Any, result: Any, dataset: Any, seconds: float, resumed_from: str | None) -> dict[str, Any]:
+def _metrics(
+    trainer: Any, result: Any, dataset: Any, seconds: float, resumed_from: str | None
+) -> dict[str, Any]:
     history = [h for h in trainer.state.log_history if "loss" in h]
     tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
-    return {"steps": trainer.state.global_step, "samples": len(dataset), "train_seconds": round(seconds, 1),
-            "tokens_seen": tokens, "tokens_per_second": round(tokens / seconds, 1) if seconds and tokens else None,
-            "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
-            "train_loss": result.training_loss if not math.isnan(result.training_loss) else None,
-            "loss_history": [(h["step"], h["loss"]) for h in history], "resumed_from": resumed_from}
+    return {
+        "steps": trainer.state.global_step,
+        "samples": len(dataset),
+        "train_seconds": round(seconds, 1),
+        "tokens_seen": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds and tokens else None,
+        "first_loss": history[0]["loss"] if history else None,
+        "last_loss": history[-1]["loss"] if history else None,
+        "train_loss": result.training_loss if not math.isnan(result.training_loss) else None,
+        "loss_history": [(h["step"], h["loss"]) for h in history],
+        "resumed_from": resumed_from,
+    }
 
 
 def _save(trainer: Any, tokenizer: Any, template: Any, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
@@ -233,8 +278,11 @@ def _save(trainer: Any, tokenizer: Any, template: Any, cfg: TrainConfig, metrics
         adds_bos = not template.adds_bos and tokenizer("a")["input_ids"][:1] == [tokenizer.bos_token_id]
         jinja = jinja_template(template.name, tokenizer.bos_token if adds_bos else "")
         if jinja is None:
-            log.warning("no tokenizer chat template written for %r: run the model with --chat-template %s",
-                        template.name, template.name)
+            log.warning(
+                "no tokenizer chat template written for %r: run the model with --chat-template %s",
+                template.name,
+                template.name,
+            )
         else:
             tokenizer.chat_template = jinja
     trainer.model.config.use_cache = True

@@ -94,11 +94,20 @@ def _chatml(messages: Sequence[Message]) -> str:
 TEMPLATES: dict[str, ChatTemplate] = {
     t.name: t
     for t in (
-        ChatTemplate("agentflan", "Agent-FLAN-7B (InternLM-style, U+0D46/U+0D3F markers)", _agentflan,
-                     stop=("\u0d3f", "<|Human|>")),
+        ChatTemplate(
+            "agentflan",
+            "Agent-FLAN-7B (InternLM-style, U+0D46/U+0D3F markers)",
+            _agentflan,
+            stop=("\u0d3f", "<|Human|>"),
+        ),
         ChatTemplate("llama2", "Llama-2-chat", _llama2, stop=("</s>",), adds_bos=True),
-        ChatTemplate("agentlm", "AgentLM: Llama-2-chat with its fixed system prompt",
-                     lambda ms: _llama2(ms, system=AGENTLM_SYSTEM), stop=("</s>",), adds_bos=True),
+        ChatTemplate(
+            "agentlm",
+            "AgentLM: Llama-2-chat with its fixed system prompt",
+            lambda ms: _llama2(ms, system=AGENTLM_SYSTEM),
+            stop=("</s>",),
+            adds_bos=True,
+        ),
         ChatTemplate("chatml", "ChatML (<|im_start|>role ... <|im_end|>)", _chatml, stop=("<|im_end|>",)),
         ChatTemplate("tokenizer", "the tokenizer's own chat_template (Jinja)", None),
     )

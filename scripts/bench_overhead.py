@@ -47,10 +47,13 @@ def timed(fn, bucket: dict[str, float], key: str):
             return fn(*args, **kwargs)
         finally:
             bucket[key] += time.perf_counter() - t0
+
     return wrapper
 
 
-def measure(name: str, config: RunConfig, data: DataResolver, episodes: int, encoder) -> dict[str, float] | str:
+def measure(
+    name: str, config: RunConfig, data: DataResolver, episodes: int, encoder
+) -> dict[str, float] | str:
     bench = benchmarks.get(name)(config, data)
     reason = bench.unavailable()
     if reason:
@@ -98,15 +101,20 @@ def main() -> None:
     model = resolve(None)
     encoder = ChatEncoder.load(model, load_path(model), None)
     cols = ["env start", "env steps", "env close", "scoring", "write transcripts", "tokenise (hf)"]
-    print(f"{'task':<10}{'eps':>4}{'turns':>6}{'load s':>8}{'s/episode':>10}  " + "".join(f"{c:>18}" for c in cols))
-    for name in (a.tasks.split(",") if a.tasks else benchmarks.task_names()):
+    print(
+        f"{'task':<10}{'eps':>4}{'turns':>6}{'load s':>8}{'s/episode':>10}  "
+        + "".join(f"{c:>18}" for c in cols)
+    )
+    for name in a.tasks.split(",") if a.tasks else benchmarks.task_names():
         r = measure(name, config, data, a.episodes, encoder)
         if isinstance(r, str):
             print(f"{name:<10} not run: {r[:100]}")
             continue
         per = r["total"] / max(1, r["episodes"])
         shares = "".join(f"{r[c] / max(1, r['episodes']):>11.3f} s/ep " for c in cols)
-        print(f"{name:<10}{int(r['episodes']):>4}{int(r['turns']):>6}{r['load data']:>8.2f}{per:>10.3f}  {shares}")
+        print(
+            f"{name:<10}{int(r['episodes']):>4}{int(r['turns']):>6}{r['load data']:>8.2f}{per:>10.3f}  {shares}"
+        )
 
 
 if __name__ == "__main__":

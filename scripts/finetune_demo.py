@@ -63,7 +63,9 @@ def compare(runs: dict[str, Path]) -> None:
             if tr is None:
                 continue
             score = "-" if tr.score is None else f"{tr.score / tr.scale * 100:.1f}"
-            print(f"{task:<10}{name:<12}{score:>8}{tr.invalid_action_rate * 100:>8.1f}%  {json.dumps(tr.statuses)}")
+            print(
+                f"{task:<10}{name:<12}{score:>8}{tr.invalid_action_rate * 100:>8.1f}%  {json.dumps(tr.statuses)}"
+            )
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,7 +73,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("runs/finetune_demo"))
     p.add_argument("--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR)")
     p.add_argument("--max-per-source", type=int, default=60, help="trajectories per source (default 60)")
-    p.add_argument("--max-steps", type=int, default=40, help="training steps (default 40, about 5-8 min on 2 cores)")
+    p.add_argument(
+        "--max-steps", type=int, default=40, help="training steps (default 40, about 5-8 min on 2 cores)"
+    )
     p.add_argument("--lora", action="store_true", help="LoRA instead of full fine-tuning")
     p.add_argument("--tasks", default=",".join(TASKS), help=f"tasks to compare (default: {','.join(TASKS)})")
     p.add_argument("--limit", type=int, default=10, help="episodes per task (default 10)")
@@ -84,22 +88,60 @@ def demo() -> int:
     logging.basicConfig(level=logging.WARNING)
     data, model, runs = a.out / "data", a.out / "model", a.out / "runs"
     data_dir = ["--data-dir", str(a.data_dir)] if a.data_dir else []
-    stage(["finetune", "build-data", "--out", str(data), "--max-per-source", str(a.max_per_source),
-           "--negatives-a", "20", "--negatives-b", "20", *data_dir])
-    stage(["finetune", "train", "--config", str(CONFIG), "--data", str(data), "--out", str(model),
-           "--max-steps", str(a.max_steps), *(["--lora"] if a.lora else [])])
+    stage(
+        [
+            "finetune",
+            "build-data",
+            "--out",
+            str(data),
+            "--max-per-source",
+            str(a.max_per_source),
+            "--negatives-a",
+            "20",
+            "--negatives-b",
+            "20",
+            *data_dir,
+        ]
+    )
+    stage(
+        [
+            "finetune",
+            "train",
+            "--config",
+            str(CONFIG),
+            "--data",
+            str(data),
+            "--out",
+            str(model),
+            "--max-steps",
+            str(a.max_steps),
+            *(["--lora"] if a.lora else []),
+        ]
+    )
     tasks = runnable_tasks([t for t in a.tasks.split(",") if t], a.data_dir)
     if not tasks:
         print("no demo task can run here")
         return 2
-    common = ["--tasks", ",".join(tasks), "--limit", str(a.limit), "--max-new-tokens", str(a.max_new_tokens),
-              "--output-dir", str(runs), "--no-report", *data_dir]
+    common = [
+        "--tasks",
+        ",".join(tasks),
+        "--limit",
+        str(a.limit),
+        "--max-new-tokens",
+        str(a.max_new_tokens),
+        "--output-dir",
+        str(runs),
+        "--no-report",
+        *data_dir,
+    ]
     stage(["run", *common, "--run-id", "base"])
     stage(["run", "--model", str(model), *common, "--run-id", "finetuned"])
     compare({"base": runs / "base", "finetuned": runs / "finetuned"})
     trained = json.loads((model / "training_config.json").read_text())["metrics"]
-    print(f"\ntraining: {trained['steps']} steps, {trained['tokens_seen']} tokens in {trained['train_seconds']} s "
-          f"= {trained['tokens_per_second']} tokens/s; loss {trained['first_loss']:.3f} -> {trained['last_loss']:.3f}")
+    print(
+        f"\ntraining: {trained['steps']} steps, {trained['tokens_seen']} tokens in {trained['train_seconds']} s "
+        f"= {trained['tokens_per_second']} tokens/s; loss {trained['first_loss']:.3f} -> {trained['last_loss']:.3f}"
+    )
     if "report" in PLUGIN_COMMANDS:
         stage(["report", str(runs / "base"), str(runs / "finetuned"), "--out", str(a.out / "report")])
     else:

@@ -29,13 +29,16 @@ TRANSCRIPTS = 3  # per task, in reports/embedded/report.html
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--run-dir", type=Path, help="a finished run of the embedded model (writes reports/embedded)")
+    p.add_argument(
+        "--run-dir", type=Path, help="a finished run of the embedded model (writes reports/embedded)"
+    )
     p.add_argument("--out", type=Path, default=REPO / "reports", help="default: reports/ of this repository")
     a = p.parse_args(argv)
     try:
         if a.run_dir is not None:  # read the run first: a wrong path fails before anything is rewritten
-            embedded = make_report([a.run_dir], a.out / "embedded", baselines=EMBEDDED_BASELINES,
-                                   transcripts=TRANSCRIPTS)
+            embedded = make_report(
+                [a.run_dir], a.out / "embedded", baselines=EMBEDDED_BASELINES, transcripts=TRANSCRIPTS
+            )
             print(f"wrote {embedded.out}")
         print(f"wrote {make_report([], a.out / 'baselines', baselines=BASELINES).out}")
     except AgentFlanError as e:

@@ -9,8 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.alfworld.benchmark import ALFWorld, AlfworldEnv, AlfworldSample, closest_command
 
+from agentflan_eval.benchmarks.alfworld.benchmark import (
+    ALFWorld,
+    AlfworldEnv,
+    AlfworldSample,
+    closest_command,
+)
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Action
@@ -30,16 +35,22 @@ def walkthrough(data_dir: Path, sample: AlfworldSample) -> list[str]:
 
 
 def _children() -> set[str]:
-    return {c for t in Path(f"/proc/{os.getpid()}/task").iterdir()
-            for c in (t / "children").read_text().split()}
+    return {
+        c for t in Path(f"/proc/{os.getpid()}/task").iterdir() for c in (t / "children").read_text().split()
+    }
 
 
 def test_loads_the_50_standard_games(bench: ALFWorld) -> None:
     samples = bench.load_samples()
     assert len(samples) == 50 and len({s.id for s in samples}) == 50
-    assert Counter(s.subset for s in samples) == {"pick_and_place": 9, "pick_clean_then_place": 9,
-                                                  "pick_heat_then_place": 8, "pick_cool_then_place": 8,
-                                                  "look_at_obj": 8, "pick_two_obj": 8}
+    assert Counter(s.subset for s in samples) == {
+        "pick_and_place": 9,
+        "pick_clean_then_place": 9,
+        "pick_heat_then_place": 8,
+        "pick_cool_then_place": 8,
+        "look_at_obj": 8,
+        "pick_two_obj": 8,
+    }
     assert {s.subset: s.prompt_key for s in samples}["look_at_obj"] == "examine"  # type: ignore[attr-defined]
     assert bench.unavailable() is None
 
@@ -47,10 +58,15 @@ def test_loads_the_50_standard_games(bench: ALFWorld) -> None:
 def test_few_shot_turns_are_agentbench_text(bench: ALFWorld) -> None:
     put = bench.examples["put"]
     assert len(put) == 14 and put[0].endswith("Your task is to: put some spraybottle on toilet.\n")
-    assert put[1] == ("THOUGHT: The task is to put some spraybottle on toilet, so first i need to search the room "
-                      "for some spraybottle. After finding the spraybottle, i need to take it to the toilet. I wil "
-                      "start my search on cabinets.\n ACTION: go to cabinet 1\n")
-    assert put[2:4] == ["On the cabinet 1, you see a cloth 1, a soapbar 1, a soapbottle 1.\n", "ACTION: go to cabinet 2\n"]
+    assert put[1] == (
+        "THOUGHT: The task is to put some spraybottle on toilet, so first i need to search the room "
+        "for some spraybottle. After finding the spraybottle, i need to take it to the toilet. I wil "
+        "start my search on cabinets.\n ACTION: go to cabinet 1\n"
+    )
+    assert put[2:4] == [
+        "On the cabinet 1, you see a cloth 1, a soapbar 1, a soapbottle 1.\n",
+        "ACTION: go to cabinet 2\n",
+    ]
     assert put[-1] == "ACTION: Task succeeded.\n"
 
 
@@ -87,20 +103,37 @@ def test_environment_opening_and_observations(bench: ALFWorld, data_dir: Path) -
     assert isinstance(env, AlfworldEnv) and env.env is None
 
 
-def test_replayed_episodes_win_fail_and_close(bench: ALFWorld, data_dir: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replayed_episodes_win_fail_and_close(
+    bench: ALFWorld, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = bench.load_samples()[:2]
-    right = ["I am not sure.", *[f"THOUGHT: next step.\n ACTION: {a}\n" for a in walkthrough(data_dir, first)]]
+    right = [
+        "I am not sure.",
+        *[f"THOUGHT: next step.\n ACTION: {a}\n" for a in walkthrough(data_dir, first)],
+    ]
     looping = ["ACTION: look"] * 5  # the same reply three times in a row ends the episode (failure)
     replay = tmp_path / "replay.jsonl"
-    replay.write_text("".join(json.dumps({"task": "alfworld", "sample_id": s.id, "replies": r}) + "\n"
-                              for s, r in ((first, right), (second, looping))))
+    replay.write_text(
+        "".join(
+            json.dumps({"task": "alfworld", "sample_id": s.id, "replies": r}) + "\n"
+            for s, r in ((first, right), (second, looping))
+        )
+    )
     closed: list[str] = []
     original_close = AlfworldEnv.close
-    monkeypatch.setattr(AlfworldEnv, "close", lambda self: (closed.append(self.sample.id), original_close(self)))
+    monkeypatch.setattr(
+        AlfworldEnv, "close", lambda self: (closed.append(self.sample.id), original_close(self))
+    )
     before = _children()
-    config = RunConfig(backend="replay", replay_file=replay, tasks=["alfworld"], limit=2,
-                       output_dir=tmp_path / "runs", data_dir=data_dir, report=False)
+    config = RunConfig(
+        backend="replay",
+        replay_file=replay,
+        tasks=["alfworld"],
+        limit=2,
+        output_dir=tmp_path / "runs",
+        data_dir=data_dir,
+        report=False,
+    )
     store, results = run(config)
     episodes = {e.sample_id: e for e in store.episodes("alfworld")}
     won, looped = episodes[first.id], episodes[second.id]
@@ -127,19 +160,24 @@ def test_agentbench_history_window(bench: ALFWorld) -> None:
     finally:
         env.close()
     assert bench.fit_prompt(opening) == opening  # the opening fits: nothing left out
-    turns = [Message(role="assistant" if i % 2 == 0 else "user", content=f"ACTION: go to desk {i}\n" * 20)
-             for i in range(60)]
+    turns = [
+        Message(role="assistant" if i % 2 == 0 else "user", content=f"ACTION: go to desk {i}\n" * 20)
+        for i in range(60)
+    ]
     window = bench.fit_prompt([*opening, *turns])
     assert window[0].content.startswith(opening[0].content) and window[1].role == "assistant"
     omitted = len(opening) + len(turns) - len(window)
-    assert window[0].content.endswith(f"\n\n[NOTICE] {omitted} messages are omitted.") and omitted > len(opening)
+    assert window[0].content.endswith(f"\n\n[NOTICE] {omitted} messages are omitted.") and omitted > len(
+        opening
+    )
     assert window[-1] == turns[-1] and sum(segments(m.content) for m in window[1:]) < 3500
     assert agentbench_window(window[:1]) == window[:1]
 
 
 @pytest.mark.slow
-def test_embedded_model_plays_an_episode(data_dir: Path, tmp_path: Path, embedded_dir: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_model_plays_an_episode(
+    data_dir: Path, tmp_path: Path, embedded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real embedded model through the whole pipeline; two short turns keep it cheap on a CPU."""
     monkeypatch.setattr(ALFWorld, "max_turns", 2)
     monkeypatch.setattr(ALFWorld, "max_new_tokens", 32)

@@ -56,7 +56,8 @@ def test_hf_left_padded_batch_equals_single(tiny) -> None:
     assert [c.completion_tokens for c in batched] == [c.completion_tokens for c in single]
     assert all(c.prompt_tokens > 10 for c in batched) and batched[0].prompt_tokens < batched[1].prompt_tokens
     assert tiny.template_name == "tokenizer" and "<|im_start|>user\nHi<|im_end|>" in tiny.render_example(
-        [Message(role="user", content="Hi")])
+        [Message(role="user", content="Hi")]
+    )
 
 
 def test_hf_stop_string_cuts_generation(tiny) -> None:
@@ -76,7 +77,9 @@ def test_hf_context_limit_is_reported_not_raised(tiny) -> None:
 
 def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:
     d = tiny.describe()
-    assert d["model_path"] == str(tiny_model_dir) and len(d["model_hash"]) == 64 and d["context_length"] == 160
+    assert (
+        d["model_path"] == str(tiny_model_dir) and len(d["model_hash"]) == 64 and d["context_length"] == 160
+    )
 
 
 def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_model_dir: Path) -> None:
@@ -85,10 +88,13 @@ def test_hf_device_map_auto_places_the_model_and_generates_the_same(tiny, tiny_m
     from agentflan_eval.model_resolve import resolve
 
     mapped = HFBackend(resolve(str(tiny_model_dir)), batch_size=4, device_map="auto")
-    assert mapped.describe()["device_map"] and tiny.describe()["device_map"] is None and mapped.device == "cpu"
+    assert (
+        mapped.describe()["device_map"] and tiny.describe()["device_map"] is None and mapped.device == "cpu"
+    )
     cfg = GenerationConfig(max_new_tokens=8)
-    assert [c.text for c in mapped.generate(_reqs("Hi", "Search[x]"), cfg)] == \
-        [c.text for c in tiny.generate(_reqs("Hi", "Search[x]"), cfg)]
+    assert [c.text for c in mapped.generate(_reqs("Hi", "Search[x]"), cfg)] == [
+        c.text for c in tiny.generate(_reqs("Hi", "Search[x]"), cfg)
+    ]
 
 
 def test_hf_kept_caches_give_the_same_tokens_and_prefill_only_what_is_new(tiny_model_dir: Path) -> None:
@@ -101,8 +107,10 @@ def test_hf_kept_caches_give_the_same_tokens_and_prefill_only_what_is_new(tiny_m
     plain = HFBackend(resolve(str(tiny_model_dir)), batch_size=4, prefix_cache=False)
     cached = HFBackend(resolve(str(tiny_model_dir)), batch_size=4)
     shared = "You are an agent. Solve the task with Search[x] and Finish[y]. " * 3
-    turn1 = [[Message(role="system", content=shared), Message(role="user", content=q)]
-             for q in ("Who?", "Where was the magazine First for Women started?", "When")]
+    turn1 = [
+        [Message(role="system", content=shared), Message(role="user", content=q)]
+        for q in ("Who?", "Where was the magazine First for Women started?", "When")
+    ]
     cfg = GenerationConfig(max_new_tokens=10)
 
     def both(conversations: list[list[Message]]) -> list[Completion]:
@@ -117,15 +125,24 @@ def test_hf_kept_caches_give_the_same_tokens_and_prefill_only_what_is_new(tiny_m
     common = common_prefix_length(ids[0], ids[1])
     assert common > 40
     assert cached.prefixes.computed_tokens == sum(len(x) - 1 for x in ids) - 2 * common  # instructions once
-    turn2 = [[*turn1[i], Message(role="assistant", content=first[i].text), Message(role="user", content="Observation: x")]
-             for i in (1, 2)]
+    turn2 = [
+        [
+            *turn1[i],
+            Message(role="assistant", content=first[i].text),
+            Message(role="user", content="Observation: x"),
+        ]
+        for i in (1, 2)
+    ]
     before = cached.prefixes.computed_tokens
     both(turn2)
     new = [cached.encoder.encode(m) for m in turn2]
     # each conversation continues from its own kept turn, reply included: only the observation (and the
     # reply's last, re-tokenised tokens) are computed
     reply_kept = sum(c.completion_tokens - 3 for c in first[1:])
-    assert cached.prefixes.computed_tokens - before <= sum(len(n) - len(o) for n, o in zip(new, ids[1:])) - reply_kept
+    assert (
+        cached.prefixes.computed_tokens - before
+        <= sum(len(n) - len(o) for n, o in zip(new, ids[1:])) - reply_kept
+    )
     assert cached.describe()["kept_prompt_caches"] and not plain.describe()["kept_prompt_caches"]
 
 
@@ -138,7 +155,9 @@ def test_hf_kept_caches_stay_within_their_memory_budget(tiny_model_dir: Path) ->
     reqs = _reqs("Who wrote the first book of the series?", "Where was the magazine First for Women started?")
     cfg = GenerationConfig(max_new_tokens=6)
     expected = [c.text for c in roomy.generate(reqs, cfg)]
-    assert roomy.prefixes.max_bytes > 2**20 and len(roomy.prefixes._entries) >= 2  # the default: 40 % of free RAM
+    assert (
+        roomy.prefixes.max_bytes > 2**20 and len(roomy.prefixes._entries) >= 2
+    )  # the default: 40 % of free RAM
     one = max(e.nbytes for e in roomy.prefixes._entries)
     tight = HFBackend(resolve(str(tiny_model_dir)), batch_size=2, kept_cache_gb=1.5 * one / 1e9)
     assert [c.text for c in tight.generate(reqs, cfg)] == expected
@@ -150,15 +169,23 @@ def test_hf_kept_caches_stay_within_their_memory_budget(tiny_model_dir: Path) ->
 
 def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    path.write_text("\n".join(json.dumps(x) for x in [
-        {"task": "t", "sample_id": "a", "replies": ["a0 STOP tail", "a1"]},
-        {"task": "t", "sample_id": "*", "replies": ["any"]},
-    ]) + "\n")
+    path.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {"task": "t", "sample_id": "a", "replies": ["a0 STOP tail", "a1"]},
+                {"task": "t", "sample_id": "*", "replies": ["any"]},
+            ]
+        )
+        + "\n"
+    )
     b = ReplayBackend(path)
-    reqs = [GenerationRequest(messages=[], task="t", sample_id="a", turn=0),
-            GenerationRequest(messages=[], task="t", sample_id="a", turn=1),
-            GenerationRequest(messages=[], task="t", sample_id="z", turn=0),
-            GenerationRequest(messages=[], task="t", sample_id="z", turn=1)]
+    reqs = [
+        GenerationRequest(messages=[], task="t", sample_id="a", turn=0),
+        GenerationRequest(messages=[], task="t", sample_id="a", turn=1),
+        GenerationRequest(messages=[], task="t", sample_id="z", turn=0),
+        GenerationRequest(messages=[], task="t", sample_id="z", turn=1),
+    ]
     out = b.generate(reqs, GenerationConfig(stop=[" STOP"]))
     assert [c.text for c in out[:3]] == ["a0", "a1", "any"]
     assert out[3].finish_reason == "error" and "turn 1" in (out[3].error or "")
@@ -184,8 +211,10 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
-        self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
-                                                     "owned_by": "me"}]})
+        self._json(
+            200,
+            {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0, "owned_by": "me"}]},
+        )
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -195,10 +224,23 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
         if n == 1:
             self._json(429, {"error": {"message": "slow down", "type": "rate_limit"}})
             return
-        self._json(200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": f"echo {last}\nObservation: no"}}],
-                         "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+        self._json(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f"echo {last}\nObservation: no"},
+                    }
+                ],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+            },
+        )
 
 
 @pytest.fixture()

@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from agentflan_eval.model_zoo import baselines as b
 
 from agentflan_eval.errors import UnknownNameError
+from agentflan_eval.model_zoo import baselines as b
 
 # The reference sheet of published numbers lives beside the data dir in shared/.
 MAIN_HEADER = {

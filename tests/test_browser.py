@@ -19,7 +19,12 @@ from agentflan_eval.benchmarks.common.browser.actions import (
     parse_browser_action,
     parse_reply,
 )
-from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_processes_open, hold, normalise_keys
+from agentflan_eval.benchmarks.common.browser.driver import (
+    BrowserSession,
+    browser_processes_open,
+    hold,
+    normalise_keys,
+)
 from agentflan_eval.benchmarks.common.browser.observation import render_tree
 from agentflan_eval.benchmarks.common.browser.server import StaticServer
 
@@ -33,8 +38,11 @@ document.getElementById('name').value">Go</button><a href="next.html?x=1">Next p
 
 
 def chromium_children() -> list[psutil.Process]:
-    return [p for p in psutil.Process(os.getpid()).children(recursive=True)
-            if "chrom" in p.name().lower() or "headless_shell" in p.name().lower()]
+    return [
+        p
+        for p in psutil.Process(os.getpid()).children(recursive=True)
+        if "chrom" in p.name().lower() or "headless_shell" in p.name().lower()
+    ]
 
 
 def assert_no_browser_left() -> None:
@@ -71,28 +79,33 @@ def session(site: str):
 
 
 # -- parsing (no browser) ---------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), [
-    ("click [12]", BrowserAction(type="click", element_id="12")),
-    ("hover [3]", BrowserAction(type="hover", element_id="3")),
-    ("type [7] [hello world]", BrowserAction(type="type", element_id="7", text="hello world\n")),
-    ("type [7] [hello] [0]", BrowserAction(type="type", element_id="7", text="hello")),
-    ("press [Ctrl+v]", BrowserAction(type="press", key_comb="Ctrl+v")),
-    ("scroll [down]", BrowserAction(type="scroll", direction="down")),
-    ("scroll up", BrowserAction(type="scroll", direction="up")),
-    ("goto [http://a.b/c]", BrowserAction(type="goto", url="http://a.b/c")),
-    ("tab_focus [2]", BrowserAction(type="tab_focus", tab=2)),
-    ("new_tab", BrowserAction(type="new_tab")),
-    ("close_tab", BrowserAction(type="close_tab")),
-    ("go_back", BrowserAction(type="go_back")),
-    ("go_forward", BrowserAction(type="go_forward")),
-    ("stop [$279.49]", BrowserAction(type="stop", answer="$279.49")),
-    ("stop", BrowserAction(type="stop", answer="")),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("click [12]", BrowserAction(type="click", element_id="12")),
+        ("hover [3]", BrowserAction(type="hover", element_id="3")),
+        ("type [7] [hello world]", BrowserAction(type="type", element_id="7", text="hello world\n")),
+        ("type [7] [hello] [0]", BrowserAction(type="type", element_id="7", text="hello")),
+        ("press [Ctrl+v]", BrowserAction(type="press", key_comb="Ctrl+v")),
+        ("scroll [down]", BrowserAction(type="scroll", direction="down")),
+        ("scroll up", BrowserAction(type="scroll", direction="up")),
+        ("goto [http://a.b/c]", BrowserAction(type="goto", url="http://a.b/c")),
+        ("tab_focus [2]", BrowserAction(type="tab_focus", tab=2)),
+        ("new_tab", BrowserAction(type="new_tab")),
+        ("close_tab", BrowserAction(type="close_tab")),
+        ("go_back", BrowserAction(type="go_back")),
+        ("go_forward", BrowserAction(type="go_forward")),
+        ("stop [$279.49]", BrowserAction(type="stop", answer="$279.49")),
+        ("stop", BrowserAction(type="stop", answer="")),
+    ],
+)
 def test_parse_actions(text: str, expected: BrowserAction) -> None:
     assert parse_browser_action(text) == expected
 
 
-@pytest.mark.parametrize("text", ["click [abc]", "click", "type [3]", "jump [4]", "tab_focus [x]", "", "scroll [left]"])
+@pytest.mark.parametrize(
+    "text", ["click [abc]", "click", "type [3]", "jump [4]", "tab_focus [x]", "", "scroll [left]"]
+)
 def test_malformed_actions_raise_parse_error(text: str) -> None:
     with pytest.raises(ActionParseError):
         parse_browser_action(text)
@@ -124,16 +137,40 @@ def test_render_tree_rules() -> None:
     """Empty generic nodes vanish (children move up), offscreen nodes go, repeated StaticText goes."""
     nodes = [
         {"nodeId": "1", "role": {"value": "RootWebArea"}, "name": {"value": "Page"}, "childIds": ["2", "5"]},
-        {"nodeId": "2", "role": {"value": "generic"}, "name": {"value": ""}, "backendDOMNodeId": 2,
-         "childIds": ["3", "4"]},
-        {"nodeId": "3", "role": {"value": "button"}, "name": {"value": "Buy now"}, "backendDOMNodeId": 3,
-         "properties": [{"name": "focusable", "value": {"value": True}}, {"name": "focused", "value": {"value": True}}],
-         "childIds": ["6"]},
+        {
+            "nodeId": "2",
+            "role": {"value": "generic"},
+            "name": {"value": ""},
+            "backendDOMNodeId": 2,
+            "childIds": ["3", "4"],
+        },
+        {
+            "nodeId": "3",
+            "role": {"value": "button"},
+            "name": {"value": "Buy now"},
+            "backendDOMNodeId": 3,
+            "properties": [
+                {"name": "focusable", "value": {"value": True}},
+                {"name": "focused", "value": {"value": True}},
+            ],
+            "childIds": ["6"],
+        },
         {"nodeId": "6", "role": {"value": "StaticText"}, "name": {"value": "Buy now"}, "backendDOMNodeId": 6},
         {"nodeId": "4", "role": {"value": "link"}, "name": {"value": "Offscreen"}, "backendDOMNodeId": 4},
-        {"nodeId": "5", "role": {"value": "StaticText"}, "name": {"value": "Price $3"}, "backendDOMNodeId": 5},
+        {
+            "nodeId": "5",
+            "role": {"value": "StaticText"},
+            "name": {"value": "Price $3"},
+            "backendDOMNodeId": 5,
+        },
     ]
-    boxes = {2: (0, 0, 100, 100), 3: (0, 0, 50, 20), 6: (0, 0, 40, 10), 4: (0, 900, 50, 20), 5: (0, 30, 40, 10)}
+    boxes = {
+        2: (0, 0, 100, 100),
+        3: (0, 0, 50, 20),
+        6: (0, 0, 40, 10),
+        4: (0, 900, 50, 20),
+        5: (0, 30, 40, 10),
+    }
     text, infos = render_tree(nodes, boxes, viewport=(1280, 720))
     assert text == "[1] RootWebArea 'Page'\n\t[3] button 'Buy now' focused: True\n\t[5] StaticText 'Price $3'"
     assert set(infos) == {"3", "5", "6"} and infos["3"].box == (0, 0, 50, 20)  # as upstream: before cleaning
@@ -157,7 +194,10 @@ def test_observation_has_tabs_url_and_ids(session: BrowserSession, site: str) ->
 
 def test_type_click_scroll_and_navigation(session: BrowserSession, site: str) -> None:
     view = session.observe()
-    assert session.execute(BrowserAction(type="type", element_id=_id(view.text, "textbox 'Name'"), text="Ada")) is None
+    assert (
+        session.execute(BrowserAction(type="type", element_id=_id(view.text, "textbox 'Name'"), text="Ada"))
+        is None
+    )
     assert session.execute(BrowserAction(type="click", element_id=_id(view.text, "button 'Go'"))) is None
     assert session.page.title() == "clicked Ada"
     for _ in range(5):

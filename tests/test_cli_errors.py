@@ -13,8 +13,15 @@ import pytest
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "AGENTFLAN_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "agentflan_eval", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentflan_eval", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
@@ -31,7 +38,9 @@ def test_missing_model_path(tmp_path: Path) -> None:
 
 def test_corrupt_model_files(tmp_path: Path) -> None:
     (tmp_path / "bad.gguf").write_bytes(b"GGUF\x03\x00\x00\x00garbage")
-    msg = one_line_error(cli("run", "--model", str(tmp_path / "bad.gguf"), "--tasks", "hotpotqa", cwd=tmp_path))
+    msg = one_line_error(
+        cli("run", "--model", str(tmp_path / "bad.gguf"), "--tasks", "hotpotqa", cwd=tmp_path)
+    )
     assert "cannot load GGUF file" in msg and "bad.gguf" in msg
     folder = tmp_path / "model"
     folder.mkdir()
@@ -40,7 +49,9 @@ def test_corrupt_model_files(tmp_path: Path) -> None:
     assert "cannot load model" in msg
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "neither config.json nor a .gguf" in one_line_error(cli("run", "--model", str(empty), cwd=tmp_path))
+    assert "neither config.json nor a .gguf" in one_line_error(
+        cli("run", "--model", str(empty), cwd=tmp_path)
+    )
 
 
 def test_unknown_task_and_suite_list_valid_names(tmp_path: Path) -> None:
@@ -63,9 +74,23 @@ def test_corrupt_data_file_names_file_and_line(tmp_path: Path, data_dir: Path) -
             text = "\n".join(lines) + "\n"
         (root / f"derived_jsonl/{level}.jsonl").write_text(text)
     replay = tmp_path / "r.jsonl"
-    replay.write_text(json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": ["Action 1: Finish[x]"]}) + "\n")
-    msg = one_line_error(cli("run", "--backend", "replay", "--model", str(replay), "--tasks", "hotpotqa",
-                             "--data-dir", str(tmp_path / "data"), cwd=tmp_path))
+    replay.write_text(
+        json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": ["Action 1: Finish[x]"]}) + "\n"
+    )
+    msg = one_line_error(
+        cli(
+            "run",
+            "--backend",
+            "replay",
+            "--model",
+            str(replay),
+            "--tasks",
+            "hotpotqa",
+            "--data-dir",
+            str(tmp_path / "data"),
+            cwd=tmp_path,
+        )
+    )
     assert "hard.jsonl:3" in msg and "expected a JSON object" in msg
 
 
@@ -74,9 +99,28 @@ def test_missing_data_names_file_and_source(tmp_path: Path) -> None:
     replay.write_text(json.dumps({"replies": []}) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "AGENTFLAN_DATA_DIR"}
     env.update(AGENTFLAN_OFFLINE="1", AGENTFLAN_CACHE=str(tmp_path / "cache"))
-    p = subprocess.run([sys.executable, "-m", "agentflan_eval", "run", "--backend", "replay", "--model",
-                        str(replay), "--tasks", "hotpotqa", "--data-dir", str(tmp_path / "empty")],
-                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentflan_eval",
+            "run",
+            "--backend",
+            "replay",
+            "--model",
+            str(replay),
+            "--tasks",
+            "hotpotqa",
+            "--data-dir",
+            str(tmp_path / "empty"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     msg = one_line_error(p)
     assert "hotpotqa" in msg and "derived_jsonl" in msg and "THUDM/AgentTuning" in msg
 
@@ -84,14 +128,40 @@ def test_missing_data_names_file_and_source(tmp_path: Path) -> None:
 def test_corrupt_replay_file(tmp_path: Path) -> None:
     replay = tmp_path / "r.jsonl"
     replay.write_text('{"task": "hotpotqa", "replies": ["a"]}\n{"replies": "oops"}\n')
-    msg = one_line_error(cli("run", "--backend", "replay", "--model", str(replay), "--tasks", "hotpotqa",
-                             "--limit", "1", cwd=tmp_path))
+    msg = one_line_error(
+        cli(
+            "run",
+            "--backend",
+            "replay",
+            "--model",
+            str(replay),
+            "--tasks",
+            "hotpotqa",
+            "--limit",
+            "1",
+            cwd=tmp_path,
+        )
+    )
     assert "r.jsonl:2" in msg
 
 
 def test_unreachable_endpoint(tmp_path: Path) -> None:
-    msg = one_line_error(cli("run", "--backend", "openai", "--model", "m", "--api-base", "http://127.0.0.1:9/v1",
-                             "--tasks", "hotpotqa", "--limit", "1", cwd=tmp_path))
+    msg = one_line_error(
+        cli(
+            "run",
+            "--backend",
+            "openai",
+            "--model",
+            "m",
+            "--api-base",
+            "http://127.0.0.1:9/v1",
+            "--tasks",
+            "hotpotqa",
+            "--limit",
+            "1",
+            cwd=tmp_path,
+        )
+    )
     assert "unreachable" in msg and "127.0.0.1:9" in msg
 
 

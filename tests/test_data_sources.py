@@ -14,8 +14,12 @@ from agentflan_eval import data as data_mod
 from agentflan_eval.data import DataFile, DataResolver
 from agentflan_eval.errors import DataMissingError
 
-TEVAL = DataFile("t_eval/data/instruct_v2.json", "Hub lovesnowbest/T-Eval", hub_repo="lovesnowbest/T-Eval",
-                 hub_filename="data/instruct_v2.json")
+TEVAL = DataFile(
+    "t_eval/data/instruct_v2.json",
+    "Hub lovesnowbest/T-Eval",
+    hub_repo="lovesnowbest/T-Eval",
+    hub_filename="data/instruct_v2.json",
+)
 
 
 def closed_port() -> int:
@@ -68,14 +72,17 @@ def hub_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     return calls
 
 
-def test_unreachable_hub_fails_at_once_and_is_probed_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                          hub_calls: list[str]) -> None:
+def test_unreachable_hub_fails_at_once_and_is_probed_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub_calls: list[str]
+) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{closed_port()}")
     probes: list[tuple[str, int]] = []
     real = socket.create_connection
-    monkeypatch.setattr(socket, "create_connection", lambda addr, **kw: (probes.append(addr), real(addr, **kw))[1])
+    monkeypatch.setattr(
+        socket, "create_connection", lambda addr, **kw: (probes.append(addr), real(addr, **kw))[1]
+    )
     resolver = DataResolver(tmp_path / "empty", offline=False)
     t0 = time.perf_counter()
     for _ in range(3):
@@ -86,8 +93,9 @@ def test_unreachable_hub_fails_at_once_and_is_probed_once(monkeypatch: pytest.Mo
     assert len(probes) == 1
 
 
-def test_reachable_hub_downloads_into_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                hub_calls: list[str], listening: int) -> None:
+def test_reachable_hub_downloads_into_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub_calls: list[str], listening: int
+) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{listening}")
@@ -96,7 +104,9 @@ def test_reachable_hub_downloads_into_the_cache(monkeypatch: pytest.MonkeyPatch,
     assert got == tmp_path / "cache" / "data" / TEVAL.path and got.read_text() == "[]"
 
 
-def test_probe_goes_to_the_proxy_that_serves_the_host(monkeypatch: pytest.MonkeyPatch, listening: int) -> None:
+def test_probe_goes_to_the_proxy_that_serves_the_host(
+    monkeypatch: pytest.MonkeyPatch, listening: int
+) -> None:
     data_mod._connects.cache_clear()
     monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{listening}")
     monkeypatch.setenv("no_proxy", "")

@@ -6,16 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.db.benchmark import Database, DBSample, parse_db_action, select_correct
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
+from agentflan_eval.benchmarks.db.benchmark import Database, DBSample, parse_db_action, select_correct
+from agentflan_eval.benchmarks.db.engines import MySQLEngine, SQLiteEngine, hash_rows
+from agentflan_eval.benchmarks.db.server import LocalMariaDB, server_unavailable
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, GenerationConfig, Score
 from agentflan_eval.runner import run
-from agentflan_eval.benchmarks.db.engines import MySQLEngine, SQLiteEngine, hash_rows
-from agentflan_eval.benchmarks.db.server import LocalMariaDB, server_unavailable
 
 
 @pytest.fixture(scope="module")
@@ -49,28 +49,34 @@ def test_the_300_standard_samples(samples: dict[str, DBSample], data_dir: Path) 
     assert samples["db-100"].answer_md5 == "[('03b2eddd4fe471e0f29fc9e907fd5a5d',)]"
 
 
-@pytest.mark.parametrize(("answer", "label", "ok"), [
-    (' ["Women +60kg Bronze"]', ["Women +60kg Bronze"], True),
-    (" Women +60kg Bronze", ["Women +60kg Bronze"], False),  # not a list literal: the leading space stays
-    (" [1174]", ["1174.0"], True),
-    (" 1174", ["1174.0"], True),
-    (' ["3,729.7"]', ["3,729.7"], True),
-    (' ["a", "b"]', ["b", "a"], True),
-    (' ["a"]', ["a", "b"], False),
-    (' "abc"', ["abc"], False),  # a string literal is a sequence of letters, as with AgentBench's eval()
-    ("", ["1"], False),
-])
+@pytest.mark.parametrize(
+    ("answer", "label", "ok"),
+    [
+        (' ["Women +60kg Bronze"]', ["Women +60kg Bronze"], True),
+        (" Women +60kg Bronze", ["Women +60kg Bronze"], False),  # not a list literal: the leading space stays
+        (" [1174]", ["1174.0"], True),
+        (" 1174", ["1174.0"], True),
+        (' ["3,729.7"]', ["3,729.7"], True),
+        (' ["a", "b"]', ["b", "a"], True),
+        (' ["a"]', ["a", "b"], False),
+        (' "abc"', ["abc"], False),  # a string literal is a sequence of letters, as with AgentBench's eval()
+        ("", ["1"], False),
+    ],
+)
 def test_select_comparison(answer: str, label: list[str], ok: bool) -> None:
     assert select_correct(answer, label) is ok
 
 
-@pytest.mark.parametrize(("reply", "name", "argument"), [
-    ("Let me look.\nAction: Operation\n```sql\nSELECT *\nFROM t;\n```", "operation", "SELECT * FROM t;"),
-    ("Action: Answer\nFinal Answer: [\"x\"]", "answer", ' ["x"]'),
-    ("Action: Operation\nno block", "invalid", ""),
-    ("Final Answer: [1]", "invalid", ""),  # AgentBench needs a line break before "Final Answer:"
-    ("I don't know.", "invalid", ""),
-])
+@pytest.mark.parametrize(
+    ("reply", "name", "argument"),
+    [
+        ("Let me look.\nAction: Operation\n```sql\nSELECT *\nFROM t;\n```", "operation", "SELECT * FROM t;"),
+        ('Action: Answer\nFinal Answer: ["x"]', "answer", ' ["x"]'),
+        ("Action: Operation\nno block", "invalid", ""),
+        ("Final Answer: [1]", "invalid", ""),  # AgentBench needs a line break before "Final Answer:"
+        ("I don't know.", "invalid", ""),
+    ],
+)
 def test_parse_action(reply: str, name: str, argument: str) -> None:
     a = parse_db_action(reply)
     assert (a.name, a.argument, a.valid) == (name, argument, name != "invalid")
@@ -82,14 +88,21 @@ def test_parse_action(reply: str, name: str, argument: str) -> None:
 MISMATCH = {"sqlite": {"db-225", "db-164", "db-242", "db-180"}, "mysql": {"db-225"}}
 
 
-def test_gold_statements_reproduce_the_answer_hashes(samples: dict[str, DBSample], mariadb: LocalMariaDB) -> None:
+def test_gold_statements_reproduce_the_answer_hashes(
+    samples: dict[str, DBSample], mariadb: LocalMariaDB
+) -> None:
     """The table hash after a gold INSERT/UPDATE equals the data's answer_md5, on both engines."""
-    checked = [s for s in samples.values() if s.subset != "SELECT"][::5] + [samples["db-225"], samples["db-164"]]
+    checked = [s for s in samples.values() if s.subset != "SELECT"][::5] + [
+        samples["db-225"],
+        samples["db-164"],
+    ]
     for s in checked:
         for engine in (SQLiteEngine(s.table), MySQLEngine(mariadb.url, s.table)):
             try:
                 engine.execute(s.label[0])
-                assert (engine.table_hash(s.table) == s.answer_md5) is (s.id not in MISMATCH[engine.kind]), s.id
+                assert (engine.table_hash(s.table) == s.answer_md5) is (s.id not in MISMATCH[engine.kind]), (
+                    s.id
+                )
             finally:
                 engine.close()
     assert {s.subset for s in checked} == {"INSERT", "UPDATE"} and len(checked) == 42
@@ -106,7 +119,9 @@ def test_python_hash_matches_the_server(samples: dict[str, DBSample], mariadb: L
         engine.close()
 
 
-def test_observations_as_the_mysql_client_gives_them(samples: dict[str, DBSample], mariadb: LocalMariaDB) -> None:
+def test_observations_as_the_mysql_client_gives_them(
+    samples: dict[str, DBSample], mariadb: LocalMariaDB
+) -> None:
     s = samples["db-0"]
     mysql, lite = MySQLEngine(mariadb.url, s.table), SQLiteEngine(s.table)
     try:
@@ -132,49 +147,70 @@ def _replay(bench: Database, sample: DBSample, replies: list[str], tmp_path: Pat
 
 def test_select_trajectories(bench: Database, samples: dict[str, DBSample], tmp_path: Path) -> None:
     sample = samples["db-0"]
-    look = ("The Notes of the row whose Method is Decision.\nAction: Operation\n```sql\nSELECT Notes FROM "
-            "`Jiu-Jitsu Championships Results` WHERE Method = 'Decision';\n```")
-    right = _replay(bench, sample, [look, 'It is.\nAction: Answer\nFinal Answer: ["Women +60kg Bronze"]'], tmp_path)
+    look = (
+        "The Notes of the row whose Method is Decision.\nAction: Operation\n```sql\nSELECT Notes FROM "
+        "`Jiu-Jitsu Championships Results` WHERE Method = 'Decision';\n```"
+    )
+    right = _replay(
+        bench, sample, [look, 'It is.\nAction: Answer\nFinal Answer: ["Women +60kg Bronze"]'], tmp_path
+    )
     assert right.steps[0].observation == "[('Women +60kg Bronze',)]"
     assert right.status == EpisodeStatus.COMPLETED and right.score.success
-    wrong = _replay(bench, sample, [look, 'Action: Answer\nFinal Answer: ["Women +60kg Semifinal"]'], tmp_path)
+    wrong = _replay(
+        bench, sample, [look, 'Action: Answer\nFinal Answer: ["Women +60kg Semifinal"]'], tmp_path
+    )
     assert wrong.score.value == 0.0
 
 
-def test_insert_and_update_trajectories(bench: Database, samples: dict[str, DBSample], tmp_path: Path) -> None:
+def test_insert_and_update_trajectories(
+    bench: Database, samples: dict[str, DBSample], tmp_path: Path
+) -> None:
     for sid in ("db-100", "db-200"):
         sample = samples[sid]
         gold = f"Action: Operation\n```sql\n{sample.label[0]}\n```"
         right = _replay(bench, sample, [gold, "Action: Answer\nFinal Answer: []"], tmp_path)
         assert right.steps[0].observation == "[]" and right.score.success, right.env_info
         other = sample.label[0].replace("'", "'x", 1)  # the same statement with one value changed
-        wrong = _replay(bench, sample, [f"Action: Operation\n```sql\n{other}\n```", "Action: Answer\nFinal Answer: []"],
-                        tmp_path)
+        wrong = _replay(
+            bench,
+            sample,
+            [f"Action: Operation\n```sql\n{other}\n```", "Action: Answer\nFinal Answer: []"],
+            tmp_path,
+        )
         assert not wrong.score.success
-        untouched = _replay(bench, sample, ["Action: Answer\nFinal Answer: [\"done\"]"], tmp_path)
+        untouched = _replay(bench, sample, ['Action: Answer\nFinal Answer: ["done"]'], tmp_path)
         assert not untouched.score.success
 
 
 def test_malformed_replies(bench: Database, samples: dict[str, DBSample], tmp_path: Path) -> None:
     rec = _replay(bench, samples["db-0"], ["Sure! The notes are Women +60kg Bronze."], tmp_path)
     assert rec.status == EpisodeStatus.INVALID_ACTION and rec.invalid_actions == 1 and rec.score.value == 0.0
-    broken = _replay(bench, samples["db-0"], ["Action: Operation\n```sql\nSELEC x\n```", "Action: Operation\n"],
-                     tmp_path)
+    broken = _replay(
+        bench, samples["db-0"], ["Action: Operation\n```sql\nSELEC x\n```", "Action: Operation\n"], tmp_path
+    )
     assert "syntax" in (broken.steps[0].observation or "") and broken.status == EpisodeStatus.INVALID_ACTION
 
 
-def test_fifteen_operations_then_the_answer(bench: Database, samples: dict[str, DBSample], tmp_path: Path) -> None:
+def test_fifteen_operations_then_the_answer(
+    bench: Database, samples: dict[str, DBSample], tmp_path: Path
+) -> None:
     op = "Action: Operation\n```sql\nSELECT COUNT(*) FROM `Jiu-Jitsu Championships Results`\n```"
-    rec = _replay(bench, samples["db-0"], [op] * 15 + [op + '\nFinal Answer: ["Women +60kg Bronze"]'], tmp_path)
+    rec = _replay(
+        bench, samples["db-0"], [op] * 15 + [op + '\nFinal Answer: ["Women +60kg Bronze"]'], tmp_path
+    )
     assert len(rec.steps) == 16 and rec.env_info["operations"] == 15
-    assert rec.steps[-1].observation is None and rec.score.success  # the 16th reply is only read for its answer
+    assert (
+        rec.steps[-1].observation is None and rec.score.success
+    )  # the 16th reply is only read for its answer
 
 
 def test_task_score_is_the_mean_of_the_three_types(bench: Database) -> None:
-    scores = [("SELECT", Score(value=1.0, details={"kind": "counting"})),
-              ("SELECT", Score(value=0.0, details={"kind": "other"})),
-              ("INSERT", Score(value=1.0, details={"kind": "INSERT"})),
-              ("UPDATE", Score(value=0.0, details={"kind": "UPDATE"}))]
+    scores = [
+        ("SELECT", Score(value=1.0, details={"kind": "counting"})),
+        ("SELECT", Score(value=0.0, details={"kind": "other"})),
+        ("INSERT", Score(value=1.0, details={"kind": "INSERT"})),
+        ("UPDATE", Score(value=0.0, details={"kind": "UPDATE"})),
+    ]
     value, extra = bench.task_score(scores)
     assert value == pytest.approx((0.5 + 1.0 + 0.0) / 3)
     assert extra["SELECT_accuracy"] == 0.5 and extra["counting_accuracy"] == 1.0 and extra["n_INSERT"] == 1.0
@@ -183,13 +219,28 @@ def test_task_score_is_the_mean_of_the_three_types(bench: Database) -> None:
 def test_cli_run_writes_per_type_scores(mariadb: LocalMariaDB, data_dir: Path, tmp_path: Path) -> None:
     """A run over the first 3 samples (one of each type) on the MariaDB engine, through the runner."""
     script = tmp_path / "replay.jsonl"
-    insert = ("Action: Operation\n```sql\nINSERT INTO `Table of Year, Title, and Role` (Year, Title, Role) VALUES "
-              "('2019', 'Aoharu Ride', 'Kou Mabuchi')\n```")
-    script.write_text(json.dumps({"task": "db", "sample_id": "db-100", "replies": [
-        insert, "Action: Answer\nFinal Answer: []"]}) + "\n"
-        + json.dumps({"task": "db", "sample_id": "*", "replies": ["Action: Answer\nFinal Answer: [\"?\"]"]}) + "\n")
-    config = RunConfig(tasks=["db"], limit=3, backend="replay", replay_file=script, data_dir=data_dir,
-                       output_dir=tmp_path / "runs", db_url=mariadb.url, report=False)
+    insert = (
+        "Action: Operation\n```sql\nINSERT INTO `Table of Year, Title, and Role` (Year, Title, Role) VALUES "
+        "('2019', 'Aoharu Ride', 'Kou Mabuchi')\n```"
+    )
+    script.write_text(
+        json.dumps(
+            {"task": "db", "sample_id": "db-100", "replies": [insert, "Action: Answer\nFinal Answer: []"]}
+        )
+        + "\n"
+        + json.dumps({"task": "db", "sample_id": "*", "replies": ['Action: Answer\nFinal Answer: ["?"]']})
+        + "\n"
+    )
+    config = RunConfig(
+        tasks=["db"],
+        limit=3,
+        backend="replay",
+        replay_file=script,
+        data_dir=data_dir,
+        output_dir=tmp_path / "runs",
+        db_url=mariadb.url,
+        report=False,
+    )
     store, results = run(config)
     db = results.tasks["db"]
     assert db.n == 3 and db.score == pytest.approx(1 / 3)

@@ -36,8 +36,14 @@ def _alone(backend, ids: list[int], max_new: int) -> list[int]:
 
 def test_rows_joining_and_leaving_a_running_batch_decode_as_if_alone(gqa) -> None:
     b = gqa.batcher
-    short, long_, longer = (_ids(gqa, t) for t in ("Hi", "Search[Milhouse] then lookup the answer",
-                                                     "What is the capital of France? Answer briefly, please, now."))
+    short, long_, longer = (
+        _ids(gqa, t)
+        for t in (
+            "Hi",
+            "Search[Milhouse] then lookup the answer",
+            "What is the capital of France? Answer briefly, please, now.",
+        )
+    )
     a = Job(Row(prompt=short), max_new=20, temperature=0.0, stops=())
     b._admit([a])
     for _ in range(3):
@@ -64,12 +70,17 @@ def test_rows_joining_and_leaving_a_running_batch_decode_as_if_alone(gqa) -> Non
 
 def test_a_finished_row_keeps_its_cache_for_the_next_turn(gqa) -> None:
     prompt = _ids(gqa, "Tell me about Milhouse and Mussolini in one line.")
-    first = gqa.generate([GenerationRequest(messages=[Message(role="user", content="Tell me about Milhouse "
-                                                               "and Mussolini in one line.")])],
-                         GenerationConfig(max_new_tokens=8))[0]
+    first = gqa.generate(
+        [
+            GenerationRequest(
+                messages=[Message(role="user", content="Tell me about Milhouse and Mussolini in one line.")]
+            )
+        ],
+        GenerationConfig(max_new_tokens=8),
+    )[0]
     assert first.completion_tokens == 8 and first.seconds > 0
     entry = gqa.prefixes._entries[-1]
-    assert entry.ids[:len(prompt)].tolist() == prompt and len(entry.ids) == len(prompt) + 7
+    assert entry.ids[: len(prompt)].tolist() == prompt and len(entry.ids) == len(prompt) + 7
     assert all(k.shape[-2] == v.shape[-2] == len(entry.ids) for k, v in entry.kv)
     # the next prompt extends it: only what follows the kept reply is computed
     again = gqa.prefixes.computed_tokens
@@ -122,20 +133,28 @@ def test_a_cancelled_request_leaves_the_batch(gqa, monkeypatch: pytest.MonkeyPat
     assert gqa.batcher.jobs == []
 
 
-def test_streamed_episodes_match_the_turn_batched_loop(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path,
-                                                        data_dir: Path) -> None:
+def test_streamed_episodes_match_the_turn_batched_loop(
+    tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path, data_dir: Path
+) -> None:
     """Real HotpotQA episodes: the hf backend streams them (2 rows decoding, 4 episodes in flight, rows
     refilled as replies end) and replies exactly as transformers' generate does in lock-step turns."""
-    from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
-
     from agentflan_eval.agent_loop import run_episodes
     from agentflan_eval.backends.hf import HFBackend
+    from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
     from agentflan_eval.config import RunConfig
     from agentflan_eval.data import DataResolver
     from agentflan_eval.model_resolve import resolve
 
-    model = resolve(str(tiny_llama(tmp_path_factory.mktemp("long"), embedded_dir, num_key_value_heads=2,
-                                   max_position_embeddings=4096)))
+    model = resolve(
+        str(
+            tiny_llama(
+                tmp_path_factory.mktemp("long"),
+                embedded_dir,
+                num_key_value_heads=2,
+                max_position_embeddings=4096,
+            )
+        )
+    )
     cfg = RunConfig(batch_size=2, max_new_tokens=24)
     bench = HotpotQA(cfg, DataResolver(data_dir))
     bench.max_turns = 3

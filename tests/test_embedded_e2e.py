@@ -15,14 +15,31 @@ from agentflan_eval.model_resolve import embedded_gguf
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentflan_eval", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=1200, check=False, env={**os.environ, "AGENTFLAN_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "agentflan_eval", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=1200,
+        check=False,
+        env={**os.environ, "AGENTFLAN_OFFLINE": "1"},
+    )
 
 
 @pytest.mark.slow
 def test_embedded_model_two_hotpotqa_episodes_resume_and_rescore(tmp_path: Path, embedded_dir: Path) -> None:
-    args = ("run", "--tasks", "hotpotqa", "--limit", "2", "--max-new-tokens", "32", "--output-dir", "runs",
-            "--no-report")
+    args = (
+        "run",
+        "--tasks",
+        "hotpotqa",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "32",
+        "--output-dir",
+        "runs",
+        "--no-report",
+    )
     first = _cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -37,9 +54,12 @@ def test_embedded_model_two_hotpotqa_episodes_resume_and_rescore(tmp_path: Path,
     assert manifest["model_hash"] == sha256_file(embedded_gguf())
     assert manifest["chat_template"] == "tokenizer" and "<|im_start|>user\n" in manifest["rendered_example"]
     assert any("offline search corpus" in d["what"] for d in manifest["deviations"])
-    assert {"path": "agenttuning/hotpotQA/derived_jsonl/easy.jsonl",
-            "sha256": sha256_file(Path(os.environ["AGENTFLAN_DATA_DIR"]) / "agenttuning/hotpotQA/derived_jsonl/easy.jsonl")
-            } in manifest["data_files"]
+    assert {
+        "path": "agenttuning/hotpotQA/derived_jsonl/easy.jsonl",
+        "sha256": sha256_file(
+            Path(os.environ["AGENTFLAN_DATA_DIR"]) / "agenttuning/hotpotQA/derived_jsonl/easy.jsonl"
+        ),
+    } in manifest["data_files"]
     results = json.loads((run_dir / "results.json").read_text())
     assert results["tasks"]["hotpotqa"]["n"] == 2 and "hotpotqa" in first.stdout
 

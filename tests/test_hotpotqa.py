@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample, parse_react_action
 
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample, parse_react_action
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.errors import DataFormatError
@@ -30,21 +30,31 @@ def test_loads_300_questions_interleaved_by_level(bench: HotpotQA) -> None:
     assert ("VIVA Media", hard.context[5][1]) == hard.context[5]
 
 
-@pytest.mark.parametrize(("reply", "name", "arg"), [
-    ("Thought 1: x\nAction 1: Search[Milhouse]", "search", "Milhouse"),
-    ("Thought: x\nAction: lookup[named after]\nObservation: made up", "lookup", "named after"),
-    ("Action 3: Finish[Richard Nixon]", "finish", "Richard Nixon"),
-    ("I think the answer is finish[yes] now", "finish", "yes"),
-    ("Action 2: SEARCH[ Leonid Levin ]", "search", "Leonid Levin"),
-])
+@pytest.mark.parametrize(
+    ("reply", "name", "arg"),
+    [
+        ("Thought 1: x\nAction 1: Search[Milhouse]", "search", "Milhouse"),
+        ("Thought: x\nAction: lookup[named after]\nObservation: made up", "lookup", "named after"),
+        ("Action 3: Finish[Richard Nixon]", "finish", "Richard Nixon"),
+        ("I think the answer is finish[yes] now", "finish", "yes"),
+        ("Action 2: SEARCH[ Leonid Levin ]", "search", "Leonid Levin"),
+    ],
+)
 def test_parse_valid(reply: str, name: str, arg: str) -> None:
     a = parse_react_action(reply, ("search", "lookup", "finish"))
     assert (a.name, a.argument, a.valid) == (name, arg, True)
 
 
-@pytest.mark.parametrize("reply", [
-    "", "I don't know.", "Action 1: Google[Milhouse]", "Action 1: Search Milhouse", "Thought 1: Search(Milhouse)",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "",
+        "I don't know.",
+        "Action 1: Google[Milhouse]",
+        "Action 1: Search Milhouse",
+        "Thought 1: Search(Milhouse)",
+    ],
+)
 def test_parse_malformed_is_invalid_not_an_error(reply: str) -> None:
     a = parse_react_action(reply, ("search", "lookup", "finish"))
     assert a.valid is False and a.raw == reply
@@ -82,16 +92,33 @@ def _replay(tmp_path: Path, lines: list[dict]) -> Path:
 
 
 def test_replayed_correct_episode_scores_1_and_wrong_below_1(tmp_path: Path, data_dir: Path) -> None:
-    replay = _replay(tmp_path, [
-        {"task": "hotpotqa", "sample_id": "easy-0", "replies": [
-            "Thought 1: Search the kick boxer.\nAction 1: Search[Badr Hari]\nObservation 1: I imagine this",
-            "Thought 2: He is the one.\nAction 2: Finish[Badr Hari]"]},
-        {"task": "hotpotqa", "sample_id": "medium-0", "replies": [
-            "Thought 1: hmm\nAction 1: Finish[Harper's Bazaar]"]},
-        {"task": "hotpotqa", "sample_id": "hard-4367", "replies": ["I am not sure what to do."] * 10},
-    ])
-    cfg = RunConfig(backend="replay", replay_file=replay, tasks=["hotpotqa"], limit=3, output_dir=tmp_path / "runs",
-                    data_dir=data_dir)
+    replay = _replay(
+        tmp_path,
+        [
+            {
+                "task": "hotpotqa",
+                "sample_id": "easy-0",
+                "replies": [
+                    "Thought 1: Search the kick boxer.\nAction 1: Search[Badr Hari]\nObservation 1: I imagine this",
+                    "Thought 2: He is the one.\nAction 2: Finish[Badr Hari]",
+                ],
+            },
+            {
+                "task": "hotpotqa",
+                "sample_id": "medium-0",
+                "replies": ["Thought 1: hmm\nAction 1: Finish[Harper's Bazaar]"],
+            },
+            {"task": "hotpotqa", "sample_id": "hard-4367", "replies": ["I am not sure what to do."] * 10},
+        ],
+    )
+    cfg = RunConfig(
+        backend="replay",
+        replay_file=replay,
+        tasks=["hotpotqa"],
+        limit=3,
+        output_dir=tmp_path / "runs",
+        data_dir=data_dir,
+    )
     store, results = run(cfg)
     eps = {e.sample_id: e for e in store.episodes("hotpotqa")}
     assert eps["easy-0"].score.value == 1.0 and eps["easy-0"].status.value == "completed"

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 import rdflib
-from agentflan_eval.benchmarks.kg.benchmark import KGSample, KnowledgeGraph
 from rdflib import XSD, Literal, Namespace
 
+from agentflan_eval.benchmarks.kg.benchmark import KGSample, KnowledgeGraph
+from agentflan_eval.benchmarks.kg.sparql import HttpSparql, LocalSparql
+from agentflan_eval.benchmarks.kg.tools import KGSession
 from agentflan_eval.cli import main
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.benchmarks.kg.sparql import HttpSparql, LocalSparql
-from agentflan_eval.benchmarks.kg.tools import KGSession
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
 
@@ -43,22 +43,63 @@ EDGES = [
     ("m.0km5c", "biology.animal_breed.temperament", "m.0test_loyal", "biology.breed_temperament.breeds"),
     # q2 "When was the last superbowl to inlucde the team that had Rise as thier mascot?"
     ("m.0nz45zc", "sports.mascot.team", "m.0test_ravens", "sports.sports_team.team_mascot"),
-    ("m.0test_ravens", "sports.sports_team.championships", "m.0test_sb35",
-     "sports.sports_championship_event.champion"),
-    ("m.0test_ravens", "sports.sports_team.championships", "m.0642vqv", "sports.sports_championship_event.champion"),
-    ("m.06x5s", "sports.sports_championship.events", "m.0test_sb35", "sports.sports_championship_event.championship"),
-    ("m.06x5s", "sports.sports_championship.events", "m.0642vqv", "sports.sports_championship_event.championship"),
-    ("m.06x5s", "sports.sports_championship.events", "m.0test_sb48", "sports.sports_championship_event.championship"),
+    (
+        "m.0test_ravens",
+        "sports.sports_team.championships",
+        "m.0test_sb35",
+        "sports.sports_championship_event.champion",
+    ),
+    (
+        "m.0test_ravens",
+        "sports.sports_team.championships",
+        "m.0642vqv",
+        "sports.sports_championship_event.champion",
+    ),
+    (
+        "m.06x5s",
+        "sports.sports_championship.events",
+        "m.0test_sb35",
+        "sports.sports_championship_event.championship",
+    ),
+    (
+        "m.06x5s",
+        "sports.sports_championship.events",
+        "m.0642vqv",
+        "sports.sports_championship_event.championship",
+    ),
+    (
+        "m.06x5s",
+        "sports.sports_championship.events",
+        "m.0test_sb48",
+        "sports.sports_championship_event.championship",
+    ),
 ]
-NAMES = {"m.05t073s": "Bo", "m.0test_pwd": "Portuguese Water Dog", "m.0km5c": "German Shepherd Dog",
-         "m.04kqpjd": "Obedient", "m.04kpkld": "Intelligent", "m.0test_brave": "Brave", "m.0test_loyal": "Loyal",
-         "m.0nz45zc": "Rise", "m.0test_ravens": "Baltimore Ravens", "m.06x5s": "Super Bowl",
-         "m.0test_sb35": "Super Bowl XXXV", "m.0642vqv": "Super Bowl XLVII", "m.0test_sb48": "Super Bowl XLVIII"}
-TYPES = {"m.0test_pwd": "biology.animal_breed", "m.0km5c": "biology.animal_breed",
-         "m.04kqpjd": "biology.breed_temperament", "m.04kpkld": "biology.breed_temperament",
-         "m.0test_brave": "biology.breed_temperament", "m.0test_loyal": "biology.breed_temperament",
-         "m.0test_sb35": "sports.sports_championship_event", "m.0642vqv": "sports.sports_championship_event",
-         "m.0test_sb48": "sports.sports_championship_event"}
+NAMES = {
+    "m.05t073s": "Bo",
+    "m.0test_pwd": "Portuguese Water Dog",
+    "m.0km5c": "German Shepherd Dog",
+    "m.04kqpjd": "Obedient",
+    "m.04kpkld": "Intelligent",
+    "m.0test_brave": "Brave",
+    "m.0test_loyal": "Loyal",
+    "m.0nz45zc": "Rise",
+    "m.0test_ravens": "Baltimore Ravens",
+    "m.06x5s": "Super Bowl",
+    "m.0test_sb35": "Super Bowl XXXV",
+    "m.0642vqv": "Super Bowl XLVII",
+    "m.0test_sb48": "Super Bowl XLVIII",
+}
+TYPES = {
+    "m.0test_pwd": "biology.animal_breed",
+    "m.0km5c": "biology.animal_breed",
+    "m.04kqpjd": "biology.breed_temperament",
+    "m.04kpkld": "biology.breed_temperament",
+    "m.0test_brave": "biology.breed_temperament",
+    "m.0test_loyal": "biology.breed_temperament",
+    "m.0test_sb35": "sports.sports_championship_event",
+    "m.0642vqv": "sports.sports_championship_event",
+    "m.0test_sb48": "sports.sports_championship_event",
+}
 END_DATES = {"m.0test_sb35": "2001-01-28", "m.0642vqv": "2013-02-03", "m.0test_sb48": "2014-02-02"}
 
 
@@ -141,13 +182,17 @@ def test_loads_the_150_standard_questions(bench: KnowledgeGraph) -> None:
     samples = bench.load_samples()
     assert len(samples) == 150 and len({s.id for s in samples}) == 150
     first = samples[0]
-    assert isinstance(first, KGSample) and first.entities == {"first dog": "m.05t073s", "german shepherds": "m.0km5c"}
+    assert isinstance(first, KGSample) and first.entities == {
+        "first dog": "m.05t073s",
+        "german shepherds": "m.0km5c",
+    }
     assert first.answers == ["m.04kqpjd", "m.04kpkld"] and first.subset == "grailqa"
 
 
 @pytest.mark.parametrize("index", [0, 1])
-def test_gold_actions_reach_the_gold_answer_locally_and_over_http(bench: KnowledgeGraph, graph: rdflib.Graph,
-                                                                  endpoint: str, index: int) -> None:
+def test_gold_actions_reach_the_gold_answer_locally_and_over_http(
+    bench: KnowledgeGraph, graph: rdflib.Graph, endpoint: str, index: int
+) -> None:
     """std.json's own action sequences (intersection; argmax) executed by the tools give its answers."""
     sample = bench.load_samples()[index]
     raw = json.loads((Path(bench.data.path(bench.data_files[0]))).read_text())[index]
@@ -159,14 +204,18 @@ def test_gold_actions_reach_the_gold_answer_locally_and_over_http(bench: Knowled
     assert observations[0] == "Observation: [sports.mascot.team]" if index else True
     if index == 1:
         assert observations[-2] == "Observation: [time.event.end_date]"
-        assert str(s.variables[-1].program).startswith("(ARGMAX (AND (JOIN (R sports.sports_team.championships)")
+        assert str(s.variables[-1].program).startswith(
+            "(ARGMAX (AND (JOIN (R sports.sports_team.championships)"
+        )
 
 
 def test_count_and_argmin(bench: KnowledgeGraph, graph: rdflib.Graph) -> None:
     s = _session(bench, LocalSparql(graph), bench.load_samples()[1])  # type: ignore[arg-type]
     s.run_line("Action: get_relations(superbowl)")
-    assert s.run_line("Action: get_neighbors(superbowl, sports.sports_championship.events)") == \
-        "Observation: variable #0, which are instances of sports.sports_championship_event"
+    assert (
+        s.run_line("Action: get_neighbors(superbowl, sports.sports_championship.events)")
+        == "Observation: variable #0, which are instances of sports.sports_championship_event"
+    )
     assert s.run_line("Action: count(#0)") == "Observation: variable #1, which is a number"
     assert s.answer(1) == ["3"]
     s.run_line("Action: get_attributes(#0)")
@@ -179,24 +228,35 @@ def test_tool_errors_use_agentbench_messages(bench: KnowledgeGraph, graph: rdfli
     # get_neighbors needs get_relations first; an unknown entity name is not a mid
     assert s.run_line("Action: get_neighbors(first dog, biology.pedigreed_animal.breed)") == (
         "get_neighbors(first dog, biology.pedigreed_animal.breed) cannot be executed. You may make a mistake "
-        "and need to fix it.")
+        "and need to fix it."
+    )
     assert "cannot be executed" in s.run_line("Action: get_relations(Barack Obama)")
     assert s.run_line("Action: look around") == "Function is not executed!"
     fresh = _session(bench, LocalSparql(graph), bench.load_samples()[0])  # type: ignore[arg-type]
-    assert fresh.run_line("Action: get_relations(first dog").startswith(  # no "(...)" pair, nothing parsed yet
-        "I may make a syntax error when calling get_relations (e.g., unmatched parenthesis).")
+    assert fresh.run_line(
+        "Action: get_relations(first dog"
+    ).startswith(  # no "(...)" pair, nothing parsed yet
+        "I may make a syntax error when calling get_relations (e.g., unmatched parenthesis)."
+    )
     assert s.run_line("Action: search(first dog)") == (  # AgentBench shows the last parsed arguments
-        "search(Barack Obama) cannot be executed. You may make a mistake and need to fix it.")
+        "search(Barack Obama) cannot be executed. You may make a mistake and need to fix it."
+    )
     s.run_line("Action: get_relations(first dog)")
     s.run_line("Action: get_neighbors(first dog, biology.pedigreed_animal.breed)")  # #0: breeds
     s.run_line("Action: get_relations(german shepherds)")
-    s.run_line("Action: get_neighbors(german shepherds, biology.animal_breed.temperament)")  # #1: temperaments
+    s.run_line(
+        "Action: get_neighbors(german shepherds, biology.animal_breed.temperament)"
+    )  # #1: temperaments
     assert s.run_line("Action: intersection(#0, #1)").endswith(
         "cannot be executed. The two variables are not of the same type. You may further explore them by call "
-        "get_relations")
+        "get_relations"
+    )
     assert "cannot be executed" in s.run_line("Action: argmax(#0, time.event.end_date)")  # no get_attributes
     assert "cannot be executed" in s.run_line("Action: get_relations(#7)")
-    assert len(s.variables) == 2 and s.actions[-1] == "get_neighbors(german shepherds, biology.animal_breed.temperament)"
+    assert (
+        len(s.variables) == 2
+        and s.actions[-1] == "get_neighbors(german shepherds, biology.animal_breed.temperament)"
+    )
 
 
 def test_parse_action(bench: KnowledgeGraph) -> None:
@@ -219,13 +279,15 @@ def test_f1_is_agentbench_answer_set_f1(bench: KnowledgeGraph) -> None:
 
 
 def _write_replay(path: Path, scripts: dict[str, list[str]]) -> Path:
-    path.write_text("".join(json.dumps({"task": "kg", "sample_id": k, "replies": v}) + "\n"
-                            for k, v in scripts.items()))
+    path.write_text(
+        "".join(json.dumps({"task": "kg", "sample_id": k, "replies": v}) + "\n" for k, v in scripts.items())
+    )
     return path
 
 
-def test_replayed_episodes_right_and_wrong_over_http(bench: KnowledgeGraph, endpoint: str, data_dir: Path,
-                                                     tmp_path: Path) -> None:
+def test_replayed_episodes_right_and_wrong_over_http(
+    bench: KnowledgeGraph, endpoint: str, data_dir: Path, tmp_path: Path
+) -> None:
     q1, q2 = (s.id for s in bench.load_samples()[:2])
     right = [
         "I should look at the dog first.",  # no Action line: invalid, answered as AgentBench did
@@ -239,10 +301,22 @@ def test_replayed_episodes_right_and_wrong_over_http(bench: KnowledgeGraph, endp
         "Action: intersection(#1, #2)",
         "Thought: #3 is the answer.\nFinal Answer: #3",
     ]
-    wrong = ["Action: get_relations(Rise)", "Action: get_neighbors(Rise, sports.mascot.team)", "Final Answer: #0"]
+    wrong = [
+        "Action: get_relations(Rise)",
+        "Action: get_neighbors(Rise, sports.mascot.team)",
+        "Final Answer: #0",
+    ]
     replay = _write_replay(tmp_path / "replay.jsonl", {q1: right, q2: wrong})
-    config = RunConfig(backend="replay", replay_file=replay, tasks=["kg"], limit=2, output_dir=tmp_path / "runs",
-                       data_dir=data_dir, kg_endpoint=endpoint, report=False)
+    config = RunConfig(
+        backend="replay",
+        replay_file=replay,
+        tasks=["kg"],
+        limit=2,
+        output_dir=tmp_path / "runs",
+        data_dir=data_dir,
+        kg_endpoint=endpoint,
+        report=False,
+    )
     store, results = run(config)
     episodes = {e.sample_id: e for e in store.episodes("kg")}
     good, bad = episodes[q1], episodes[q2]
@@ -250,7 +324,10 @@ def test_replayed_episodes_right_and_wrong_over_http(bench: KnowledgeGraph, endp
     assert good.steps[0].action.valid is False
     assert good.steps[0].observation == "No executable function found! Need to recheck the action."
     assert good.steps[7].observation == "Invalid variable id! Need to recheck the action."
-    assert good.steps[8].observation == "Observation: variable #3, which are instances of biology.breed_temperament"
+    assert (
+        good.steps[8].observation
+        == "Observation: variable #3, which are instances of biology.breed_temperament"
+    )
     assert "hallucinated" not in good.steps[2].reply  # cut at the "Observation:" stop string
     assert bad.score.value == 0.0 and bad.env_info["predict"] == ["m.0test_ravens"]
     task = results.tasks["kg"]
@@ -260,9 +337,12 @@ def test_replayed_episodes_right_and_wrong_over_http(bench: KnowledgeGraph, endp
     assert outcome.changed == 0 and outcome.results.tasks["kg"].score == pytest.approx(0.5)
 
 
-def test_without_endpoint_the_task_is_not_run(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["run", "--tasks", "kg", "--limit", "1", "--data-dir", str(data_dir),
-                 "--output-dir", str(tmp_path)])
+def test_without_endpoint_the_task_is_not_run(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(
+        ["run", "--tasks", "kg", "--limit", "1", "--data-dir", str(data_dir), "--output-dir", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "kg: needs a Freebase SPARQL endpoint (--kg-endpoint)" in err
 

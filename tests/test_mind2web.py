@@ -13,12 +13,17 @@ import pickle
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.mind2web.benchmark import Mind2Web, Mind2WebSample, final_prediction, parse_answer
 from lxml import etree
 
+from agentflan_eval.benchmarks.mind2web.benchmark import (
+    Mind2Web,
+    Mind2WebSample,
+    final_prediction,
+    parse_answer,
+)
+from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1, prune, render
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1, prune, render
 from agentflan_eval.records import Action, EpisodeStatus, Score
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
@@ -56,33 +61,64 @@ PAGE = """<html backend_node_id="1">
 
 
 def _cand(bid: str, tag: str) -> dict:
-    return {"tag": tag, "attributes": json.dumps({"backend_node_id": bid}), "backend_node_id": bid,
-            "is_original_target": False, "is_top_level_target": True}
+    return {
+        "tag": tag,
+        "attributes": json.dumps({"backend_node_id": bid}),
+        "backend_node_id": bid,
+        "is_original_target": False,
+        "is_top_level_target": True,
+    }
 
 
 def _action(uid: str, op: str, value: str, pos: list[str], neg: list[str]) -> dict:
-    tags = {b: t for b, t in [("7", "div"), ("9", "a"), ("11", "input"), ("13", "li"), ("15", "li"), ("16", "button"),
-                              ("19", "select"), ("22", "button"), ("24", "p"), ("12", "ul")]}
-    return {"action_uid": uid, "raw_html": "<html>...</html>", "cleaned_html": PAGE,
-            "operation": {"op": op, "original_op": op, "value": value},
-            "pos_candidates": [_cand(b, tags[b]) for b in pos], "neg_candidates": [_cand(b, tags[b]) for b in neg]}
+    tags = {
+        b: t
+        for b, t in [
+            ("7", "div"),
+            ("9", "a"),
+            ("11", "input"),
+            ("13", "li"),
+            ("15", "li"),
+            ("16", "button"),
+            ("19", "select"),
+            ("22", "button"),
+            ("24", "p"),
+            ("12", "ul"),
+        ]
+    }
+    return {
+        "action_uid": uid,
+        "raw_html": "<html>...</html>",
+        "cleaned_html": PAGE,
+        "operation": {"op": op, "original_op": op, "value": value},
+        "pos_candidates": [_cand(b, tags[b]) for b in pos],
+        "neg_candidates": [_cand(b, tags[b]) for b in neg],
+    }
 
 
 TASK = {
-    "annotation_id": "7c3b1d0e-5b1a-4d8e-9f0e-2f6a5a1c9b01", "website": "enterprise", "domain": "Travel",
-    "subdomain": "Car rental", "confirmed_task": "Find a mini van at Brooklyn City from April 5th to April 8th "
-                                                 "for a 22 year old renter.",
-    "action_reprs": ["[textbox]  Pick-up & Return Location (ZIP, City or Airport) (... -> TYPE: Brooklyn",
-                     "[option]  Brooklyn, NY, US Select -> CLICK", "[combobox]  age -> SELECT: 22"],
+    "annotation_id": "7c3b1d0e-5b1a-4d8e-9f0e-2f6a5a1c9b01",
+    "website": "enterprise",
+    "domain": "Travel",
+    "subdomain": "Car rental",
+    "confirmed_task": "Find a mini van at Brooklyn City from April 5th to April 8th "
+    "for a 22 year old renter.",
+    "action_reprs": [
+        "[textbox]  Pick-up & Return Location (ZIP, City or Airport) (... -> TYPE: Brooklyn",
+        "[option]  Brooklyn, NY, US Select -> CLICK",
+        "[combobox]  age -> SELECT: 22",
+    ],
     "actions": [
         _action("a1", "TYPE", "Brooklyn", ["11"], ["7", "9", "22"]),  # 4 candidates: one round
         _action("a2", "CLICK", "", ["13"], ["15", "7", "9", "16", "22", "24"]),  # 7 candidates: two rounds
         _action("a3", "SELECT", "22", ["19"], ["16", "22"]),  # gold ranked 12th: not in the top 10
     ],
 }
-RANKS = {"a1": {"11": 0, "7": 3, "9": 5, "22": 1},
-         "a2": {"13": 2, "15": 0, "7": 4, "9": 9, "16": 1, "22": 3, "24": 6, "11": 30},
-         "a3": {"19": 12, "16": 0, "22": 1}}
+RANKS = {
+    "a1": {"11": 0, "7": 3, "9": 5, "22": 1},
+    "a2": {"13": 2, "15": 0, "7": 4, "9": 9, "16": 1, "22": 3, "24": 6, "11": 30},
+    "a3": {"19": 12, "16": 0, "22": 1},
+}
 
 
 def write_records(root: Path, data_dir: Path) -> Path:
@@ -95,7 +131,9 @@ def write_records(root: Path, data_dir: Path) -> Path:
     (root / "mind2web/scores_all_data.pkl").write_bytes(pickle.dumps({"scores": scores, "ranks": ranks}))
     prompt = root / "agentbench/mind2web/prompt"
     prompt.mkdir(parents=True)
-    (prompt / "llm_prompt_cot.json").write_bytes((data_dir / "agentbench/mind2web/prompt/llm_prompt_cot.json").read_bytes())
+    (prompt / "llm_prompt_cot.json").write_bytes(
+        (data_dir / "agentbench/mind2web/prompt/llm_prompt_cot.json").read_bytes()
+    )
     return root
 
 
@@ -116,32 +154,50 @@ def test_prune_and_render_in_mindact_format() -> None:
     assert kept == {"16", "19"}  # only candidates keep their id
     text = render(tree, {})
     # body and the outer div are left with one child and no attributes: dissolved; meta keeps 5 words a value
-    assert text.startswith("<html> <form reservation> <input text pick-up & return location (zip, enter a location /> "
-                           "<ul listbox> </ul> <button id=0")
-    assert ("<button id=0 button selected pick-up date 03/19/2023> <span> 19 </span> <span> Mar </span> </button> "
-            "<select id=1 select-one age> <option 25+ true> 25+ </option> <option 22> 22 </option> </select>") in text
+    assert text.startswith(
+        "<html> <form reservation> <input text pick-up & return location (zip, enter a location /> "
+        "<ul listbox> </ul> <button id=0"
+    )
+    assert (
+        "<button id=0 button selected pick-up date 03/19/2023> <span> 19 </span> <span> Mar </span> </button> "
+        "<select id=1 select-one age> <option 25+ true> 25+ </option> <option 22> 22 </option> </select>"
+    ) in text
     assert "Copyright" not in text and "Car Sales" not in text  # outside every candidate's neighbourhood
     assert "https" not in text
 
 
 def test_multichoice_question_format() -> None:
-    context, question, choices = multichoice(PAGE, "Rent a van", ["[link] Cars -> CLICK"] * 7, ["22", "11", "9"])
+    context, question, choices = multichoice(
+        PAGE, "Rent a van", ["[link] Cars -> CLICK"] * 7, ["22", "11", "9"]
+    )
     assert [c for c, _ in choices] == ["9", "11", "22"]  # document order, not candidate order
     assert "<a id=0>" in context and "<input id=1 text" in context and "<button id=2 submit>" in context
     lines = question.split("\n")
-    assert lines[:3] == ["Based on the HTML webpage above, try to complete the following task:", "Task: Rent a van",
-                         "Previous actions:"]
-    assert lines[3:8] == ["[link] Cars -> CLICK"] * 5 and lines[8].startswith("What should be the next action?")
-    assert lines[-4:] == ["A. None of the above", "B. <a id=0> Enterprise Fleet Management </a>",
-                          "C. <input id=1 text pick-up & return location (zip, enter a",
-                          "D. <button id=2 submit> Browse Vehicles </button>"]
+    assert lines[:3] == [
+        "Based on the HTML webpage above, try to complete the following task:",
+        "Task: Rent a van",
+        "Previous actions:",
+    ]
+    assert lines[3:8] == ["[link] Cars -> CLICK"] * 5 and lines[8].startswith(
+        "What should be the next action?"
+    )
+    assert lines[-4:] == [
+        "A. None of the above",
+        "B. <a id=0> Enterprise Fleet Management </a>",
+        "C. <input id=1 text pick-up & return location (zip, enter a",
+        "D. <button id=2 submit> Browse Vehicles </button>",
+    ]
     assert "Previous actions:\nNone\nWhat should" in multichoice(PAGE, "t", [], ["9"])[1]
 
 
 def test_operation_f1_and_answer_parsing_by_hand() -> None:
     assert operation_f1("TYPE new york", "TYPE new york") == 1.0
     assert operation_f1("TYPE new", "TYPE new york") == pytest.approx(0.8)  # P 1, R 2/3
-    assert operation_f1("CLICK", "TYPE x") == 0.0 and operation_f1("", "") == 1.0 and operation_f1("", "CLICK") == 0.0
+    assert (
+        operation_f1("CLICK", "TYPE x") == 0.0
+        and operation_f1("", "") == 1.0
+        and operation_f1("", "CLICK") == 0.0
+    )
     assert parse_answer("Thought: pick.\nAnswer: C.\nAction: SELECT\nValue: Pickup") == ("C", "SELECT Pickup")
     assert parse_answer("Answer: D.\nAction: CLICK") == ("D", "CLICK")
     assert parse_answer("I would click the button") == (None, "")
@@ -150,9 +206,13 @@ def test_operation_f1_and_answer_parsing_by_hand() -> None:
 def test_tournament_replay_by_hand() -> None:
     rounds = [["a", "b", "c", "d", "e"], ["f", "g", "h", "i", "j"], ["k", "c"]]
     # 11 candidates: round 1 picks c (pool 6+1=7) ... pool after round 2: 2-... checked step by step
-    assert final_prediction(11, rounds, ["Answer: D.\nAction: CLICK", "Answer: A.", "Answer: C.\nAction: CLICK"]) \
-        == ("c", "CLICK")
-    assert final_prediction(11, rounds[:2], ["Answer: B.\nAction: TYPE\nValue: x", "Answer: A."]) == ("a", "TYPE x")
+    assert final_prediction(
+        11, rounds, ["Answer: D.\nAction: CLICK", "Answer: A.", "Answer: C.\nAction: CLICK"]
+    ) == ("c", "CLICK")
+    assert final_prediction(11, rounds[:2], ["Answer: B.\nAction: TYPE\nValue: x", "Answer: A."]) == (
+        "a",
+        "TYPE x",
+    )
     assert final_prediction(4, [["a", "b", "c", "d"]], ["Answer: A."]) == ("", "")  # nothing picked
     assert final_prediction(4, [["a", "b", "c", "d"]], ["Answer: F."]) == ("", "")  # no choice F: no pick
 
@@ -188,13 +248,26 @@ def _oracle(bench: Mind2Web, sample: Mind2WebSample, wrong: bool = False) -> lis
 
 def test_replay_correct_wrong_and_malformed(bench: Mind2Web, m2w_dir: Path, tmp_path: Path) -> None:
     a1, a2, a3 = bench.load_samples()
-    scripts = {a1.id: _oracle(bench, a1), a2.id: _oracle(bench, a2), a3.id: ["Answer: B.\nAction: SELECT\nValue: 22"]}
+    scripts = {
+        a1.id: _oracle(bench, a1),
+        a2.id: _oracle(bench, a2),
+        a3.id: ["Answer: B.\nAction: SELECT\nValue: 22"],
+    }
     assert len(scripts[a2.id]) == 2  # 7 candidates: two rounds
     replay = tmp_path / "good.jsonl"
-    replay.write_text("".join(json.dumps({"task": "mind2web", "sample_id": k, "replies": v}) + "\n"
-                              for k, v in scripts.items()))
-    config = RunConfig(tasks=["mind2web"], backend="replay", replay_file=replay, data_dir=m2w_dir,
-                       output_dir=tmp_path / "good", report=False)
+    replay.write_text(
+        "".join(
+            json.dumps({"task": "mind2web", "sample_id": k, "replies": v}) + "\n" for k, v in scripts.items()
+        )
+    )
+    config = RunConfig(
+        tasks=["mind2web"],
+        backend="replay",
+        replay_file=replay,
+        data_dir=m2w_dir,
+        output_dir=tmp_path / "good",
+        report=False,
+    )
     store, results = run(config)
     eps = {r.sample_id: r for r in store.episodes("mind2web")}
     assert eps[a1.id].score.success and eps[a2.id].score.success and not eps[a3.id].score.success
@@ -206,9 +279,14 @@ def test_replay_correct_wrong_and_malformed(bench: Mind2Web, m2w_dir: Path, tmp_
     assert rescore(store.root).changed == 0  # the tournament is replayed from the stored replies
 
     wrong = tmp_path / "bad.jsonl"
-    wrong.write_text(json.dumps({"task": "mind2web", "sample_id": a1.id, "replies": _oracle(bench, a1, wrong=True)})
-                     + "\n" + json.dumps({"task": "mind2web", "sample_id": a2.id,
-                                          "replies": ["I am not sure which one.", "no idea"]}) + "\n")
+    wrong.write_text(
+        json.dumps({"task": "mind2web", "sample_id": a1.id, "replies": _oracle(bench, a1, wrong=True)})
+        + "\n"
+        + json.dumps(
+            {"task": "mind2web", "sample_id": a2.id, "replies": ["I am not sure which one.", "no idea"]}
+        )
+        + "\n"
+    )
     config = config.model_copy(update={"replay_file": wrong, "output_dir": tmp_path / "bad", "limit": 2})
     store, results = run(config)
     eps = {r.sample_id: r for r in store.episodes("mind2web")}
@@ -234,7 +312,9 @@ def test_each_round_starts_a_fresh_chat(bench: Mind2Web, tmp_path: Path) -> None
 
     sample = bench.load_samples()[1]
     replay = tmp_path / "r.jsonl"
-    replay.write_text(json.dumps({"task": "mind2web", "sample_id": sample.id, "replies": _oracle(bench, sample)}))
+    replay.write_text(
+        json.dumps({"task": "mind2web", "sample_id": sample.id, "replies": _oracle(bench, sample)})
+    )
     backend, done = Recording(replay), []
     run_episodes(bench, [sample], backend, GenerationConfig(), 1, done.append)
     first, second = (r.messages for r in backend.seen)
@@ -254,21 +334,24 @@ def test_score_is_recomputed_from_steps(bench: Mind2Web) -> None:
     score = bench.score(s, steps, env.info())
     assert score.details["element_correct"] and score.details["operation_f1"] == pytest.approx(0.8)
     assert score.value == 0.0  # F1 below 1: not a successful step
-    assert bench.task_score([(None, score), (None, Score(value=1.0, details={"element_correct": True,
-                                                                               "operation_f1": 1.0}))]) == (
-        0.5, {"element_accuracy": 1.0, "operation_f1": pytest.approx(0.9)})
+    assert bench.task_score(
+        [(None, score), (None, Score(value=1.0, details={"element_correct": True, "operation_f1": 1.0}))]
+    ) == (0.5, {"element_accuracy": 1.0, "operation_f1": pytest.approx(0.9)})
 
 
 def test_unavailable_offline_says_what_is_needed(tmp_path: Path, data_dir: Path) -> None:
     b = Mind2Web(RunConfig(data_dir=data_dir), DataResolver(data_dir, offline=True))
     reason = b.unavailable()
-    assert "mind2web/test_domain" in reason and "osunlp/Mind2Web" in reason and "MIND2WEB_ZIP_PASSWORD" in reason
+    assert (
+        "mind2web/test_domain" in reason and "osunlp/Mind2Web" in reason and "MIND2WEB_ZIP_PASSWORD" in reason
+    )
 
 
 @pytest.mark.slow
 def test_embedded_model_answers_one_step(m2w_dir: Path, tmp_path: Path) -> None:
-    config = RunConfig(tasks=["mind2web"], limit=1, max_new_tokens=48, data_dir=m2w_dir, output_dir=tmp_path,
-                       report=False)
+    config = RunConfig(
+        tasks=["mind2web"], limit=1, max_new_tokens=48, data_dir=m2w_dir, output_dir=tmp_path, report=False
+    )
     store, results = run(config)
     (rec,) = store.episodes("mind2web")
     assert rec.steps and rec.prompt_tokens > 1000 and rec.status == EpisodeStatus.COMPLETED

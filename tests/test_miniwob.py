@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.miniwob.benchmark import SEEDS, TASKS, MiniWoB, MiniWoBSample
 from test_browser import assert_no_browser_left
 
 from agentflan_eval.benchmarks.common.browser.actions import ANSWER_PHRASE
 from agentflan_eval.benchmarks.common.browser.driver import hold
+from agentflan_eval.benchmarks.miniwob.benchmark import SEEDS, TASKS, MiniWoB, MiniWoBSample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeStatus
@@ -30,7 +30,9 @@ def nodes(obs: str) -> list[tuple[str, str, str, str]]:
     for line in obs.splitlines():
         m = _NODE.search(line)
         if m:
-            out.append((m.group(1), m.group(2), m.group(3) if m.group(3) is not None else m.group(4), m.group(5)))
+            out.append(
+                (m.group(1), m.group(2), m.group(3) if m.group(3) is not None else m.group(4), m.group(5))
+            )
     return out
 
 
@@ -77,11 +79,19 @@ def solve(task: str, objective: str, obs: str, previous: str) -> str:
         m = re.search(r"(\d\w\w) input", objective)
         return f"click [{first(obs, 'textbox', n=_ORDINAL[m.group(1)] if m else 0)}]"
     if task in ("enter-text", "enter-text-dynamic"):
-        return f"type [{first(obs, 'textbox')}] [{q[0]}] [0]" if fresh else f"click [{first(obs, 'button', 'Submit')}]"
+        return (
+            f"type [{first(obs, 'textbox')}] [{q[0]}] [0]"
+            if fresh
+            else f"click [{first(obs, 'button', 'Submit')}]"
+        )
     if task in ("enter-password", "login-user"):
         values = [q[0], q[0]] if task == "enter-password" else q[:2]
         boxes = [i for i, r, _, _ in nodes(obs) if r == "textbox"]
-        done = 0 if fresh else next((k + 1 for k, b in enumerate(boxes) if previous.startswith(f"type [{b}]")), 2)
+        done = (
+            0
+            if fresh
+            else next((k + 1 for k, b in enumerate(boxes) if previous.startswith(f"type [{b}]")), 2)
+        )
         if done < 2:
             return f"type [{boxes[done]}] [{values[done]}] [0]"
         return f"click [{first(obs, 'button', 'Submit' if task == 'enter-password' else 'Login')}]"
@@ -140,7 +150,10 @@ def test_replay_run_success_failure_and_malformed(bench: MiniWoB, tmp_path: Path
     try:
         obs, _ = _split(env.reset()[-1].content)
         wrong = next(n for n in ("ONE", "TWO") if n not in env.objective)
-        right_id, wrong_id = first(obs, "button", "ONE" if wrong == "TWO" else "TWO"), first(obs, "button", wrong)
+        right_id, wrong_id = (
+            first(obs, "button", "ONE" if wrong == "TWO" else "TWO"),
+            first(obs, "button", wrong),
+        )
     finally:
         env.close()
     env = bench.make_env(bench.load_samples()[0])  # click-test
@@ -149,14 +162,32 @@ def test_replay_run_success_failure_and_malformed(bench: MiniWoB, tmp_path: Path
     finally:
         env.close()
     script = tmp_path / "replay.jsonl"
-    script.write_text("\n".join(json.dumps(r) for r in [
-        {"task": "miniwob", "sample_id": "click-test-0", "replies": [reply(f"click [{ok_id}]")]},
-        {"task": "miniwob", "sample_id": "click-test-2-0", "replies": [reply(f"click [{wrong_id}]")]},
-        {"task": "miniwob", "sample_id": "click-button-0", "replies": ["I click it.", "```", "click [4]"]},
-    ]), encoding="utf-8")
+    script.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"task": "miniwob", "sample_id": "click-test-0", "replies": [reply(f"click [{ok_id}]")]},
+                {"task": "miniwob", "sample_id": "click-test-2-0", "replies": [reply(f"click [{wrong_id}]")]},
+                {
+                    "task": "miniwob",
+                    "sample_id": "click-button-0",
+                    "replies": ["I click it.", "```", "click [4]"],
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert right_id != wrong_id
-    config = RunConfig(tasks=["miniwob"], limit=3, backend="replay", replay_file=script, output_dir=tmp_path,
-                       run_id="r", data_dir=data_dir, report=False)
+    config = RunConfig(
+        tasks=["miniwob"],
+        limit=3,
+        backend="replay",
+        replay_file=script,
+        output_dir=tmp_path,
+        run_id="r",
+        data_dir=data_dir,
+        report=False,
+    )
     store, results = run(config)
     eps = {r.sample_id: r for r in store.episodes("miniwob")}
     assert eps["click-test-0"].score.success and eps["click-test-0"].env_info["raw_reward"] == 1.0
@@ -189,16 +220,21 @@ def test_missing_element_and_stop_before_done(bench: MiniWoB) -> None:
 
 
 @pytest.mark.slow
-def test_embedded_model_plays_one_episode(bench: MiniWoB, tmp_path: Path, data_dir: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_model_plays_one_episode(
+    bench: MiniWoB, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The embedded model, end to end through the CLI's runner; one short turn keeps it cheap on a CPU."""
     monkeypatch.setattr(MiniWoB, "max_turns", 1)
-    config = RunConfig(tasks=["miniwob"], limit=1, max_new_tokens=32, data_dir=data_dir, output_dir=tmp_path,
-                       report=False)
+    config = RunConfig(
+        tasks=["miniwob"], limit=1, max_new_tokens=32, data_dir=data_dir, output_dir=tmp_path, report=False
+    )
     store, results = run(config)
     (rec,) = store.episodes("miniwob")
     assert rec.steps and rec.completion_tokens > 0 and rec.prompt_tokens > 1000  # the two-shot CoT prompt
-    assert rec.prompt[0].role == "system" and "In summary, the next action I will perform is" in rec.prompt[0].content
+    assert (
+        rec.prompt[0].role == "system"
+        and "In summary, the next action I will perform is" in rec.prompt[0].content
+    )
     assert rec.status in (EpisodeStatus.COMPLETED, EpisodeStatus.TURN_LIMIT, EpisodeStatus.CONTEXT_LIMIT)
     assert len(rec.steps) == 1 and rec.steps[0].completion_tokens > 0
     assert rec.env_info["task"] == "click-test" and results.tasks["miniwob"].n == 1

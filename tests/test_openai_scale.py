@@ -23,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample
 
 from agentflan_eval.backends.base import GenerationRequest
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeStatus, GenerationConfig, Message
@@ -34,14 +34,17 @@ from agentflan_eval.store import RunStore
 
 N = 12
 WRONG = "Xqzzv Plorb"  # shares no token with any gold answer, so its F1 is 0
-OVERFLOW = ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
-            "(4744 in the messages, 256 in the completion).")  # vLLM's wording
+OVERFLOW = (
+    "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens "
+    "(4744 in the messages, 256 in the completion)."
+)  # vLLM's wording
 
 
 def faults(k: int) -> list[str]:
     """Failures injected on the first attempts of conversation turn ``k`` (then it succeeds)."""
     return {0: ["429 Retry-After"], 4: ["429 retry-after-ms"], 2: ["drop", "drop"], 6: ["drop", "503"]}.get(
-        k % 8, ["429"] if k % 4 == 1 else [])
+        k % 8, ["429"] if k % 4 == 1 else []
+    )
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -80,22 +83,38 @@ class FakeServer(ThreadingHTTPServer):
         if fault == "drop":
             return None
         if fault and fault.startswith("429"):
-            headers = {"429 Retry-After": {"Retry-After": "1"}, "429 retry-after-ms": {"retry-after-ms": "20"}}
+            headers = {
+                "429 Retry-After": {"Retry-After": "1"},
+                "429 retry-after-ms": {"retry-after-ms": "20"},
+            }
             return 429, {"error": {"message": "rate limited"}}, headers.get(fault, {})
         if fault == "503":
             return 503, {"error": {"message": "overloaded"}}, {}
         if turn == 0:
             title = sample.context[0][0]
             text = f"Thought: I search {title}.\nAction: Search[{title}]\nObservation 1: made up by the model"
-        elif msgs[-1]["role"] == "user" and msgs[-1]["content"].startswith("Observation 1:") \
-                and "made up" not in msgs[-2]["content"]:
+        elif (
+            msgs[-1]["role"] == "user"
+            and msgs[-1]["content"].startswith("Observation 1:")
+            and "made up" not in msgs[-2]["content"]
+        ):
             text = f"Thought: I know it.\nAction: Finish[{WRONG if i % 6 == 5 else sample.answer}]"
         else:
             return 400, {"error": {"message": f"unexpected conversation at turn {turn}"}}, {}
-        return 200, {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": text}}],
-                     "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}, {}
+        return (
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                ],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120},
+            },
+            {},
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -117,8 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.mode == "broken":
             self._send(500, {"error": {"message": "model worker crashed"}}, {})
             return
-        self._send(200, {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0,
-                                                     "owned_by": "test"}]}, {})
+        self._send(
+            200,
+            {"object": "list", "data": [{"id": "fake", "object": "model", "created": 0, "owned_by": "test"}]},
+            {},
+        )
 
     def do_POST(self) -> None:  # /v1/chat/completions
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -164,14 +186,43 @@ def server(samples: list[HotpotQASample], request: pytest.FixtureRequest) -> Ite
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-    return subprocess.run([sys.executable, "-m", "agentflan_eval", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentflan_eval", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
-def test_flaky_server_loses_no_episode(server: FakeServer, samples: list[HotpotQASample], tmp_path: Path) -> None:
-    p = _cli("run", "--backend", "openai", "--model", "fake", "--api-base", server.url, "--tasks", "hotpotqa",
-             "--limit", str(N), "--max-connections", "4", "--batch-size", "1",  # streaming ignores --batch-size
-             "--output-dir", "out", "--run-id", "r", "--no-report", cwd=tmp_path)
+def test_flaky_server_loses_no_episode(
+    server: FakeServer, samples: list[HotpotQASample], tmp_path: Path
+) -> None:
+    p = _cli(
+        "run",
+        "--backend",
+        "openai",
+        "--model",
+        "fake",
+        "--api-base",
+        server.url,
+        "--tasks",
+        "hotpotqa",
+        "--limit",
+        str(N),
+        "--max-connections",
+        "4",
+        "--batch-size",
+        "1",  # streaming ignores --batch-size
+        "--output-dir",
+        "out",
+        "--run-id",
+        "r",
+        "--no-report",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     records = {r.sample_id: r for r in RunStore(tmp_path / "out" / "r").episodes("hotpotqa")}
     assert len(records) == N
@@ -185,20 +236,37 @@ def test_flaky_server_loses_no_episode(server: FakeServer, samples: list[HotpotQ
     # Every fault was retried, and nothing else was sent twice.
     assert set(server.attempts) == {(i, t) for i in range(N) for t in (0, 1)}
     assert all(n == len(faults(2 * i + t)) + 1 for (i, t), n in server.attempts.items()), server.attempts
-    assert server.injected == Counter({"429": 6, "drop": 9, "429 Retry-After": 3, "429 retry-after-ms": 3,
-                                       "503": 3})
+    assert server.injected == Counter(
+        {"429": 6, "drop": 9, "429 Retry-After": 3, "429 retry-after-ms": 3, "503": 3}
+    )
     assert server.served == 2 * N
     assert 1 < server.max_in_flight <= 4
     assert all(len(s) <= 4 and "\nObservation" in s for s in server.stops)
 
 
-@pytest.mark.parametrize(("server", "status", "words"),
-                         [("broken", EpisodeStatus.MODEL_ERROR, "InternalServerError"),
-                          ("overflow", EpisodeStatus.CONTEXT_LIMIT, None)], indirect=["server"])
-def test_failing_endpoint_fails_only_its_episodes(server: FakeServer, status: EpisodeStatus, words: str | None,
-                                                  data_dir: Path, tmp_path: Path) -> None:
-    config = RunConfig(backend="openai", model="fake", api_base=server.url, tasks=["hotpotqa"], limit=3,
-                       max_connections=2, output_dir=tmp_path, run_id="r", data_dir=data_dir, report=False)
+@pytest.mark.parametrize(
+    ("server", "status", "words"),
+    [
+        ("broken", EpisodeStatus.MODEL_ERROR, "InternalServerError"),
+        ("overflow", EpisodeStatus.CONTEXT_LIMIT, None),
+    ],
+    indirect=["server"],
+)
+def test_failing_endpoint_fails_only_its_episodes(
+    server: FakeServer, status: EpisodeStatus, words: str | None, data_dir: Path, tmp_path: Path
+) -> None:
+    config = RunConfig(
+        backend="openai",
+        model="fake",
+        api_base=server.url,
+        tasks=["hotpotqa"],
+        limit=3,
+        max_connections=2,
+        output_dir=tmp_path,
+        run_id="r",
+        data_dir=data_dir,
+        report=False,
+    )
     store, results = run(config)
     records = list(store.episodes("hotpotqa"))
     assert len(records) == 3 and all(r.status == status and not r.steps for r in records)
@@ -216,20 +284,38 @@ def test_requests_spread_over_several_endpoints(samples: list[HotpotQASample]) -
     backend = OpenAIBackend("fake", f"{srv_a.url}, {srv_b.url}", max_connections=4)
     try:
         prompt = f"Question: {samples[0].question}"
-        out = backend.generate([GenerationRequest(messages=[Message(role="user", content=prompt)])] * 8,
-                               GenerationConfig(stop=["\nObservation"]))
+        out = backend.generate(
+            [GenerationRequest(messages=[Message(role="user", content=prompt)])] * 8,
+            GenerationConfig(stop=["\nObservation"]),
+        )
     finally:
         backend.close()
         for gen in (a, b):
             gen.close()
-    assert [c.text for c in out] == [out[0].text] * 8 and out[0].text.endswith(f"Search[{samples[0].context[0][0]}]")
+    assert [c.text for c in out] == [out[0].text] * 8 and out[0].text.endswith(
+        f"Search[{samples[0].context[0][0]}]"
+    )
     assert srv_a.served >= 1 and srv_b.served >= 1 and srv_a.served + srv_b.served == 8
     assert srv_a.max_in_flight + srv_b.max_in_flight <= 4
 
 
 def test_unreachable_second_endpoint_is_one_line(server: FakeServer, tmp_path: Path) -> None:
-    p = _cli("run", "--backend", "openai", "--model", "fake", "--api-base", f"{server.url},http://127.0.0.1:9/v1",
-             "--tasks", "hotpotqa", "--limit", "1", "--output-dir", "out", cwd=tmp_path)
+    p = _cli(
+        "run",
+        "--backend",
+        "openai",
+        "--model",
+        "fake",
+        "--api-base",
+        f"{server.url},http://127.0.0.1:9/v1",
+        "--tasks",
+        "hotpotqa",
+        "--limit",
+        "1",
+        "--output-dir",
+        "out",
+        cwd=tmp_path,
+    )
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
     assert p.returncode == 2 and len(errors) == 1 and "Traceback" not in p.stderr, p.stderr
     assert "unreachable" in errors[0] and "127.0.0.1:9" in errors[0]

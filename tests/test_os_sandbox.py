@@ -39,8 +39,10 @@ def test_writes_stay_inside(box: Sandbox, tmp_path: Path) -> None:
     """Probe: write host files (through the overlay, through /tmp, into the project): the host never changes."""
     token = f"agentflan-probe-{uuid.uuid4().hex}"
     here = Path(__file__).resolve()
-    out = box.shell(f"echo {token} > /usr/{token}; echo {token} > /etc/{token}; chmod u+s /usr/bin/env; "
-                    f"echo {token} > {tmp_path}/{token}; echo {token} >> {here}; cat /usr/{token}; ls -l /usr/bin/env")
+    out = box.shell(
+        f"echo {token} > /usr/{token}; echo {token} > /etc/{token}; chmod u+s /usr/bin/env; "
+        f"echo {token} > {tmp_path}/{token}; echo {token} >> {here}; cat /usr/{token}; ls -l /usr/bin/env"
+    )
     assert "No such file" in out.text and f"{token}\n-rws" in out.text  # the sandbox sees its own writes...
     assert not Path(f"/usr/{token}").exists() and not Path(f"/etc/{token}").exists()  # ...the host does not
     assert not (tmp_path / token).exists()
@@ -71,9 +73,11 @@ def test_no_network(box: Sandbox) -> None:
     port = server.getsockname()[1]
     accepted: list[object] = []
     threading.Thread(target=lambda: accepted.append(_accept(server)), daemon=True).start()
-    probe = (f"(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo LOCAL-OPEN; "
-             "(timeout 3 bash -c 'exec 3<>/dev/tcp/1.1.1.1/80') 2>/dev/null && echo REMOTE-OPEN; "
-             "getent hosts example.com || echo NO-DNS; ls /sys/class/net 2>/dev/null; cat /proc/net/dev")
+    probe = (
+        f"(exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && echo LOCAL-OPEN; "
+        "(timeout 3 bash -c 'exec 3<>/dev/tcp/1.1.1.1/80') 2>/dev/null && echo REMOTE-OPEN; "
+        "getent hosts example.com || echo NO-DNS; ls /sys/class/net 2>/dev/null; cat /proc/net/dev"
+    )
     out = box.exec(["bash", "-c", probe])
     assert "OPEN" not in out.output and "NO-DNS" in out.output
     interfaces = [ln.split(":")[0].strip() for ln in out.output.splitlines() if ":" in ln and "|" not in ln]
@@ -119,8 +123,10 @@ def test_fork_bomb_is_contained(forced_watchdog: bool, monkeypatch: pytest.Monke
     ns = os.readlink(f"/proc/{box._child}/ns/pid")
     peak = []
     stop = threading.Event()
-    threading.Thread(target=lambda: [peak.append(pidns_members(ns)) for _ in iter(lambda: stop.wait(0.05), True)],
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: [peak.append(pidns_members(ns)) for _ in iter(lambda: stop.wait(0.05), True)],
+        daemon=True,
+    ).start()
     try:
         box.shell(":(){ :|:& };:")
         time.sleep(1.0)

@@ -9,14 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.os.benchmark import OSEnv, OSInteraction, observation, parse_os_action
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
-from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
+from agentflan_eval.benchmarks.os.benchmark import OSEnv, OSInteraction, observation, parse_os_action
 from agentflan_eval.benchmarks.os.judge import compare
 from agentflan_eval.benchmarks.os.problems import OSProblem
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Action, EpisodeRecord, EpisodeStatus, GenerationConfig
 
 
@@ -51,36 +51,46 @@ def test_the_144_standard_problems_load(bench: OSInteraction, problems: dict[str
     assert "1 of 144 problems skipped: os-6-new-8" in whats and "init/nested_folders.sh" in whats
 
 
-@pytest.mark.parametrize(("name", "answer", "expected", "ok"), [
-    ("check/integer-match.py", "220", "220\n", True),
-    ("check/integer-match.py", " 7 ", "7", True),
-    ("check/integer-match.py", "7.0", "7", False),
-    ("check/integer-match.py", "None", "3\n", False),
-    ("check/string-match.py", "/home/user\r\n", "/home/user\n", True),
-    ("check/string-match.py", "/home/User", "/home/user", False),
-    ("check/size-match.py", "4.0K", "4096", True),
-    ("check/size-match.py", "12M", "12582912", True),
-    ("check/size-match.py", "12M", "12K", False),
-    ("check/size-match.py", "big", "1K", False),
-    ("check/in.py", "jack", "jack bill tom\n", True),
-    ("check/in.py", "george", "jack bill", False),
-    ("check/containing.py", "the answer is 42", "42\n", True),
-    ("check/containing.py", "41", "42", False),
-])
+@pytest.mark.parametrize(
+    ("name", "answer", "expected", "ok"),
+    [
+        ("check/integer-match.py", "220", "220\n", True),
+        ("check/integer-match.py", " 7 ", "7", True),
+        ("check/integer-match.py", "7.0", "7", False),
+        ("check/integer-match.py", "None", "3\n", False),
+        ("check/string-match.py", "/home/user\r\n", "/home/user\n", True),
+        ("check/string-match.py", "/home/User", "/home/user", False),
+        ("check/size-match.py", "4.0K", "4096", True),
+        ("check/size-match.py", "12M", "12582912", True),
+        ("check/size-match.py", "12M", "12K", False),
+        ("check/size-match.py", "big", "1K", False),
+        ("check/in.py", "jack", "jack bill tom\n", True),
+        ("check/in.py", "george", "jack bill", False),
+        ("check/containing.py", "the answer is 42", "42\n", True),
+        ("check/containing.py", "41", "42", False),
+    ],
+)
 def test_comparators(name: str, answer: str, expected: str, ok: bool) -> None:
     assert compare(name, [answer, expected]) == (0 if ok else 1)
 
 
-@pytest.mark.parametrize(("reply", "name", "argument"), [
-    ("Think: count.\n\nAct: bash\n\n```bash\nls -1 /etc | wc -l\n```", "bash", "ls -1 /etc | wc -l"),
-    ("Act: bash\n```bash\ncd /tmp\n```\n```bash\npwd\n```", "bash", "cd /tmp\n\npwd"),
-    ("Think: Now I get the answer, it is 220.\n\nAct: answer(220)", "answer", "220"),
-    ("Act: answer((a) and (b))", "answer", "(a) and (b)"),
-    ("Act: bash\n```bash\nls\n```\nAct: finish", "finish", ""),
-    ("Act: answer 220\nAct: bash\n```bash\nls\n```", "bash", "ls"),  # answer without parentheses is skipped
-    ("The answer is 220.", "invalid", ""),
-    ("Act: run\n```bash\nls\n```", "invalid", ""),
-])
+@pytest.mark.parametrize(
+    ("reply", "name", "argument"),
+    [
+        ("Think: count.\n\nAct: bash\n\n```bash\nls -1 /etc | wc -l\n```", "bash", "ls -1 /etc | wc -l"),
+        ("Act: bash\n```bash\ncd /tmp\n```\n```bash\npwd\n```", "bash", "cd /tmp\n\npwd"),
+        ("Think: Now I get the answer, it is 220.\n\nAct: answer(220)", "answer", "220"),
+        ("Act: answer((a) and (b))", "answer", "(a) and (b)"),
+        ("Act: bash\n```bash\nls\n```\nAct: finish", "finish", ""),
+        (
+            "Act: answer 220\nAct: bash\n```bash\nls\n```",
+            "bash",
+            "ls",
+        ),  # answer without parentheses is skipped
+        ("The answer is 220.", "invalid", ""),
+        ("Act: run\n```bash\nls\n```", "invalid", ""),
+    ],
+)
 def test_parse_action_follows_agentbench(reply: str, name: str, argument: str) -> None:
     action = parse_os_action(reply)
     assert (action.name, action.argument, action.valid) == (name, argument, name != "invalid")
@@ -104,7 +114,7 @@ def _replay(bench: OSInteraction, sample: OSProblem, replies: list[str], tmp_pat
 def test_replay_match_problem(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path) -> None:
     """Q49: `start` sets var=10 in the shell; the answer is matched after strip."""
     sample = problems["os-4-Q49-1"]
-    look = "Think: test it.\n\nAct: bash\n\n```bash\n[ \"$var\" -eq \"$var\" ] 2>/dev/null && echo yes || echo no\n```"
+    look = 'Think: test it.\n\nAct: bash\n\n```bash\n[ "$var" -eq "$var" ] 2>/dev/null && echo yes || echo no\n```'
     right = _replay(bench, sample, [look, "Think: it is.\n\nAct: answer( yes )"], tmp_path)
     assert right.steps[0].observation == "The output of the OS:\n\nyes\n"
     assert right.status == EpisodeStatus.COMPLETED and right.score.success
@@ -122,38 +132,49 @@ def test_replay_check_problem(bench: OSInteraction, problems: dict[str, OSProble
     assert _replay(bench, sample, ["Act: answer(1)"], tmp_path).score.value == 0.0
 
 
-def test_replay_state_check_problem(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path) -> None:
+def test_replay_state_check_problem(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
     """6/new #4: the check inspects what the episode did to the sandbox (permissions under ~/videos)."""
     sample = problems["os-6-new-4"]
-    fix = ("Think: chmod.\n\nAct: bash\n\n```bash\nfind ~/videos -type f -exec chmod 660 {} + && "
-           "find ~/videos -type d -exec chmod 750 {} +\n```")
+    fix = (
+        "Think: chmod.\n\nAct: bash\n\n```bash\nfind ~/videos -type f -exec chmod 660 {} + && "
+        "find ~/videos -type d -exec chmod 750 {} +\n```"
+    )
     assert _replay(bench, sample, [fix, "Act: finish"], tmp_path).score.success
     assert not _replay(bench, sample, ["Act: finish"], tmp_path).score.success
 
 
-def test_malformed_replies_end_the_episode_as_invalid(bench: OSInteraction, problems: dict[str, OSProblem],
-                                                      tmp_path: Path) -> None:
+def test_malformed_replies_end_the_episode_as_invalid(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
     rec = _replay(bench, problems["os-4-Q19-0"], ["I would count the lines with wc."], tmp_path)
     assert rec.status == EpisodeStatus.INVALID_ACTION and rec.invalid_actions == 1
     assert rec.env_info["answer"] is None and rec.score.value == 0.0
     assert rec.env_info["checks"][-1]["params"] == ["None", "3\n"]  # AgentBench compares str(None)
 
 
-@pytest.mark.parametrize(("pid", "solution", "solved"), [
-    ("os-5-new-0", "printf '#!/bin/bash\\npython3 -c \"print($*)\"\\n' > /usr/local/bin/calc", True),
-    ("os-5-new-0", "printf '#!/bin/bash\\necho 25\\n' > /usr/local/bin/calc", False),
-    ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" -type f | wc -l\\n' > /usr/local/bin/count", True),
-    ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" | wc -l\\n' > /usr/local/bin/count", False),
-    ("os-5-new-2", "printf '#!/bin/bash\\ndate -d \"$1\" +\"$2\"\\n' > /usr/local/bin/date-format", True),
-    ("os-5-new-2", "true", False),
-])
-def test_reconstructed_checks(bench: OSInteraction, problems: dict[str, OSProblem], pid: str, solution: str,
-                              solved: bool) -> None:
+@pytest.mark.parametrize(
+    ("pid", "solution", "solved"),
+    [
+        ("os-5-new-0", "printf '#!/bin/bash\\npython3 -c \"print($*)\"\\n' > /usr/local/bin/calc", True),
+        ("os-5-new-0", "printf '#!/bin/bash\\necho 25\\n' > /usr/local/bin/calc", False),
+        ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" -type f | wc -l\\n' > /usr/local/bin/count", True),
+        ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" | wc -l\\n' > /usr/local/bin/count", False),
+        ("os-5-new-2", 'printf \'#!/bin/bash\\ndate -d "$1" +"$2"\\n\' > /usr/local/bin/date-format', True),
+        ("os-5-new-2", "true", False),
+    ],
+)
+def test_reconstructed_checks(
+    bench: OSInteraction, problems: dict[str, OSProblem], pid: str, solution: str, solved: bool
+) -> None:
     """The rewritten checking/N.sh scripts accept a real implementation and reject a wrong one."""
     env = OSEnv(problems[pid])
     try:
         env.reset()
-        env.box.shell(solution + "; chmod +x /usr/local/bin/calc /usr/local/bin/count /usr/local/bin/date-format")
+        env.box.shell(
+            solution + "; chmod +x /usr/local/bin/calc /usr/local/bin/count /usr/local/bin/date-format"
+        )
         env.step(Action(name="finish"))
         score = bench.score(problems[pid], [], env.info())
     finally:
@@ -162,8 +183,9 @@ def test_reconstructed_checks(bench: OSInteraction, problems: dict[str, OSProble
 
 
 @pytest.mark.parametrize("pid", ["os-1-stock-0", "os-1-stock-5", "os-2-environment-3"])
-def test_reconstructed_inits_make_the_described_state(bench: OSInteraction, problems: dict[str, OSProblem],
-                                                      pid: str) -> None:
+def test_reconstructed_inits_make_the_described_state(
+    bench: OSInteraction, problems: dict[str, OSProblem], pid: str
+) -> None:
     """The rewritten init scripts build what the description promises; the example's answer then passes."""
     sample = problems[pid]
     env = OSEnv(sample)
@@ -181,8 +203,9 @@ def test_reconstructed_inits_make_the_described_state(bench: OSInteraction, prob
         env.close()
 
 
-def test_path_problem_with_nested_folders(bench: OSInteraction, problems: dict[str, OSProblem],
-                                          tmp_path: Path) -> None:
+def test_path_problem_with_nested_folders(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
     sample = problems["os-2-environment-4"]  # put the folder holding echo-love on PATH via ~/.bashrc
     find = "Act: bash\n```bash\nfind / -name echo-love -perm /u=x 2>/dev/null\n```"
     add = "Act: bash\n```bash\necho 'export PATH=$PATH:/folder1/folder2/folder3/folder4/folder5' >> ~/.bashrc\n```"
@@ -195,9 +218,27 @@ def test_path_problem_with_nested_folders(bench: OSInteraction, problems: dict[s
 def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> None:
     """One episode of each on the embedded SmolLM2, through the CLI, then rescored without the model."""
     env = {**os.environ, "AGENTFLAN_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-m", "agentflan_eval", "run", "--tasks", "os,db", "--limit", "1",
-                          "--output-dir", "runs", "--no-report"], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=1500, env=env, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentflan_eval",
+            "run",
+            "--tasks",
+            "os,db",
+            "--limit",
+            "1",
+            "--output-dir",
+            "runs",
+            "--no-report",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=1500,
+        env=env,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     for task, sample in (("os", "os-1-stock-0"), ("db", "db-0")):
@@ -207,19 +248,29 @@ def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> No
         assert rec["error"] is None and rec["score"]["value"] in (0.0, 1.0)
     results = json.loads((run_dir / "results.json").read_text())["tasks"]
     assert results["os"]["n"] == results["db"]["n"] == 1 and "n_SELECT" in results["db"]["extra"]
-    rescored = subprocess.run([sys.executable, "-m", "agentflan_eval", "rescore", str(run_dir)], capture_output=True,
-                              text=True, cwd=tmp_path, timeout=300, env=env, check=False)
+    rescored = subprocess.run(
+        [sys.executable, "-m", "agentflan_eval", "rescore", str(run_dir)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env=env,
+        check=False,
+    )
     assert rescored.returncode == 0 and "0 scores changed" in rescored.stdout
 
 
-def test_model_that_fork_bombs_its_sandbox(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_that_fork_bombs_its_sandbox(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a pids cgroup the watchdog kills the sandbox; the episode ends unanswered, the run goes on."""
     from agentflan_eval.benchmarks.common.sandbox import bwrap
 
     monkeypatch.setattr(bwrap.SandboxCgroup, "create", classmethod(lambda cls, *a: None))
     bomb = "Act: bash\n```bash\n:(){ :|:& };:\n```"
-    wait = "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
+    wait = (
+        "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
+    )
     rec = _replay(bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
     assert rec.error is None and rec.score.value == 0.0 and rec.env_info["checks"] == []
     assert rec.env_info["sandbox_error"] == "more than 256 processes"

@@ -13,8 +13,23 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_has_no_generic_top_level_modules(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("agentflan_eval-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -34,10 +49,12 @@ def test_wheel_has_no_generic_top_level_modules(tmp_path: Path) -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, agentflan_eval, agentflan_eval.benchmarks, agentflan_eval.cli; "
-            "agentflan_eval.cli.build_parser(); "
-            "[agentflan_eval.benchmarks.get(n) for n in agentflan_eval.benchmarks.task_names()]; "
-            "heavy = [m for m in ('torch', 'transformers', 'vllm', 'openai') if m in sys.modules]; "
-            "print(','.join(heavy))")
+    code = (
+        "import sys, agentflan_eval, agentflan_eval.benchmarks, agentflan_eval.cli; "
+        "agentflan_eval.cli.build_parser(); "
+        "[agentflan_eval.benchmarks.get(n) for n in agentflan_eval.benchmarks.task_names()]; "
+        "heavy = [m for m in ('torch', 'transformers', 'vllm', 'openai') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == ""

@@ -7,28 +7,34 @@ import pytest
 from agentflan_eval.benchmarks.common.qa_metrics import exact_match, f1_score, normalize_answer
 
 
-@pytest.mark.parametrize(("raw", "norm"), [
-    ("The Beatles!", "beatles"),
-    ("  An  apple, a day ", "apple day"),
-    ("Richard M. Nixon", "richard m nixon"),
-    ("Gesellschaft mit beschränkter Haftung", "gesellschaft mit beschränkter haftung"),
-    ("theatre", "theatre"),  # 'the' only as a whole word
-])
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("The Beatles!", "beatles"),
+        ("  An  apple, a day ", "apple day"),
+        ("Richard M. Nixon", "richard m nixon"),
+        ("Gesellschaft mit beschränkter Haftung", "gesellschaft mit beschränkter haftung"),
+        ("theatre", "theatre"),  # 'the' only as a whole word
+    ],
+)
 def test_normalize(raw: str, norm: str) -> None:
     assert normalize_answer(raw) == norm
 
 
-@pytest.mark.parametrize(("pred", "gold", "f1"), [
-    ("Richard Nixon", "Richard Nixon", 1.0),
-    ("the Richard Nixon.", "Richard Nixon", 1.0),
-    ("Nixon", "Richard Nixon", 2 * 1.0 * 0.5 / 1.5),  # P=1, R=1/2
-    ("President Richard Nixon", "Richard Nixon", 2 * (2 / 3) * 1.0 / (2 / 3 + 1)),  # P=2/3, R=1
-    ("Gerald Ford", "Richard Nixon", 0.0),
-    ("yes", "no", 0.0),
-    ("yes it is", "yes", 0.0),  # yes/no must match exactly
-    ("yes", "Yes.", 1.0),
-    ("", "Richard Nixon", 0.0),
-])
+@pytest.mark.parametrize(
+    ("pred", "gold", "f1"),
+    [
+        ("Richard Nixon", "Richard Nixon", 1.0),
+        ("the Richard Nixon.", "Richard Nixon", 1.0),
+        ("Nixon", "Richard Nixon", 2 * 1.0 * 0.5 / 1.5),  # P=1, R=1/2
+        ("President Richard Nixon", "Richard Nixon", 2 * (2 / 3) * 1.0 / (2 / 3 + 1)),  # P=2/3, R=1
+        ("Gerald Ford", "Richard Nixon", 0.0),
+        ("yes", "no", 0.0),
+        ("yes it is", "yes", 0.0),  # yes/no must match exactly
+        ("yes", "Yes.", 1.0),
+        ("", "Richard Nixon", 0.0),
+    ],
+)
 def test_f1(pred: str, gold: str, f1: float) -> None:
     assert f1_score(pred, gold)[0] == pytest.approx(f1)
 

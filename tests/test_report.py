@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from agentflan_eval.model_zoo.baselines import gpt4_reference, select
 
 from agentflan_eval.benchmark import Benchmark
 from agentflan_eval.cli import main as cli_main
+from agentflan_eval.model_zoo.baselines import gpt4_reference, select
 from agentflan_eval.records import (
     Action,
     Deviation,
@@ -334,8 +334,24 @@ def replay_file(path: Path, data_dir: Path, correct: bool) -> Path:
 def replay_run(tmp_path: Path, data_dir: Path, name: str, correct: bool, *extra: str) -> int:
     """`run` on 3 HotpotQA questions, the replay file ``name`` playing the model."""
     replay = replay_file(tmp_path / name, data_dir, correct)
-    return cli_main(["run", "--backend", "replay", "--model", str(replay), "--tasks", "hotpotqa", "--limit", "3",
-                     "--output-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir), *extra])
+    return cli_main(
+        [
+            "run",
+            "--backend",
+            "replay",
+            "--model",
+            str(replay),
+            "--tasks",
+            "hotpotqa",
+            "--limit",
+            "3",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ]
+    )
 
 
 def test_run_writes_its_report_and_report_overlays_two_runs(
@@ -352,7 +368,9 @@ def test_run_writes_its_report_and_report_overlays_two_runs(
         runs.append(run_dir)
     good = (runs[0] / "report" / "report.md").read_text(encoding="utf-8")
     assert "| good-agent.jsonl" in good and "66.67*" in good and "offline search corpus" in good
-    assert "Wall time" in good and re.search(r"\| +0m\d\ds \|", good), "the task table shows what the task took"
+    assert "Wall time" in good and re.search(r"\| +0m\d\ds \|", good), (
+        "the task table shows what the task took"
+    )
     assert cli_main(["report", *map(str, runs), "--out", str(tmp_path / "cmp")]) == 0
     main = pd.read_csv(tmp_path / "cmp" / "main.csv")
     assert list(main.loc[main["kind"] == "run", "model"]) == ["good-agent.jsonl", "bad-agent.jsonl"]

@@ -9,23 +9,36 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.sciworld.benchmark import SciWorld, SciWorldSample
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.replay import ReplayBackend
+from agentflan_eval.benchmarks.sciworld import protocol
+from agentflan_eval.benchmarks.sciworld.benchmark import SciWorld, SciWorldSample
+from agentflan_eval.benchmarks.sciworld.simulator import Simulator, child_jvms
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig, Message
 from agentflan_eval.runner import run
-from agentflan_eval.benchmarks.sciworld import protocol
-from agentflan_eval.benchmarks.sciworld.simulator import Simulator, child_jvms
 
 # The simulator's own gold path for lifespan-longest-lived, test variation 119 (AgentTuning's first pick).
-GOLD_119 = ["open door to hallway", "go to hallway", "open door to kitchen", "go to kitchen", "open door to outside",
-            "go to outside", "focus on baby baby elephant", "wait1"]
-LIFESPAN_119 = SciWorldSample(id="17-lifespan-longest-lived-119", subset="lifespan-longest-lived", task_idx=17,
-                              task_name="lifespan-longest-lived", variation=119)
+GOLD_119 = [
+    "open door to hallway",
+    "go to hallway",
+    "open door to kitchen",
+    "go to kitchen",
+    "open door to outside",
+    "go to outside",
+    "focus on baby baby elephant",
+    "wait1",
+]
+LIFESPAN_119 = SciWorldSample(
+    id="17-lifespan-longest-lived-119",
+    subset="lifespan-longest-lived",
+    task_idx=17,
+    task_name="lifespan-longest-lived",
+    variation=119,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +52,9 @@ def bench(data_dir: Path) -> SciWorld:
     return SciWorld(RunConfig(data_dir=data_dir), DataResolver(data_dir, offline=True))
 
 
-def _collect(bench: SciWorld, samples: Sequence[SciWorldSample], backend: Backend) -> dict[str, EpisodeRecord]:
+def _collect(
+    bench: SciWorld, samples: Sequence[SciWorldSample], backend: Backend
+) -> dict[str, EpisodeRecord]:
     out: dict[str, EpisodeRecord] = {}
     run_episodes(bench, samples, backend, GenerationConfig(), 4, lambda r: out.__setitem__(r.sample_id, r))
     return out
@@ -47,8 +62,11 @@ def _collect(bench: SciWorld, samples: Sequence[SciWorldSample], backend: Backen
 
 def _replay(tmp_path: Path, scripts: dict[str, list[str]]) -> ReplayBackend:
     path = tmp_path / "replay.jsonl"
-    path.write_text("".join(json.dumps({"task": "sciworld", "sample_id": k, "replies": v}) + "\n"
-                            for k, v in scripts.items()))
+    path.write_text(
+        "".join(
+            json.dumps({"task": "sciworld", "sample_id": k, "replies": v}) + "\n" for k, v in scripts.items()
+        )
+    )
     return ReplayBackend(path)
 
 
@@ -61,42 +79,68 @@ def test_variation_selection_is_agenttuning_seeded_shuffle() -> None:
     assert len(protocol.select_test_variations(5, list(range(75)))) == 10
 
 
-@pytest.mark.parametrize(("reply", "name", "argument", "valid"), [
-    ("Action: go to kitchen", "act", "go to kitchen", True),
-    ("  Think: I need water first.\n", "think", "I need water first.", True),
-    ("go to kitchen", "act", "go to kitchen", False),  # no prefix: still sent, as AgentTuning does
-    ("Action:", "act", "", False),
-    ("", "act", "", False),
-    ("think: lower case is not a thought", "act", "think: lower case is not a thought", False),
-])
+@pytest.mark.parametrize(
+    ("reply", "name", "argument", "valid"),
+    [
+        ("Action: go to kitchen", "act", "go to kitchen", True),
+        ("  Think: I need water first.\n", "think", "I need water first.", True),
+        ("go to kitchen", "act", "go to kitchen", False),  # no prefix: still sent, as AgentTuning does
+        ("Action:", "act", "", False),
+        ("", "act", "", False),
+        ("think: lower case is not a thought", "act", "think: lower case is not a thought", False),
+    ],
+)
 def test_parse_action(bench: SciWorld, reply: str, name: str, argument: str, valid: bool) -> None:
     a = bench.parse_action(reply)
     assert (a.name, a.argument, a.valid, a.raw) == (name, argument, valid, reply)
 
 
 def test_candidates_and_mapping() -> None:
-    valid = ["go to kitchen", "close door to kitchen", "focus on agent", "focus on apple", "focus on banana",
-             "look around", "pick up apple", "teleport to kitchen"]
+    valid = [
+        "go to kitchen",
+        "close door to kitchen",
+        "focus on agent",
+        "focus on apple",
+        "focus on banana",
+        "look around",
+        "pick up apple",
+        "teleport to kitchen",
+    ]
     look = "This room is called the hallway. In it, you see: an apple"
     cands = protocol.candidate_actions(valid, look, "in your inventory, you see: nothing", ["look around"])
     # closed-door and unseen/forbidden focus actions go, the most recent actions are excluded, rooms' doors added
-    assert "close door to kitchen" not in cands and "focus on banana" not in cands and "focus on agent" not in cands
+    assert (
+        "close door to kitchen" not in cands
+        and "focus on banana" not in cands
+        and "focus on agent" not in cands
+    )
     assert "look around" not in cands and "focus on apple" in cands and "open door to living room" in cands
     assert protocol.map_action("pick up apple", cands) == "pick up apple"
     assert protocol.map_action("go to green house", cands | {"go to greenhouse"}) == "go to greenhouse"
     assert protocol.map_action("please pick the apple!", cands) == "pick up apple"  # most shared words
     assert protocol.map_action("go to the kitchen", cands) == "go to kitchen"  # shortest of the best
     assert protocol.map_action("fly!!", cands) == "fly"  # nothing shared: sent as is, sanitised
-    assert protocol.is_failed("No known action matches that input.") and protocol.is_failed("The door is not open.")
+    assert protocol.is_failed("No known action matches that input.") and protocol.is_failed(
+        "The door is not open."
+    )
     assert not protocol.is_failed("You move to the kitchen.")
 
 
 def test_prompt_trimmed_like_agenttuning(bench: SciWorld) -> None:
-    examples = bench.prompts["16"]  # inclined-plane-friction-unnamed-surfaces: the longest few-shot trajectory
-    task = Message(role="user", content="The preceding task has ended. Now, I will start a new task.\nx\nYour task")
-    msgs = [Message(role="user", content="instr"), Message(role="assistant", content="Ok."),
-            *[Message(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(examples)], task,
-            Message(role="assistant", content="Action: look around"), Message(role="user", content="obs")]
+    examples = bench.prompts[
+        "16"
+    ]  # inclined-plane-friction-unnamed-surfaces: the longest few-shot trajectory
+    task = Message(
+        role="user", content="The preceding task has ended. Now, I will start a new task.\nx\nYour task"
+    )
+    msgs = [
+        Message(role="user", content="instr"),
+        Message(role="assistant", content="Ok."),
+        *[Message(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(examples)],
+        task,
+        Message(role="assistant", content="Action: look around"),
+        Message(role="user", content="obs"),
+    ]
     fitted = bench.fit_prompt(msgs)
     assert sum(protocol.approx_tokens(m.content) + 4 for m in fitted) <= protocol.TOKEN_BUDGET
     assert fitted[:3] == msgs[:3] and fitted[-3:] == msgs[-3:]  # the first example pair goes last
@@ -109,7 +153,11 @@ def test_prompt_trimmed_like_agenttuning(bench: SciWorld) -> None:
 def test_test_set_is_270_episodes_interleaved_by_task(bench: SciWorld) -> None:
     samples = bench.load_samples()
     assert len(samples) == 270 and len({s.id for s in samples}) == 270
-    assert [s.id for s in samples[:3]] == ["0-boil-26", "1-change-the-state-of-matter-of-26", "2-chemistry-mix-27"]
+    assert [s.id for s in samples[:3]] == [
+        "0-boil-26",
+        "1-change-the-state-of-matter-of-26",
+        "2-chemistry-mix-27",
+    ]
     assert len({s.subset for s in samples[:30]}) == 30
     counts = {name: sum(s.subset == name for s in samples) for name in {s.subset for s in samples}}
     assert counts["boil"] == 9 and counts["chemistry-mix"] == 8 and counts["identify-life-stages-2"] == 4
@@ -122,9 +170,27 @@ def test_gold_trajectory_scores_100_beside_a_failing_one(bench: SciWorld, tmp_pa
     replies = ["Think: The longest-lived animal must be found outside.", *(f"Action: {a}" for a in GOLD_119)]
     failing = SciWorldSample(id="0-boil-26", subset="boil", task_idx=0, task_name="boil", variation=26)
     looping = LIFESPAN_119.model_copy(update={"id": "17-lifespan-longest-lived-104", "variation": 104})
-    words = ["xyzzy", "plugh", "frotz", "blorb", "gnusto", "rezrov", "yomin", "nitfol", "aimfiz", "zifmia", "bozbar"]
-    scripts = {LIFESPAN_119.id: replies, failing.id: [f"Action: {w}" for w in words], looping.id: ["Action: xyzzy"] * 6}
-    recs = _collect(bench, [LIFESPAN_119, failing, looping], _replay(tmp_path, scripts))  # three simulators at once
+    words = [
+        "xyzzy",
+        "plugh",
+        "frotz",
+        "blorb",
+        "gnusto",
+        "rezrov",
+        "yomin",
+        "nitfol",
+        "aimfiz",
+        "zifmia",
+        "bozbar",
+    ]
+    scripts = {
+        LIFESPAN_119.id: replies,
+        failing.id: [f"Action: {w}" for w in words],
+        looping.id: ["Action: xyzzy"] * 6,
+    }
+    recs = _collect(
+        bench, [LIFESPAN_119, failing, looping], _replay(tmp_path, scripts)
+    )  # three simulators at once
     fail = recs[failing.id]  # 10 consecutive actions the simulator cannot parse end the episode
     assert fail.status.value == "invalid_action" and len(fail.steps) == 10
     assert fail.env_info["ended"] == "failed_actions" and fail.score.value == 0.0
@@ -137,7 +203,10 @@ def test_gold_trajectory_scores_100_beside_a_failing_one(bench: SciWorld, tmp_pa
     assert rec.steps[0].observation == "OK." and rec.env_info["actions"] == GOLD_119[:-1]  # done at the focus
     assert len(rec.steps) == len(GOLD_119)
     assert rec.prompt[0].content.startswith("Interact with a household") and rec.prompt[1].content == "Ok."
-    assert rec.prompt[-1].content.startswith("The preceding task has ended.") and "longest" in rec.prompt[-1].content
+    assert (
+        rec.prompt[-1].content.startswith("The preceding task has ended.")
+        and "longest" in rec.prompt[-1].content
+    )
     assert rec.invalid_actions == 0
 
 
@@ -145,8 +214,15 @@ def test_wrong_and_malformed_replies_fail_without_crashing(tmp_path: Path, data_
     replies = ["", "I don't know what to do", "Action:", "Think: hmm", "Action: focus on sink"]
     path = tmp_path / "replay.jsonl"
     path.write_text(json.dumps({"task": "sciworld", "sample_id": "0-boil-26", "replies": replies}) + "\n")
-    cfg = RunConfig(backend="replay", replay_file=path, tasks=["sciworld"], limit=1, output_dir=tmp_path / "runs",
-                    data_dir=data_dir, report=False)
+    cfg = RunConfig(
+        backend="replay",
+        replay_file=path,
+        tasks=["sciworld"],
+        limit=1,
+        output_dir=tmp_path / "runs",
+        data_dir=data_dir,
+        report=False,
+    )
     store, results = run(cfg)
     (rec,) = store.episodes("sciworld")
     assert rec.sample_id == "0-boil-26" and rec.status.value == "completed" and rec.error is None
@@ -185,7 +261,9 @@ def test_interrupt_and_dead_jvm_leave_no_process(bench: SciWorld, tmp_path: Path
     env.close()  # twice is fine
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the package's __del__ on a half-built env
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning"
+)  # the package's __del__ on a half-built env
 def test_failed_start_raises_and_leaves_no_process() -> None:
     with pytest.raises(RuntimeError, match="simulator failed to start"):
         Simulator(java_opts="-XX:+NoSuchOptionForThisTest")  # the JVM refuses to start, twice

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from agentflan_eval.model_zoo.baselines import AGENT_FLAN_MAIN, AGENTTUNING_TABLE, gpt4_reference
 
+from agentflan_eval.model_zoo.baselines import AGENT_FLAN_MAIN, AGENTTUNING_TABLE, gpt4_reference
 from agentflan_eval.records import TaskResult
 from agentflan_eval.scoring import (
     HELD_IN_FITTED_DIVISORS,

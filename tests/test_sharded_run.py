@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, Score
@@ -27,20 +27,46 @@ def _replay(tmp_path: Path, data_dir: Path) -> Path:
     lines = []
     for i, s in enumerate(samples):
         final = s.answer if i % 3 == 0 else "no idea"
-        lines.append({"task": "hotpotqa", "sample_id": s.id,
-                      "replies": [f"Thought 1: look\nAction 1: Search[{s.question[:30]}]",
-                                  f"Thought 2: done\nAction 2: Finish[{final}]"]})
+        lines.append(
+            {
+                "task": "hotpotqa",
+                "sample_id": s.id,
+                "replies": [
+                    f"Thought 1: look\nAction 1: Search[{s.question[:30]}]",
+                    f"Thought 2: done\nAction 2: Finish[{final}]",
+                ],
+            }
+        )
     path = tmp_path / "replay.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
 
 
 def _cli(args: list[str], cwd: Path, nproc: int) -> subprocess.CompletedProcess:
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-                 "--master-port", str(29500 + os.getpid() % 1000), "-m", "agentflan_eval"]
-                if nproc > 1 else [sys.executable, "-m", "agentflan_eval"])
-    return subprocess.run([*launcher, *args], cwd=cwd, capture_output=True, text=True, timeout=900, check=False,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(nproc),
+            "--master-port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "agentflan_eval",
+        ]
+        if nproc > 1
+        else [sys.executable, "-m", "agentflan_eval"]
+    )
+    return subprocess.run(
+        [*launcher, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def _episodes(run_dir: Path) -> dict[str, EpisodeRecord]:
@@ -60,16 +86,29 @@ def _same_episodes(one: dict[str, EpisodeRecord], two: dict[str, EpisodeRecord])
 
 def test_two_ranks_merge_to_the_one_process_result(tmp_path: Path, data_dir: Path) -> None:
     replay = _replay(tmp_path, data_dir)
-    common = ["run", "--backend", "replay", "--replay-file", str(replay), "--tasks", "hotpotqa", "--limit", str(N),
-              "--batch-size", "2", "--no-report"]
+    common = [
+        "run",
+        "--backend",
+        "replay",
+        "--replay-file",
+        str(replay),
+        "--tasks",
+        "hotpotqa",
+        "--limit",
+        str(N),
+        "--batch-size",
+        "2",
+        "--no-report",
+    ]
     single = _cli([*common, "--run-id", "one"], tmp_path, 1)
     assert single.returncode == 0, single.stderr
     sharded = _cli([*common, "--run-id", "two"], tmp_path, 2)
     assert sharded.returncode == 0, sharded.stderr
     assert sharded.stdout.count("run dir:") == 1, "only the main rank reports"
     bars = sharded.stderr.replace("\r", "\n")
-    assert re.search(r"hotpotqa\[0/2\]: 100%.* 4/4", bars) and re.search(r"hotpotqa\[1/2\]: 100%.* 3/3", bars), \
-        "each rank runs only its share (4 + 3 of 7)"
+    assert re.search(r"hotpotqa\[0/2\]: 100%.* 4/4", bars) and re.search(
+        r"hotpotqa\[1/2\]: 100%.* 3/3", bars
+    ), "each rank runs only its share (4 + 3 of 7)"
 
     one, two = _episodes(tmp_path / "runs/one"), _episodes(tmp_path / "runs/two")
     assert len(two) == N
@@ -90,7 +129,9 @@ def test_left_over_shards_count_as_done_and_merge(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "r")
 
     def rec(sid: str, status: EpisodeStatus = EpisodeStatus.COMPLETED) -> EpisodeRecord:
-        return EpisodeRecord(task="t", sample_id=sid, prompt=[], status=status, score=Score(value=1.0, success=True))
+        return EpisodeRecord(
+            task="t", sample_id=sid, prompt=[], status=status, score=Score(value=1.0, success=True)
+        )
 
     store.append(rec("a"))
     RunStore(tmp_path / "r", shard_rank=0).append(rec("b"))
@@ -100,15 +141,27 @@ def test_left_over_shards_count_as_done_and_merge(tmp_path: Path) -> None:
     RunStore(tmp_path / "r", shard_rank=1).append(rec("c"))  # the retry
     assert store.merge_shards() == 2
     final = [EpisodeRecord.model_validate_json(x) for x in store.episode_path("t").read_text().splitlines()]
-    assert [(r.sample_id, r.status) for r in final] == [("a", "completed"), ("b", "completed"), ("c", "completed")]
+    assert [(r.sample_id, r.status) for r in final] == [
+        ("a", "completed"),
+        ("b", "completed"),
+        ("c", "completed"),
+    ]
     assert store.shard_paths("t") == []
 
 
 def test_a_retried_model_error_is_replaced_by_its_retry(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "r")
-    store.append(EpisodeRecord(task="t", sample_id="x", prompt=[], status=EpisodeStatus.MODEL_ERROR, score=Score(value=0.0)))
+    store.append(
+        EpisodeRecord(
+            task="t", sample_id="x", prompt=[], status=EpisodeStatus.MODEL_ERROR, score=Score(value=0.0)
+        )
+    )
     assert store.done_ids("t") == set()
-    store.append(EpisodeRecord(task="t", sample_id="x", prompt=[], status=EpisodeStatus.COMPLETED, score=Score(value=0.5)))
+    store.append(
+        EpisodeRecord(
+            task="t", sample_id="x", prompt=[], status=EpisodeStatus.COMPLETED, score=Score(value=0.5)
+        )
+    )
     (only,) = store.episodes("t")
     assert only.status == EpisodeStatus.COMPLETED and only.score.value == 0.5
     assert store.done_ids("t") == {"x"}
@@ -117,8 +170,18 @@ def test_a_retried_model_error_is_replaced_by_its_retry(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_cpu_ranks_on_the_embedded_model_equal_one_process(tmp_path: Path, embedded_dir: Path) -> None:
     """Batch 1 in both, so padding cannot change a greedy token; each rank loads its own model copy."""
-    common = ["run", "--tasks", "hotpotqa", "--limit", "3", "--batch-size", "1", "--max-new-tokens", "24",
-              "--no-report"]
+    common = [
+        "run",
+        "--tasks",
+        "hotpotqa",
+        "--limit",
+        "3",
+        "--batch-size",
+        "1",
+        "--max-new-tokens",
+        "24",
+        "--no-report",
+    ]
     single = _cli([*common, "--run-id", "one"], tmp_path, 1)
     assert single.returncode == 0, single.stderr
     sharded = _cli([*common, "--run-id", "two"], tmp_path, 2)

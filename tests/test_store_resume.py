@@ -43,19 +43,39 @@ CHILD = textwrap.dedent("""
 
 
 def _script(tmp_path: Path) -> Path:
-    lines = [{"task": "hotpotqa", "sample_id": "*", "replies": [
-        "Thought 1: look\nAction 1: Search[Milhouse]", "Thought 2: ok\nAction 2: Finish[yes]"]}]
+    lines = [
+        {
+            "task": "hotpotqa",
+            "sample_id": "*",
+            "replies": [
+                "Thought 1: look\nAction 1: Search[Milhouse]",
+                "Thought 2: ok\nAction 2: Finish[yes]",
+            ],
+        }
+    ]
     path = tmp_path / "replay.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     return path
 
 
 def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path, data_dir: Path) -> None:
-    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=N, batch_size=1,
-                    output_dir=tmp_path / "runs", run_id="r", data_dir=data_dir)
+    cfg = RunConfig(
+        backend="replay",
+        replay_file=_script(tmp_path),
+        tasks=["hotpotqa"],
+        limit=N,
+        batch_size=1,
+        output_dir=tmp_path / "runs",
+        run_id="r",
+        data_dir=data_dir,
+    )
     episodes = tmp_path / "runs/r/episodes/hotpotqa.jsonl"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, cfg.model_dump_json()], env={**os.environ},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, cfg.model_dump_json()],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         if episodes.exists() and episodes.read_text().count("\n") >= 3:
@@ -107,11 +127,19 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
     assert calls == [] and len(list(store.episodes("hotpotqa"))) == N
 
 
-def test_a_run_found_through_the_environment_rescores_without_it(tmp_path: Path, data_dir: Path,
-                                                                   monkeypatch) -> None:
+def test_a_run_found_through_the_environment_rescores_without_it(
+    tmp_path: Path, data_dir: Path, monkeypatch
+) -> None:
     monkeypatch.setenv("AGENTFLAN_DATA_DIR", str(data_dir))
-    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=2,
-                    output_dir=tmp_path / "runs", run_id="env", report=False)
+    cfg = RunConfig(
+        backend="replay",
+        replay_file=_script(tmp_path),
+        tasks=["hotpotqa"],
+        limit=2,
+        output_dir=tmp_path / "runs",
+        run_id="env",
+        report=False,
+    )
     store, _ = run(cfg)
     assert store.read_manifest().config["data_dir"] == str(data_dir.resolve())
     monkeypatch.delenv("AGENTFLAN_DATA_DIR")
@@ -137,7 +165,9 @@ def test_wall_time_sums_invocations_and_takes_the_slowest_rank(tmp_path: Path) -
     assert main.wall_seconds() == {"os": 25.0 + 50.0, "db": 4.0} and not list(main.shards_dir.glob("*"))
 
 
-def test_a_corrupt_timing_file_is_set_aside_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_corrupt_timing_file_is_set_aside_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from agentflan_eval.records import WallTime
 
     store = RunStore(tmp_path)
@@ -157,16 +187,19 @@ def test_wall_times_of_a_run_begun_before_they_were_kept_are_not_shown(tmp_path:
     store = RunStore(tmp_path)
     store.record_wall(WallTime(invocation="new", task="os", seconds=60.0, episodes=3))
     store.record_wall(WallTime(invocation="new", task="db", seconds=9.0, episodes=5))
-    tasks = {t: TaskResult(task=t, suite="held-in", metric="success rate", score=0.0, n=n, n_standard=n)
-             for t, n in (("os", 5), ("db", 5))}  # two of os's episodes ran before
+    tasks = {
+        t: TaskResult(task=t, suite="held-in", metric="success rate", score=0.0, n=n, n_standard=n)
+        for t, n in (("os", 5), ("db", 5))
+    }  # two of os's episodes ran before
     out = with_wall_times(store, RunResults(run_id="r", model="m", tasks=tasks))
     assert out.tasks["os"].wall_seconds is None and out.tasks["db"].wall_seconds == 9.0
     assert out.wall_seconds is None
 
 
 def _record(sample_id: str) -> EpisodeRecord:
-    return EpisodeRecord(task="t", sample_id=sample_id, prompt=[], status=EpisodeStatus.COMPLETED,
-                         score=Score(value=1.0))
+    return EpisodeRecord(
+        task="t", sample_id=sample_id, prompt=[], status=EpisodeStatus.COMPLETED, score=Score(value=1.0)
+    )
 
 
 def test_torn_last_line_is_dropped_and_repaired_on_append(tmp_path: Path) -> None:
@@ -191,8 +224,15 @@ def test_corrupt_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) ->
 
 
 def test_rescore_reproduces_the_original_scores(tmp_path: Path, data_dir: Path) -> None:
-    cfg = RunConfig(backend="replay", replay_file=_script(tmp_path), tasks=["hotpotqa"], limit=6,
-                    output_dir=tmp_path / "runs", run_id="r", data_dir=data_dir)
+    cfg = RunConfig(
+        backend="replay",
+        replay_file=_script(tmp_path),
+        tasks=["hotpotqa"],
+        limit=6,
+        output_dir=tmp_path / "runs",
+        run_id="r",
+        data_dir=data_dir,
+    )
     store, _ = run(cfg)
     original = json.loads(store.results_path.read_text())
     store.results_path.unlink()
@@ -208,13 +248,26 @@ def test_another_dtype_is_another_run_and_cannot_resume_this_one(tmp_path: Path)
     from agentflan_eval.runner import _check_resume, default_run_id
 
     plain = RunConfig(model="m")
-    assert default_run_id(plain) == default_run_id(RunConfig(model="m", dtype=None))  # older runs keep their id
+    assert default_run_id(plain) == default_run_id(
+        RunConfig(model="m", dtype=None)
+    )  # older runs keep their id
     assert default_run_id(RunConfig(model="m", dtype="bfloat16")) != default_run_id(plain)
     store = RunStore(tmp_path / "r")
     store.root.mkdir(parents=True)
-    store.write_manifest(RunManifest(run_id="r", created="now", model="m", backend="hf", chat_template="chatml",
-                                     generation=plain.generation(), config=plain.model_dump(mode="json"),
-                                     tasks=["db"], command_line=[], package_versions={}))
+    store.write_manifest(
+        RunManifest(
+            run_id="r",
+            created="now",
+            model="m",
+            backend="hf",
+            chat_template="chatml",
+            generation=plain.generation(),
+            config=plain.model_dump(mode="json"),
+            tasks=["db"],
+            command_line=[],
+            package_versions={},
+        )
+    )
     _check_resume(store, plain)
     try:
         _check_resume(store, RunConfig(model="m", dtype="bfloat16"))

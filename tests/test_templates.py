@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from agentflan_eval.model_zoo.chat_templates import TEMPLATES, choose, get_template
 from agentflan_eval.model_zoo.known_models import match
-
 from agentflan_eval.records import Message
 
 CONV = [
@@ -80,10 +80,15 @@ def test_choice_order() -> None:
         choose("vicuna", None, None)
 
 
-@pytest.mark.parametrize(("path", "template"), [
-    ("internlm/Agent-FLAN-7b", "agentflan"), ("THUDM/agentlm-13b", "agentlm"),
-    ("/models/Llama-2-7b-chat-hf", "llama2"), ("SmolLM2-135M-Instruct.Q4_1.gguf", "tokenizer"),
-])
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("internlm/Agent-FLAN-7b", "agentflan"),
+        ("THUDM/agentlm-13b", "agentlm"),
+        ("/models/Llama-2-7b-chat-hf", "llama2"),
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "tokenizer"),
+    ],
+)
 def test_known_model_table(path: str, template: str) -> None:
     m = match(path)
     assert m is not None and m.template == template and m.template in TEMPLATES

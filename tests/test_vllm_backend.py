@@ -36,7 +36,7 @@ INSTALL = "pip install 'agentflan-eval[vllm]'"
 # add_request(id, {"prompt_token_ids": ids}, params) / step() / abort_request([id]). Replies are assigned
 # in arrival order; step() finishes one request per call, newest first, so replies come back out of
 # submission order as they can in vLLM.
-FAKE_VLLM = '''
+FAKE_VLLM = """
 import os
 import threading
 import time
@@ -119,7 +119,7 @@ def _shutdown(engine_pid):
     if engine_pid:
         os.kill(engine_pid, 9)
         os.waitpid(engine_pid, 0)
-'''
+"""
 
 
 @pytest.fixture()
@@ -136,16 +136,20 @@ def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def _conversation(question: str) -> list[Message]:
-    return [Message(role="system", content="You are an agent. Answer with Thought/Action lines."),
-            Message(role="user", content=question),
-            Message(role="assistant", content="Thought: search it\nAction: Search[Milhouse]"),
-            Message(role="tool", content="Observation 1: Milhouse Mussolini Van Houten is a character.")]
+    return [
+        Message(role="system", content="You are an agent. Answer with Thought/Action lines."),
+        Message(role="user", content=question),
+        Message(role="assistant", content="Thought: search it\nAction: Search[Milhouse]"),
+        Message(role="tool", content="Observation 1: Milhouse Mussolini Van Houten is a character."),
+    ]
 
 
 # -- without vLLM ---------------------------------------------------------------------------------
 
-def test_without_vllm_the_backend_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
-                                                      embedded_dir: Path) -> None:
+
+def test_without_vllm_the_backend_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, embedded_dir: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm fails here even where it is installed
     with pytest.raises(MissingDependencyError) as e:
         VLLMBackend(resolve(None))
@@ -155,13 +159,34 @@ def test_without_vllm_the_backend_says_how_to_install(monkeypatch: pytest.Monkey
 
 
 def test_without_vllm_the_cli_prints_one_line_and_exits_2(tmp_path: Path, data_dir: Path) -> None:
-    code = ("import sys; sys.modules['vllm'] = None\n"
-            "from agentflan_eval.cli import main\n"
-            "raise SystemExit(main(sys.argv[1:]))")
+    code = (
+        "import sys; sys.modules['vllm'] = None\n"
+        "from agentflan_eval.cli import main\n"
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
     out = tmp_path / "runs"
-    proc = subprocess.run([sys.executable, "-c", code, "run", "--backend", "vllm", "--tasks", "hotpotqa",
-                           "--limit", "1", "--output-dir", str(out), "--data-dir", str(data_dir)],
-                          check=False, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "run",
+            "--backend",
+            "vllm",
+            "--tasks",
+            "hotpotqa",
+            "--limit",
+            "1",
+            "--output-dir",
+            str(out),
+            "--data-dir",
+            str(data_dir),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: vllm is not installed") and INSTALL in lines[0]
@@ -170,19 +195,47 @@ def test_without_vllm_the_cli_prints_one_line_and_exits_2(tmp_path: Path, data_d
 
 # -- argument handling ----------------------------------------------------------------------------
 
+
 def test_llm_kwargs_defaults_turn_prefix_caching_on() -> None:
     kw = llm_kwargs(VLLMOptions(), "/models/m", trust_remote_code=False, seed=3)
-    assert kw == {"model": "/models/m", "tokenizer": "/models/m", "trust_remote_code": False, "seed": 3,
-                  "dtype": "auto", "tensor_parallel_size": 1, "pipeline_parallel_size": 1,
-                  "enable_prefix_caching": True}
+    assert kw == {
+        "model": "/models/m",
+        "tokenizer": "/models/m",
+        "trust_remote_code": False,
+        "seed": 3,
+        "dtype": "auto",
+        "tensor_parallel_size": 1,
+        "pipeline_parallel_size": 1,
+        "enable_prefix_caching": True,
+    }
 
 
 def test_cli_flags_reach_the_engine_arguments() -> None:
-    args = build_parser().parse_args([
-        "run", "--backend", "vllm", "--model", "internlm/Agent-FLAN-7b", "--tensor-parallel-size", "4",
-        "--pipeline-parallel-size", "2", "--data-parallel-size", "2", "--gpu-memory-utilization", "0.8",
-        "--max-model-len", "4096", "--dtype", "bfloat16", "--seed", "7",
-        "--engine-args", '{"enforce_eager": true, "enable_prefix_caching": false, "swap_space": 0}'])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--backend",
+            "vllm",
+            "--model",
+            "internlm/Agent-FLAN-7b",
+            "--tensor-parallel-size",
+            "4",
+            "--pipeline-parallel-size",
+            "2",
+            "--data-parallel-size",
+            "2",
+            "--gpu-memory-utilization",
+            "0.8",
+            "--max-model-len",
+            "4096",
+            "--dtype",
+            "bfloat16",
+            "--seed",
+            "7",
+            "--engine-args",
+            '{"enforce_eager": true, "enable_prefix_caching": false, "swap_space": 0}',
+        ]
+    )
     config = config_from_args(args)
     assert (config.tensor_parallel_size, config.pipeline_parallel_size) == (4, 2)
     assert config.data_parallel_size == 2
@@ -195,8 +248,10 @@ def test_cli_flags_reach_the_engine_arguments() -> None:
     assert kw["enable_prefix_caching"] is False  # --engine-args may turn it off
     assert "data_parallel_size" not in kw  # one LLM per replica: vLLM refuses dp > 1 in one process
     assert options.gpus_per_replica == 8
-    assert replica_devices(options, [str(i) for i in range(16)]) == ["0,1,2,3,4,5,6,7",
-                                                                      "8,9,10,11,12,13,14,15"]
+    assert replica_devices(options, [str(i) for i in range(16)]) == [
+        "0,1,2,3,4,5,6,7",
+        "8,9,10,11,12,13,14,15",
+    ]
     with pytest.raises(AgentFlanError, match="needs 16 GPUs; 8 visible"):
         replica_devices(options, [str(i) for i in range(8)])
 
@@ -220,24 +275,37 @@ def test_bad_engine_args_and_sizes_are_clear_errors() -> None:
 
 # -- behaviour, against the stand-in vllm ---------------------------------------------------------
 
-def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType, embedded_dir: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_sends_the_hf_backends_token_ids_and_maps_outputs(
+    fake_vllm: ModuleType, embedded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from agentflan_eval.backends.hf import HFBackend
 
-    backend = make_backend(RunConfig(backend="vllm", max_model_len=300, seed=5,
-                                     engine_args='{"enforce_eager": true}'))
+    backend = make_backend(
+        RunConfig(backend="vllm", max_model_len=300, seed=5, engine_args='{"enforce_eager": true}')
+    )
     engine = fake_vllm.ENGINES[-1]
     assert engine.kwargs["model"] == engine.kwargs["tokenizer"] == str(embedded_dir)  # the converted GGUF
     assert engine.kwargs["enable_prefix_caching"] is True and engine.kwargs["enforce_eager"] is True
     assert engine.kwargs["max_model_len"] == 300 and engine.kwargs["seed"] == 5
 
-    requests = [GenerationRequest(messages=_conversation(q), task="hotpotqa", sample_id=f"s{i}") for i, q in
-                enumerate(("Who is Milhouse named after?", "word " * 400, "What is the capital of France?", "Hi"))]
-    fake_vllm.REPLIES.extend([
-        ("Thought: named after Mussolini\nAction: Finish[Mussolini]\nObservation 2: leaked", 21, "length"),
-        ("Thought: Paris", 5, "length"),
-        ("Action: Finish[hi]", 6, "abort"),
-    ])
+    requests = [
+        GenerationRequest(messages=_conversation(q), task="hotpotqa", sample_id=f"s{i}")
+        for i, q in enumerate(
+            ("Who is Milhouse named after?", "word " * 400, "What is the capital of France?", "Hi")
+        )
+    ]
+    fake_vllm.REPLIES.extend(
+        [
+            (
+                "Thought: named after Mussolini\nAction: Finish[Mussolini]\nObservation 2: leaked",
+                21,
+                "length",
+            ),
+            ("Thought: Paris", 5, "length"),
+            ("Action: Finish[hi]", 6, "abort"),
+        ]
+    )
     config = GenerationConfig(max_new_tokens=250, stop=["\nObservation"], seed=5)
     got = backend.generate(requests, config)
 
@@ -284,8 +352,9 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(fake_vllm: ModuleType,
     backend.close()
 
 
-def test_data_parallel_replicas_keep_each_episode_on_one_replica(fake_vllm: ModuleType, embedded_dir: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_parallel_replicas_keep_each_episode_on_one_replica(
+    fake_vllm: ModuleType, embedded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6,7")
     backend = VLLMBackend(resolve(None), VLLMOptions(tensor_parallel_size=2, data_parallel_size=2))
     try:
@@ -293,8 +362,15 @@ def test_data_parallel_replicas_keep_each_episode_on_one_replica(fake_vllm: Modu
         samples = [f"s{i}" for i in range(8)]
         turns = []
         for turn in range(2):
-            reqs = [GenerationRequest(messages=_conversation(f"question {s} " * (turn + 1)), task="hotpotqa",
-                                      sample_id=s, turn=turn) for s in samples]
+            reqs = [
+                GenerationRequest(
+                    messages=_conversation(f"question {s} " * (turn + 1)),
+                    task="hotpotqa",
+                    sample_id=s,
+                    turn=turn,
+                )
+                for s in samples
+            ]
             out = backend.generate(reqs, GenerationConfig(max_new_tokens=16))
             assert [c.text.split("|")[1] for c in out] == [str(c.prompt_tokens) for c in out]  # order kept
             turns.append([c.text.split("|")[0] for c in out])
@@ -306,8 +382,9 @@ def test_data_parallel_replicas_keep_each_episode_on_one_replica(fake_vllm: Modu
     assert procs and not any(p.is_alive() for p in procs)
 
 
-def test_a_replica_that_fails_to_start_is_one_model_load_error(fake_vllm: ModuleType, embedded_dir: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replica_that_fails_to_start_is_one_model_load_error(
+    fake_vllm: ModuleType, embedded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     with pytest.raises(ModelLoadError, match="could not start: replica 0: RuntimeError: CUDA out of memory"):
         VLLMBackend(resolve(None), VLLMOptions(data_parallel_size=2, engine_args={"fail_start": True}))
@@ -317,6 +394,7 @@ def test_a_replica_that_fails_to_start_is_one_model_load_error(fake_vllm: Module
 
 # -- streaming, against the stand-in vllm ---------------------------------------------------------
 
+
 def _wait_until(check, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -324,8 +402,9 @@ def _wait_until(check, seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-def test_requests_join_the_running_batch_and_resolve_one_by_one(fake_vllm: ModuleType,
-                                                                embedded_dir: Path) -> None:
+def test_requests_join_the_running_batch_and_resolve_one_by_one(
+    fake_vllm: ModuleType, embedded_dir: Path
+) -> None:
     backend = make_backend(RunConfig(backend="vllm"))
     assert backend.streaming and backend.pool_size(8) == 8
     engine = fake_vllm.ENGINES[-1].llm_engine
@@ -341,13 +420,17 @@ def test_requests_join_the_running_batch_and_resolve_one_by_one(fake_vllm: Modul
     finally:
         fake_vllm.HOLD.set()
     got = [first.result(timeout=10), second.result(timeout=10)]
-    assert [c.text for c in got] == [f"None|{c.prompt_tokens}" for c in got]  # each reply reached its own request
+    assert [c.text for c in got] == [
+        f"None|{c.prompt_tokens}" for c in got
+    ]  # each reply reached its own request
     assert got[0].prompt_tokens < got[1].prompt_tokens
     assert all(c.finish_reason == "stop" and c.completion_tokens == 3 and c.seconds > 0 for c in got)
     info = backend.describe()
     assert info["dtype"] == "bfloat16"  # what the engine resolved "auto" to, for the manifest
     backend.close()
-    failed = backend.submit(GenerationRequest(messages=_conversation("after close")), config).result(timeout=10)
+    failed = backend.submit(GenerationRequest(messages=_conversation("after close")), config).result(
+        timeout=10
+    )
     assert failed.finish_reason == "error"
 
 
@@ -370,8 +453,9 @@ def test_a_cancelled_request_is_aborted_in_the_engine(fake_vllm: ModuleType, emb
     backend.close()
 
 
-def test_a_failing_engine_step_fails_only_the_requests_in_flight(fake_vllm: ModuleType,
-                                                                  embedded_dir: Path) -> None:
+def test_a_failing_engine_step_fails_only_the_requests_in_flight(
+    fake_vllm: ModuleType, embedded_dir: Path
+) -> None:
     backend = make_backend(RunConfig(backend="vllm"))
     engine = fake_vllm.ENGINES[-1].llm_engine
     config = GenerationConfig(max_new_tokens=16)
@@ -391,15 +475,18 @@ def test_a_failing_engine_step_fails_only_the_requests_in_flight(fake_vllm: Modu
     assert fine[0].finish_reason == "stop"
     # a prompt the engine refuses fails alone, as an error record
     fake_vllm.ADD_ERRORS.append(ValueError("prompt has a token id out of vocabulary"))
-    refused, ok = backend.generate([GenerationRequest(messages=_conversation("q4")),
-                                    GenerationRequest(messages=_conversation("q5"))], config)
+    refused, ok = backend.generate(
+        [GenerationRequest(messages=_conversation("q4")), GenerationRequest(messages=_conversation("q5"))],
+        config,
+    )
     assert refused.finish_reason == "error" and "out of vocabulary" in (refused.error or "")
     assert ok.finish_reason == "stop"
     backend.close()
 
 
-def test_the_agent_loop_streams_episodes_through_vllm(fake_vllm: ModuleType, embedded_dir: Path,
-                                                      data_dir: Path) -> None:
+def test_the_agent_loop_streams_episodes_through_vllm(
+    fake_vllm: ModuleType, embedded_dir: Path, data_dir: Path
+) -> None:
     """Real HotpotQA episodes through run_episodes: every one recorded once, its turns in order."""
     from agentflan_eval import benchmarks
     from agentflan_eval.agent_loop import run_episodes
@@ -420,8 +507,9 @@ def test_the_agent_loop_streams_episodes_through_vllm(fake_vllm: ModuleType, emb
     assert sum(len(r.steps) for r in records) == len(fake_vllm.ENGINES[-1].requests)
 
 
-def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: ModuleType, embedded_dir: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(
+    fake_vllm: ModuleType, embedded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The worker's forked engine process keeps the pipe open after the worker dies, so its death must be
     seen on the process itself: waiting on the pipe alone would hang the run."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
@@ -431,7 +519,9 @@ def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: Mo
         dead = backend._replicas.procs[0]
         dead.kill()
         _wait_until(lambda: not dead.is_alive())  # not join(): it waits on a pipe the engine process holds
-        reqs = [GenerationRequest(messages=_conversation(f"q{i}"), task="t", sample_id=f"s{i}") for i in range(8)]
+        reqs = [
+            GenerationRequest(messages=_conversation(f"q{i}"), task="t", sample_id=f"s{i}") for i in range(8)
+        ]
         futures = [backend.submit(r, GenerationConfig(max_new_tokens=16)) for r in reqs]
         got = [f.result(timeout=15) for f in futures]  # a hang fails here
         on_dead = [c for r, c in zip(reqs, got) if backend._replica(r) == 0]
@@ -443,16 +533,19 @@ def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(fake_vllm: Mo
         backend.close()
 
 
-def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(fake_vllm: ModuleType,
-                                                                         embedded_dir: Path) -> None:
+def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(
+    fake_vllm: ModuleType, embedded_dir: Path
+) -> None:
     backend = make_backend(RunConfig(backend="vllm"))
     engine = fake_vllm.ENGINES[-1].llm_engine
     freed: list[bool] = []
     engine.engine_core.shutdown = lambda: freed.append(True)
     fake_vllm.HOLD.clear()
     try:
-        futures = [backend.submit(GenerationRequest(messages=_conversation(q)), GenerationConfig(max_new_tokens=8))
-                   for q in ("q1", "q2")]
+        futures = [
+            backend.submit(GenerationRequest(messages=_conversation(q)), GenerationConfig(max_new_tokens=8))
+            for q in ("q1", "q2")
+        ]
         _wait_until(lambda: len(engine.waiting) == 2)
         backend.close()
     finally:
@@ -463,19 +556,46 @@ def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(fake_vl
     assert freed == [True]  # the engine's processes (and the KV cache they reserved) end with close()
 
 
-def test_sigterm_ends_a_vllm_run_cleanly_and_shuts_the_engine_down(fake_vllm: ModuleType, tmp_path: Path,
-                                                                   data_dir: Path, embedded_dir: Path) -> None:
+def test_sigterm_ends_a_vllm_run_cleanly_and_shuts_the_engine_down(
+    fake_vllm: ModuleType, tmp_path: Path, data_dir: Path, embedded_dir: Path
+) -> None:
     """A batch scheduler's SIGTERM runs the same cleanup as Ctrl-C: without it vLLM's engine processes, and
     the memory they reserved, would outlive the run."""
     mark = tmp_path / "engine.log"
     fake_site = Path(fake_vllm.__file__).parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")]),
-           "FAKE_VLLM_HOLD": "1", "FAKE_VLLM_MARK": str(mark)}
-    proc = subprocess.Popen([sys.executable, "-m", "agentflan_eval", "run", "--backend", "vllm", "--tasks", "db",
-                             "--limit", "2", "--output-dir", str(tmp_path / "runs"), "--data-dir", str(data_dir),
-                             "--no-report"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(fake_site), os.environ.get("PYTHONPATH", "")]),
+        "FAKE_VLLM_HOLD": "1",
+        "FAKE_VLLM_MARK": str(mark),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "agentflan_eval",
+            "run",
+            "--backend",
+            "vllm",
+            "--tasks",
+            "db",
+            "--limit",
+            "2",
+            "--output-dir",
+            str(tmp_path / "runs"),
+            "--data-dir",
+            str(data_dir),
+            "--no-report",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        _wait_until(lambda: mark.is_file() and "add" in mark.read_text(), seconds=120)  # replies are in flight
+        _wait_until(
+            lambda: mark.is_file() and "add" in mark.read_text(), seconds=120
+        )  # replies are in flight
         proc.terminate()
         _, stderr = proc.communicate(timeout=60)
     finally:

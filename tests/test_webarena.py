@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.webarena.benchmark import WebArena, WebArenaSample, resolve, site_urls
 from test_browser import serve_pages
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
 from agentflan_eval.benchmarks.common.browser.actions import ANSWER_PHRASE
 from agentflan_eval.benchmarks.common.browser.driver import BrowserSession
+from agentflan_eval.benchmarks.webarena.benchmark import WebArena, WebArenaSample, resolve, site_urls
 from agentflan_eval.benchmarks.webarena.evaluators import (
     collect_program_html,
     evaluate,
@@ -74,8 +74,10 @@ def test_string_match_cases() -> None:
 
 
 def test_url_match_cases() -> None:
-    spec = {"reference_url": "http://h:7770/catalogsearch/result/?q=shoes |OR| http://h:7770/shoes.html",
-            "url_note": "GOLD in PRED"}
+    spec = {
+        "reference_url": "http://h:7770/catalogsearch/result/?q=shoes |OR| http://h:7770/shoes.html",
+        "url_note": "GOLD in PRED",
+    }
     assert url_match(spec, "http://h:7770/catalogsearch/result/?q=shoes&p=2") == 1.0
     assert url_match(spec, "http://h:7770/catalogsearch/result/?q=hats") == 0.0  # the query value must match
     assert url_match({"reference_url": "http://h:9999/f/news"}, "http://h:9999/f/news/") == 1.0
@@ -85,15 +87,25 @@ def test_url_match_cases() -> None:
 
 
 def test_program_html_match_cases() -> None:
-    spec = {"program_html": [
-        {"url": "last", "locator": "", "required_contents": {"must_include": ["Owner |OR| Maintainer", "alice"]}},
-        {"url": "last", "locator": "x", "required_contents": {"exact_match": "Shipped"}},
-    ]}
+    spec = {
+        "program_html": [
+            {
+                "url": "last",
+                "locator": "",
+                "required_contents": {"must_include": ["Owner |OR| Maintainer", "alice"]},
+            },
+            {"url": "last", "locator": "x", "required_contents": {"exact_match": "Shipped"}},
+        ]
+    }
     assert program_html_match(spec, ["<b>alice</b> is Maintainer", "shipped"]) == 1.0
     assert program_html_match(spec, ["<b>alice</b> is Guest", "shipped"]) == 0.0
     assert program_html_match(spec, ["alice Owner", "Shipped!"]) == 0.0
-    full = {"eval_types": ["string_match", "url_match", "program_html"], **spec,
-            "reference_answers": {"exact_match": "ok"}, "reference_url": "http://h/x"}
+    full = {
+        "eval_types": ["string_match", "url_match", "program_html"],
+        **spec,
+        "reference_answers": {"exact_match": "ok"},
+        "reference_url": "http://h/x",
+    }
     assert evaluate(full, "ok", "http://h/x", ["alice Owner", "Shipped"])[0] == 1.0
     assert evaluate(full, "ok", "http://h/y", ["alice Owner", "Shipped"])[0] == 0.0
     assert evaluate(full, None, "http://h/x", ["alice Owner", "Shipped"])[0] == 0.0  # never stopped
@@ -101,20 +113,36 @@ def test_program_html_match_cases() -> None:
 
 
 def test_reddit_post_url() -> None:
-    assert reddit_get_post_url("http://r:9999/f/books/59421/some-title/comment/1") == "http://r:9999/f/books/59421/"
+    assert (
+        reddit_get_post_url("http://r:9999/f/books/59421/some-title/comment/1")
+        == "http://r:9999/f/books/59421/"
+    )
     assert reddit_get_post_url("http://r:9999/forums") == "http://r:9999/forums"
 
 
 def test_collect_program_html_from_a_live_page(site: str) -> None:
-    spec = {"program_html": [
-        {"url": "last", "locator": "document.querySelector('#total').outerText", "required_contents": {}},
-        {"url": f"{site}/members.html", "locator": "func:gitlab_get_project_memeber_role(__page__, 'byteblaze')",
-         "required_contents": {}},
-        {"url": "func:reddit_get_post_url('__last_url__')", "locator": "", "required_contents": {}},
-        {"url": "last", "locator": "document.querySelector('#missing').outerText", "required_contents": {}},
-        {"url": "last", "prep_actions": ["document.title = 'prepared'"], "locator": "document.title",
-         "required_contents": {}},
-    ]}
+    spec = {
+        "program_html": [
+            {"url": "last", "locator": "document.querySelector('#total').outerText", "required_contents": {}},
+            {
+                "url": f"{site}/members.html",
+                "locator": "func:gitlab_get_project_memeber_role(__page__, 'byteblaze')",
+                "required_contents": {},
+            },
+            {"url": "func:reddit_get_post_url('__last_url__')", "locator": "", "required_contents": {}},
+            {
+                "url": "last",
+                "locator": "document.querySelector('#missing').outerText",
+                "required_contents": {},
+            },
+            {
+                "url": "last",
+                "prep_actions": ["document.title = 'prepared'"],
+                "locator": "document.title",
+                "required_contents": {},
+            },
+        ]
+    }
     session = BrowserSession()
     try:
         session.page.goto(f"{site}/index.html")
@@ -134,7 +162,11 @@ def test_site_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert site_urls(None) == {"gitlab": "http://g:8023"}
     f = tmp_path / "urls.json"
     f.write_text(json.dumps({"__SHOPPING__": "http://s:7770", "reddit": "http://r:9999"}), encoding="utf-8")
-    assert site_urls(str(f)) == {"gitlab": "http://g:8023", "shopping": "http://s:7770", "reddit": "http://r:9999"}
+    assert site_urls(str(f)) == {
+        "gitlab": "http://g:8023",
+        "shopping": "http://s:7770",
+        "reddit": "http://r:9999",
+    }
     assert site_urls('{"GITLAB": "http://other"}')["gitlab"] == "http://other"
     with pytest.raises(AgentFlanError, match="unknown site"):
         site_urls('{"__NOPE__": "http://x"}')
@@ -145,14 +177,18 @@ def test_site_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unavailable_says_what_it_needs(data_dir: Path) -> None:
     reason = WebArena(RunConfig(data_dir=data_dir), DataResolver(data_dir)).unavailable()
     assert reason is not None and "--webarena-urls" in reason and "SHOPPING_ADMIN" in reason
-    dead = WebArena(RunConfig(data_dir=data_dir, webarena_urls='{"__MAP__": "http://127.0.0.1:9"}'),
-                    DataResolver(data_dir)).unavailable()
+    dead = WebArena(
+        RunConfig(data_dir=data_dir, webarena_urls='{"__MAP__": "http://127.0.0.1:9"}'),
+        DataResolver(data_dir),
+    ).unavailable()
     assert dead is not None and "not reachable" in dead and "map" in dead
 
 
 def test_real_task_configs(data_dir: Path) -> None:
-    urls = {s: f"http://{s}.local:1" for s in ("shopping", "shopping_admin", "reddit", "gitlab", "map",
-                                                "wikipedia", "homepage")}
+    urls = {
+        s: f"http://{s}.local:1"
+        for s in ("shopping", "shopping_admin", "reddit", "gitlab", "map", "wikipedia", "homepage")
+    }
     bench = WebArena(RunConfig(webarena_urls=json.dumps(urls)), DataResolver(data_dir))
     samples = bench.load_samples()
     assert len(samples) == bench.n_standard == 812
@@ -164,27 +200,43 @@ def test_real_task_configs(data_dir: Path) -> None:
     subset = only_map.load_samples()
     assert 0 < len(subset) < 812 and all(s.sites == ["map"] for s in subset)
     assert any("only tasks on the given sites" in d.what for d in only_map.deviations())
-    assert len(WebArena(RunConfig(), DataResolver(data_dir)).load_samples()) == 812  # rescoring needs no sites
+    assert (
+        len(WebArena(RunConfig(), DataResolver(data_dir)).load_samples()) == 812
+    )  # rescoring needs no sites
 
 
 # -- one episode end to end on a fake "shopping" site ----------------------------------------
 def _task(site: str) -> WebArenaSample:
     config = {
-        "sites": ["shopping"], "task_id": 9001, "require_login": False, "storage_state": None,
-        "start_url": "__SHOPPING__/index.html", "intent": "Search for shoes and tell me the result heading",
-        "eval": {"eval_types": ["string_match", "url_match", "program_html"],
-                 "reference_answers": {"must_include": ["results"]},
-                 "reference_url": "__SHOPPING__/search.html?q=shoes",
-                 "program_html": [{"url": "last", "locator": "document.querySelector('#r').outerText",
-                                   "required_contents": {"must_include": ["Results for"]}}]},
+        "sites": ["shopping"],
+        "task_id": 9001,
+        "require_login": False,
+        "storage_state": None,
+        "start_url": "__SHOPPING__/index.html",
+        "intent": "Search for shoes and tell me the result heading",
+        "eval": {
+            "eval_types": ["string_match", "url_match", "program_html"],
+            "reference_answers": {"must_include": ["results"]},
+            "reference_url": "__SHOPPING__/search.html?q=shoes",
+            "program_html": [
+                {
+                    "url": "last",
+                    "locator": "document.querySelector('#r').outerText",
+                    "required_contents": {"must_include": ["Results for"]},
+                }
+            ],
+        },
     }
-    return WebArenaSample(id="9001", subset="shopping", task_id=9001, intent=config["intent"],
-                          sites=["shopping"], config=config)
+    return WebArenaSample(
+        id="9001", subset="shopping", task_id=9001, intent=config["intent"], sites=["shopping"], config=config
+    )
 
 
 def _run(site: str, tmp_path: Path, replies: list[str]) -> object:
     script = tmp_path / "replay.jsonl"
-    script.write_text(json.dumps({"task": "webarena", "sample_id": "9001", "replies": replies}), encoding="utf-8")
+    script.write_text(
+        json.dumps({"task": "webarena", "sample_id": "9001", "replies": replies}), encoding="utf-8"
+    )
     bench = WebArena(RunConfig(webarena_urls=json.dumps({"__SHOPPING__": site})), DataResolver())
     out: list = []
     run_episodes(bench, [_task(site)], ReplayBackend(script), GenerationConfig(), 1, out.append)
@@ -197,17 +249,23 @@ def test_episode_success_and_display_urls(site: str, tmp_path: Path) -> None:
     try:
         opening = env.reset()
         turn = opening[-1].content
-        box = next(ln for ln in turn.splitlines() if "textbox 'Search'" in ln).split("]")[0].strip().lstrip("[")
+        box = (
+            next(ln for ln in turn.splitlines() if "textbox 'Search'" in ln).split("]")[0].strip().lstrip("[")
+        )
     finally:
         env.close()
     assert opening[0].role == "system" and "homepage.com" in opening[0].content
     assert "URL: http://onestopmarket.com/index.html" in turn  # WebArena's names for its sites
-    bench, rec = _run(site, tmp_path, [
-        f"{ANSWER_PHRASE} ```type [{box}] [shoes] [0]```",
-        f"{ANSWER_PHRASE} ```click [{_button(turn)}]```",
-        f"{ANSWER_PHRASE} ```goto [http://onestopmarket.com/search.html?q=shoes]```",
-        f"{ANSWER_PHRASE} ```stop [Results for your query]```",
-    ])
+    bench, rec = _run(
+        site,
+        tmp_path,
+        [
+            f"{ANSWER_PHRASE} ```type [{box}] [shoes] [0]```",
+            f"{ANSWER_PHRASE} ```click [{_button(turn)}]```",
+            f"{ANSWER_PHRASE} ```goto [http://onestopmarket.com/search.html?q=shoes]```",
+            f"{ANSWER_PHRASE} ```stop [Results for your query]```",
+        ],
+    )
     assert rec.status.value == "completed", rec.error
     assert rec.env_info["final_url"] == f"{site}/search.html?q=shoes"
     assert rec.score.value == 1.0 and rec.score.details["url_match"] == 1.0

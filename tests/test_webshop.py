@@ -14,71 +14,160 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from agentflan_eval.benchmarks.webshop.benchmark import WebShop, WebShopSample
 
+from agentflan_eval.benchmarks.webshop.benchmark import WebShop, WebShopSample
+from agentflan_eval.benchmarks.webshop.browser import SiteTransport, WebShopBrowser
+from agentflan_eval.benchmarks.webshop.catalogue import Goal, ProductSearch, human_goals, load_products
+from agentflan_eval.benchmarks.webshop.reward import compute_reward, type_reward
+from agentflan_eval.benchmarks.webshop.site import WebShopSite
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Action, EpisodeStatus
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
-from agentflan_eval.benchmarks.webshop.browser import SiteTransport, WebShopBrowser
-from agentflan_eval.benchmarks.webshop.catalogue import Goal, ProductSearch, human_goals, load_products
-from agentflan_eval.benchmarks.webshop.reward import compute_reward, type_reward
-from agentflan_eval.benchmarks.webshop.site import WebShopSite
 
 BEAUTY = "Beauty & Personal Care"
 
 
 def _product(asin, name, query, cats, price, desc, bullets, options=None, rating=None):
-    return {"asin": asin, "name": name, "query": query, "category": "beauty", "product_category": cats,
-            "pricing": price, "full_description": desc, "small_description": bullets,
-            "images": [f"https://m.media-amazon.com/images/I/{asin}.jpg"],
-            "customization_options": options, "average_rating": rating, "brand": "n/a", "seller_id": "x"}
+    return {
+        "asin": asin,
+        "name": name,
+        "query": query,
+        "category": "beauty",
+        "product_category": cats,
+        "pricing": price,
+        "full_description": desc,
+        "small_description": bullets,
+        "images": [f"https://m.media-amazon.com/images/I/{asin}.jpg"],
+        "customization_options": options,
+        "average_rating": rating,
+        "brand": "n/a",
+        "seller_id": "x",
+    }
 
 
 def _opts(**named):
-    return {name.replace("_", " "): [{"value": v, "image": None} for v in values] for name, values in named.items()}
+    return {
+        name.replace("_", " "): [{"value": v, "image": None} for v in values]
+        for name, values in named.items()
+    }
 
 
 PRODUCTS = [
-    _product("B07DJJXGB5", "Tea Tree Oil Body Scrub with Dead Sea Salt - Exfoliating Foot Scrub, 12 oz",
-             "scrubs & body treatments", f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments", "$15.99",
-             "Beauty scrub made with natural ingredients: tea tree oil, dead sea salt and coconut oil.",
-             ["Natural ingredients, no parabens", "Tea tree essential oil soothes the skin"],
-             _opts(size=["12 Ounce", "6 Ounce"], scent=["Tea Tree", "Lavender/Mint"])),
-    _product("B08D4MH7XQ", "Body Scrub for Dead Skin, Oil Free Exfoliator, 10 Fl Oz", "scrubs & body treatments",
-             f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments", "$22.50",
-             "A clinically proven, paraben free beauty scrub that lifts dead skin.",
-             ["Oil free formula", "Clinically proven"]),
-    _product("B00OYBADQ2", "Organic Coffee Body Scrub, Certified Organic Exfoliator 8 oz", "scrubs & body treatments",
-             f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments", "$9.99 - $14.99",
-             "Certified organic, non toxic, cruelty free beauty scrub for dead skin.", ["Cruelty free"],
-             _opts(size=["4 oz", "8 oz"])),
-    _product("B08LD3XCPQ", "Tongue Scraper with Storage Case, Stainless Steel Tongue Cleaner (2 Pack)",
-             "tongue cleaners", f"{BEAUTY} › Oral Care › Tongue Cleaners", "$7.99",
-             "BPA free, easy clean beauty tongue cleaner that fights bad breath.", ["Comes with a storage case"],
-             _opts(color=["Blue/Green", "Pink"])),
-    _product("B09MW563KN", "Tongue Cleaner Brush for Fresh Breath, 4 Count", "tongue cleaners",
-             f"{BEAUTY} › Oral Care › Tongue Cleaners", "$5.49",
-             "Beauty care for oral hygiene and fresh breath.", ["Soft brush head"]),
-    _product("B07N864Q64", "Eyeshadow Palette 35 Colors, Long Lasting Makeup Palette", "makeup palettes",
-             f"{BEAUTY} › Makeup › Makeup Palettes", "$12.99", "Easy apply, cruelty free beauty palette.",
-             ["Long lasting pigment"], _opts(color=["Nude", "Smoky Black"])),
-    _product("B07CXTNVRJ", "Stainless Steel Makeup Mixing Palette with Spatula", "makeup palettes",
-             f"{BEAUTY} › Makeup › Makeup Palettes", "$6.99", "Easy clean beauty mixing palette.", ["Stainless steel"]),
-    _product("B07BFLJQCX", "Coconut Oil Hair Growth Serum for Hair Loss, 2 Fl Oz", "hair loss products",
-             f"{BEAUTY} › Hair Care › Hair Loss Products", "$18.00", "Beauty serum with coconut oil.", ["For hair loss"]),
-    _product("B08WG7VLQF", "Fragrance Free Styling Cream for Dry Hair, 5 oz", "styling products",
-             f"{BEAUTY} › Hair Care › Styling Products", "$11.25", "Beauty styling cream, fragrance free.", ["Dry hair"]),
-    _product("B08X2PKKB2", "Rose Gold Refillable Lip Balm Containers, 10 Pack", "refillable containers",
-             f"{BEAUTY} › Tools & Accessories › Refillable Containers", "$8.99 - $12.99",
-             "Easy carry, high quality beauty containers.", "Refillable"),
-    _product("B08J3WFRBT", "Leak Proof Travel Bottles Set, BPA Free Silicone Containers", "refillable containers",
-             f"{BEAUTY} › Tools & Accessories › Refillable Containers", "$13.49",
-             "Beauty travel bottles: leak proof, bpa free, easy clean.", ["Travel bottles"]),
-    _product("B084PCSG5H", "Moisturizing Gel Socks for Dry Skin, Non Slip", "foot, hand & nail care",
-             f"{BEAUTY} › Foot, Hand & Nail Care", "$10.99", "Beauty gel socks for dry skin.", ["Non slip"],
-             rating=4.4),
+    _product(
+        "B07DJJXGB5",
+        "Tea Tree Oil Body Scrub with Dead Sea Salt - Exfoliating Foot Scrub, 12 oz",
+        "scrubs & body treatments",
+        f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments",
+        "$15.99",
+        "Beauty scrub made with natural ingredients: tea tree oil, dead sea salt and coconut oil.",
+        ["Natural ingredients, no parabens", "Tea tree essential oil soothes the skin"],
+        _opts(size=["12 Ounce", "6 Ounce"], scent=["Tea Tree", "Lavender/Mint"]),
+    ),
+    _product(
+        "B08D4MH7XQ",
+        "Body Scrub for Dead Skin, Oil Free Exfoliator, 10 Fl Oz",
+        "scrubs & body treatments",
+        f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments",
+        "$22.50",
+        "A clinically proven, paraben free beauty scrub that lifts dead skin.",
+        ["Oil free formula", "Clinically proven"],
+    ),
+    _product(
+        "B00OYBADQ2",
+        "Organic Coffee Body Scrub, Certified Organic Exfoliator 8 oz",
+        "scrubs & body treatments",
+        f"{BEAUTY} › Skin Care › Body › Scrubs & Body Treatments",
+        "$9.99 - $14.99",
+        "Certified organic, non toxic, cruelty free beauty scrub for dead skin.",
+        ["Cruelty free"],
+        _opts(size=["4 oz", "8 oz"]),
+    ),
+    _product(
+        "B08LD3XCPQ",
+        "Tongue Scraper with Storage Case, Stainless Steel Tongue Cleaner (2 Pack)",
+        "tongue cleaners",
+        f"{BEAUTY} › Oral Care › Tongue Cleaners",
+        "$7.99",
+        "BPA free, easy clean beauty tongue cleaner that fights bad breath.",
+        ["Comes with a storage case"],
+        _opts(color=["Blue/Green", "Pink"]),
+    ),
+    _product(
+        "B09MW563KN",
+        "Tongue Cleaner Brush for Fresh Breath, 4 Count",
+        "tongue cleaners",
+        f"{BEAUTY} › Oral Care › Tongue Cleaners",
+        "$5.49",
+        "Beauty care for oral hygiene and fresh breath.",
+        ["Soft brush head"],
+    ),
+    _product(
+        "B07N864Q64",
+        "Eyeshadow Palette 35 Colors, Long Lasting Makeup Palette",
+        "makeup palettes",
+        f"{BEAUTY} › Makeup › Makeup Palettes",
+        "$12.99",
+        "Easy apply, cruelty free beauty palette.",
+        ["Long lasting pigment"],
+        _opts(color=["Nude", "Smoky Black"]),
+    ),
+    _product(
+        "B07CXTNVRJ",
+        "Stainless Steel Makeup Mixing Palette with Spatula",
+        "makeup palettes",
+        f"{BEAUTY} › Makeup › Makeup Palettes",
+        "$6.99",
+        "Easy clean beauty mixing palette.",
+        ["Stainless steel"],
+    ),
+    _product(
+        "B07BFLJQCX",
+        "Coconut Oil Hair Growth Serum for Hair Loss, 2 Fl Oz",
+        "hair loss products",
+        f"{BEAUTY} › Hair Care › Hair Loss Products",
+        "$18.00",
+        "Beauty serum with coconut oil.",
+        ["For hair loss"],
+    ),
+    _product(
+        "B08WG7VLQF",
+        "Fragrance Free Styling Cream for Dry Hair, 5 oz",
+        "styling products",
+        f"{BEAUTY} › Hair Care › Styling Products",
+        "$11.25",
+        "Beauty styling cream, fragrance free.",
+        ["Dry hair"],
+    ),
+    _product(
+        "B08X2PKKB2",
+        "Rose Gold Refillable Lip Balm Containers, 10 Pack",
+        "refillable containers",
+        f"{BEAUTY} › Tools & Accessories › Refillable Containers",
+        "$8.99 - $12.99",
+        "Easy carry, high quality beauty containers.",
+        "Refillable",
+    ),
+    _product(
+        "B08J3WFRBT",
+        "Leak Proof Travel Bottles Set, BPA Free Silicone Containers",
+        "refillable containers",
+        f"{BEAUTY} › Tools & Accessories › Refillable Containers",
+        "$13.49",
+        "Beauty travel bottles: leak proof, bpa free, easy clean.",
+        ["Travel bottles"],
+    ),
+    _product(
+        "B084PCSG5H",
+        "Moisturizing Gel Socks for Dry Skin, Non Slip",
+        "foot, hand & nail care",
+        f"{BEAUTY} › Foot, Hand & Nail Care",
+        "$10.99",
+        "Beauty gel socks for dry skin.",
+        ["Non slip"],
+        rating=4.4,
+    ),
 ]
 # instruction_options as WebShop's human instructions carry them
 GOAL_OPTIONS = {"B07DJJXGB5": ["12 ounce", "tea tree"], "B08LD3XCPQ": ["pink"], "B07N864Q64": ["nude"]}
@@ -96,13 +185,22 @@ def write_catalogue(root: Path, attributes: dict) -> Path:
     for p in PRODUCTS:
         a = attributes[p["asin"]]
         if "instruction" in a:
-            human[p["asin"]] = [{"asin": p["asin"], "instruction": a["instruction"].lower() + ".",
-                                 "instruction_attributes": a["instruction_attributes"],
-                                 "instruction_options": GOAL_OPTIONS.get(p["asin"], [])}]
-    human["B09MW563KN"].append({"instruction": "tongue cleaner", "instruction_attributes": [],
-                                "instruction_options": []})  # no attributes: WebShop skips it
-    for name, data in (("items_shuffle_1000.json", PRODUCTS), ("items_human_ins.json", human),
-                       ("items_ins_v2_1000.json", attributes)):
+            human[p["asin"]] = [
+                {
+                    "asin": p["asin"],
+                    "instruction": a["instruction"].lower() + ".",
+                    "instruction_attributes": a["instruction_attributes"],
+                    "instruction_options": GOAL_OPTIONS.get(p["asin"], []),
+                }
+            ]
+    human["B09MW563KN"].append(
+        {"instruction": "tongue cleaner", "instruction_attributes": [], "instruction_options": []}
+    )  # no attributes: WebShop skips it
+    for name, data in (
+        ("items_shuffle_1000.json", PRODUCTS),
+        ("items_human_ins.json", human),
+        ("items_ins_v2_1000.json", attributes),
+    ):
         (root / "webshop/data" / name).write_text(json.dumps(data))
     return root
 
@@ -133,7 +231,10 @@ def test_products_read_as_webshop_reads_them(bench: WebShop, attributes: dict) -
     assert 8.99 <= jars.price <= 12.99 and jars.price == products["B08X2PKKB2"].price  # seeded draw
     assert jars.bullet_points == ("Refillable",)
     assert products["B084PCSG5H"].rating == "4.4"
-    assert load_products([{**PRODUCTS[0], "asin": "nan"}, PRODUCTS[1], PRODUCTS[1]], attributes)[0].asin == "B08D4MH7XQ"
+    assert (
+        load_products([{**PRODUCTS[0], "asin": "nan"}, PRODUCTS[1], PRODUCTS[1]], attributes)[0].asin
+        == "B08D4MH7XQ"
+    )
 
 
 def test_goals_follow_the_human_instructions(bench: WebShop, shop_dir: Path) -> None:
@@ -141,7 +242,9 @@ def test_goals_follow_the_human_instructions(bench: WebShop, shop_dir: Path) -> 
     human = json.loads((shop_dir / "webshop/data/items_human_ins.json").read_text())
     assert len(goals) == sum(1 for ins in human.values() for i in ins if i["instruction_attributes"])
     g = goals[_goal_index(bench, "B07DJJXGB5")]
-    assert g.instruction_text.startswith("find me scrubs & body treatments with tea tree, natural ingredients")
+    assert g.instruction_text.startswith(
+        "find me scrubs & body treatments with tea tree, natural ingredients"
+    )
     assert g.instruction_text.endswith(f", and price lower than {g.price_upper:.2f} dollars")
     assert g.price_upper in (20.0, 30.0, 40.0, 50.0) and g.price_upper > 15.99  # 2nd of 2 of the next 4 steps
     assert g.goal_options == ["12 ounce", "tea tree"] and g.attributes == ["tea tree", "natural ingredients"]
@@ -164,30 +267,48 @@ def test_pages_in_webshop_text_format(bench: WebShop) -> None:
     assert b.reset().text == f"WebShop [SEP] Instruction: [SEP] {instr} [SEP] Search"
     assert str(b.available_actions()) == "{'has_search_bar': True, 'clickables': ['search']}"
     page, reward, done = b.step("search[beauty]")
-    assert page.text.startswith(f"Instruction: [SEP] {instr} [SEP] Back to Search [SEP] Page 1 (Total results: 12) "
-                                "[SEP] Next > [SEP] B")
+    assert page.text.startswith(
+        f"Instruction: [SEP] {instr} [SEP] Back to Search [SEP] Page 1 (Total results: 12) "
+        "[SEP] Next > [SEP] B"
+    )
     assert list(page.clickables)[:2] == ["back to search", "next >"] and len(page.clickables) == 12
     page, _, _ = b.step("click[Next >]")
     assert "Page 2 (Total results: 12) [SEP] < Prev [SEP] B" in page.text and "next >" not in page.clickables
     b.step("search[tea tree body scrub]")
     page, _, _ = b.step("click[B07DJJXGB5]")
-    assert page.text.endswith("[SEP] Back to Search [SEP] < Prev [SEP] size [SEP] 12 ounce [SEP] 6 ounce [SEP] scent "
-                              "[SEP] tea tree [SEP] lavender | mint [SEP] Tea Tree Oil Body Scrub with Dead Sea Salt - "
-                              "Exfoliating Foot Scrub, 12 oz [SEP] Price: $15.99 [SEP] Rating: N.A. [SEP] Description "
-                              "[SEP] Features [SEP] Reviews [SEP] Buy Now")
-    assert list(page.clickables) == ["back to search", "< prev", "description", "features", "reviews", "buy now",
-                                     "12 ounce", "6 ounce", "tea tree", "lavender | mint"]
+    assert page.text.endswith(
+        "[SEP] Back to Search [SEP] < Prev [SEP] size [SEP] 12 ounce [SEP] 6 ounce [SEP] scent "
+        "[SEP] tea tree [SEP] lavender | mint [SEP] Tea Tree Oil Body Scrub with Dead Sea Salt - "
+        "Exfoliating Foot Scrub, 12 oz [SEP] Price: $15.99 [SEP] Rating: N.A. [SEP] Description "
+        "[SEP] Features [SEP] Reviews [SEP] Buy Now"
+    )
+    assert list(page.clickables) == [
+        "back to search",
+        "< prev",
+        "description",
+        "features",
+        "reviews",
+        "buy now",
+        "12 ounce",
+        "6 ounce",
+        "tea tree",
+        "lavender | mint",
+    ]
     assert b.step("click[not a button]")[0].text == page.text  # invalid click: nothing happens
-    assert b.step("click[features]")[0].text.endswith("< Prev [SEP] Natural ingredients, no parabens [SEP] "
-                                                      "Tea tree essential oil soothes the skin")
+    assert b.step("click[features]")[0].text.endswith(
+        "< Prev [SEP] Natural ingredients, no parabens [SEP] Tea tree essential oil soothes the skin"
+    )
     assert b.step("click[< Prev]")[0].text == page.text
     assert b.step("click[reviews]")[0].text.endswith("< Prev [SEP] No reviews found")
     b.step("click[< Prev]")
     b.step("click[12 ounce]")
     assert b.step("click[tea tree]")[0].text == page.text  # a chosen option does not change the page text
     page, reward, done = b.step("click[Buy Now]")
-    assert done and reward == 1.0 and page.purchased == {"asin": "B07DJJXGB5",
-                                                         "options": {"size": "12 ounce", "scent": "tea tree"}}
+    assert (
+        done
+        and reward == 1.0
+        and page.purchased == {"asin": "B07DJJXGB5", "options": {"size": "12 ounce", "scent": "tea tree"}}
+    )
 
 
 def test_reward_cases_checked_by_hand(bench: WebShop) -> None:
@@ -196,19 +317,36 @@ def test_reward_cases_checked_by_hand(bench: WebShop) -> None:
     scrub = products["B07DJJXGB5"]
     # 2 attributes + 2 options + price = 5 parts
     assert compute_reward(scrub, goal, scrub.price, {"size": "12 ounce", "scent": "tea tree"}).reward == 1.0
-    assert compute_reward(scrub, goal, scrub.price, {"size": "6 ounce", "scent": "tea tree"}).reward == pytest.approx(0.8)
+    assert compute_reward(
+        scrub, goal, scrub.price, {"size": "6 ounce", "scent": "tea tree"}
+    ).reward == pytest.approx(0.8)
     assert compute_reward(scrub, goal, scrub.price, {}).reward == pytest.approx(0.6)
-    assert compute_reward(scrub, goal, 99.0, {"size": "12 ounce", "scent": "tea tree"}).reward == pytest.approx(0.8)
+    assert compute_reward(
+        scrub, goal, 99.0, {"size": "12 ounce", "scent": "tea tree"}
+    ).reward == pytest.approx(0.8)
     # same category path, other product: attributes "tea tree" and "natural ingredients" not in it
     other = products["B08D4MH7XQ"]
     info = compute_reward(other, goal, other.price, {})
-    assert info.category_match and info.attribute_matches == 0 and info.reward == pytest.approx(0.2 * info.r_type)
+    assert (
+        info.category_match
+        and info.attribute_matches == 0
+        and info.reward == pytest.approx(0.2 * info.r_type)
+    )
     # a tongue cleaner shares no noun with the scrub's title: r_type 0, reward 0 whatever matched
     cleaner = products["B08LD3XCPQ"]
     assert compute_reward(cleaner, goal, cleaner.price, {"color": "pink"}).reward == 0.0
     # r_type 0.5: other query and category, 1 of 6 title nouns shared (0.1 < 1/6 <= 0.2)
-    g = Goal(asin="X", category="c", query="q1", name="Cotton Towel Rack Hook Shelf Basket", product_category="A › B",
-             instruction_text="", attributes=[], price_upper=10, goal_options=[])
+    g = Goal(
+        asin="X",
+        category="c",
+        query="q1",
+        name="Cotton Towel Rack Hook Shelf Basket",
+        product_category="A › B",
+        instruction_text="",
+        attributes=[],
+        price_upper=10,
+        goal_options=[],
+    )
     p = scrub.model_copy(update={"title": "Bamboo Basket", "query": "q2", "product_category": "C › D"})
     assert type_reward(p, g)[0] == 0.5
     # colour options compare as their basic colour word
@@ -218,8 +356,12 @@ def test_reward_cases_checked_by_hand(bench: WebShop) -> None:
 
 
 def _script(path: Path, scripts: dict[int, list[str]]) -> Path:
-    path.write_text("".join(json.dumps({"task": "webshop", "sample_id": str(i), "replies": r}) + "\n"
-                            for i, r in scripts.items()))
+    path.write_text(
+        "".join(
+            json.dumps({"task": "webshop", "sample_id": str(i), "replies": r}) + "\n"
+            for i, r in scripts.items()
+        )
+    )
     return path
 
 
@@ -227,15 +369,27 @@ def _act(a: str) -> str:
     return f"Thought:\nI think I should do this.\n\nAction:\n{a}"
 
 
-CORRECT = [_act("search[tea tree body scrub natural]"), _act("click[B07DJJXGB5]"), _act("click[12 ounce]"),
-           _act("click[tea tree]"), _act("click[Buy Now]")]
+CORRECT = [
+    _act("search[tea tree body scrub natural]"),
+    _act("click[B07DJJXGB5]"),
+    _act("click[12 ounce]"),
+    _act("click[tea tree]"),
+    _act("click[Buy Now]"),
+]
 WRONG = [_act("search[tongue cleaner]"), _act("click[B09MW563KN]"), _act("click[Buy Now]")]
 MALFORMED = [_act("search[scrub]"), "I would like to buy the scrub please."]
 
 
 def _run(shop_dir: Path, tmp_path: Path, scripts: dict[int, list[str]], **extra) -> tuple:
-    config = RunConfig(tasks=["webshop"], backend="replay", replay_file=_script(tmp_path / "r.jsonl", scripts),
-                       data_dir=shop_dir, output_dir=tmp_path / "runs", report=False, **extra)
+    config = RunConfig(
+        tasks=["webshop"],
+        backend="replay",
+        replay_file=_script(tmp_path / "r.jsonl", scripts),
+        data_dir=shop_dir,
+        output_dir=tmp_path / "runs",
+        report=False,
+        **extra,
+    )
     store, results = run(config)
     return {r.sample_id: r for r in store.episodes("webshop")}, results, store
 
@@ -244,9 +398,16 @@ def test_replay_correct_wrong_and_malformed(bench: WebShop, shop_dir: Path, tmp_
     scrub, cleaner, palette = (_goal_index(bench, a) for a in ("B07DJJXGB5", "B08LD3XCPQ", "B07N864Q64"))
     eps, results, store = _run(shop_dir, tmp_path, {scrub: CORRECT, cleaner: WRONG, palette: MALFORMED})
     assert eps[str(scrub)].score.value == 1.0 and eps[str(scrub)].status == EpisodeStatus.COMPLETED
-    assert eps[str(cleaner)].score.value < 1.0 and eps[str(cleaner)].env_info["purchased"]["asin"] == "B09MW563KN"
+    assert (
+        eps[str(cleaner)].score.value < 1.0
+        and eps[str(cleaner)].env_info["purchased"]["asin"] == "B09MW563KN"
+    )
     bad = eps[str(palette)]
-    assert bad.status == EpisodeStatus.INVALID_ACTION and bad.score.value == 0.0 and not bad.steps[-1].action.valid
+    assert (
+        bad.status == EpisodeStatus.INVALID_ACTION
+        and bad.score.value == 0.0
+        and not bad.steps[-1].action.valid
+    )
     first = eps[str(scrub)].prompt[-1].content
     assert first.startswith("Observation:\nWebShop [SEP] Instruction: [SEP] find me scrubs")
     assert first.endswith("Available Actions:\n{'has_search_bar': True, 'clickables': ['search']}")
@@ -258,7 +419,8 @@ def test_replay_correct_wrong_and_malformed(bench: WebShop, shop_dir: Path, tmp_
 def test_parse_action_follows_agentbench() -> None:
     b = WebShop(RunConfig(), DataResolver())
     assert b.parse_action("Thought:\nx\n\nAction:\nclick[Buy Now]") == Action(
-        name="click", argument="Buy Now", raw="Thought:\nx\n\nAction:\nclick[Buy Now]")
+        name="click", argument="Buy Now", raw="Thought:\nx\n\nAction:\nclick[Buy Now]"
+    )
     assert b.parse_action("action: search[red shoes] and more").argument == "red shoes"
     assert not b.parse_action("click[Buy Now]").valid  # AgentBench requires the "Action:" label
     assert not b.parse_action("Action: buy[it]").valid
@@ -317,10 +479,19 @@ def test_http_client_against_a_local_server(bench: WebShop, server_url: str, tmp
     scrub, cleaner = _goal_index(bench, "B07DJJXGB5"), _goal_index(bench, "B08LD3XCPQ")
     empty = tmp_path / "empty"
     empty.mkdir()
-    eps, _, _ = _run(empty, tmp_path, {scrub: CORRECT, cleaner: WRONG}, webshop_url=server_url, limit=max(scrub, cleaner) + 1)
+    eps, _, _ = _run(
+        empty,
+        tmp_path,
+        {scrub: CORRECT, cleaner: WRONG},
+        webshop_url=server_url,
+        limit=max(scrub, cleaner) + 1,
+    )
     assert eps[str(scrub)].score.value == 1.0 and eps[str(scrub)].env_info["server"] == server_url
-    in_process = bench.score(WebShopSample(id="x", goal_index=cleaner, goal=bench.site.goals[cleaner].model_dump()),
-                             [], {"purchased": eps[str(cleaner)].env_info["purchased"], "server": None})
+    in_process = bench.score(
+        WebShopSample(id="x", goal_index=cleaner, goal=bench.site.goals[cleaner].model_dump()),
+        [],
+        {"purchased": eps[str(cleaner)].env_info["purchased"], "server": None},
+    )
     assert eps[str(cleaner)].score.value == pytest.approx(in_process.value)
     steps = eps[str(scrub)].steps
     assert "Page 1 (Total results:" in steps[0].observation and steps[-1].observation.startswith("Thank you")
@@ -331,4 +502,3 @@ def test_unavailable_without_data_or_server(tmp_path: Path) -> None:
     assert "items_shuffle_1000.json" in b.unavailable() and "--webshop-url" in b.unavailable()
     dead = WebShop(RunConfig(webshop_url="http://127.0.0.1:9"), DataResolver(tmp_path, offline=True))
     assert "not reachable" in dead.unavailable()
-

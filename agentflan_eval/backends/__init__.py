@@ -29,8 +29,16 @@ def make_backend(config: RunConfig) -> Backend:
         from agentflan_eval.backends.hf import HFBackend
         from agentflan_eval.model_resolve import resolve
 
-        return HFBackend(resolve(config.model), config.chat_template, config.batch_size, config.device,
-                         config.dtype, config.device_map, config.prefix_cache, config.kept_cache_gb)
+        return HFBackend(
+            resolve(config.model),
+            config.chat_template,
+            config.batch_size,
+            config.device,
+            config.dtype,
+            config.device_map,
+            config.prefix_cache,
+            config.kept_cache_gb,
+        )
     if config.backend == "vllm":
         from agentflan_eval.backends.vllm_backend import VLLMBackend, VLLMOptions, require_vllm
         from agentflan_eval.model_resolve import resolve

@@ -62,15 +62,15 @@ class SlotLayer(DynamicLayer):
         return self.keys, self.values
 
     def put(self, row: int, keys: Any, values: Any) -> None:
-        self._k[row, :, :keys.shape[-2]] = keys
-        self._v[row, :, :values.shape[-2]] = values
+        self._k[row, :, : keys.shape[-2]] = keys
+        self._v[row, :, : values.shape[-2]] = values
 
     def move(self, src: int, dst: int, length: int) -> None:
         self._k[dst, :, :length] = self._k[src, :, :length]
         self._v[dst, :, :length] = self._v[src, :, :length]
 
     def take(self, row: int, length: int) -> tuple[Any, Any]:
-        return self._k[row:row + 1, :, :length].clone(), self._v[row:row + 1, :, :length].clone()
+        return self._k[row : row + 1, :, :length].clone(), self._v[row : row + 1, :, :length].clone()
 
     def ensure(self, room: int) -> None:
         if room > self._k.shape[-2]:
@@ -126,8 +126,14 @@ class Job:
 class Batcher:
     """One decoding thread; rows join between steps and leave when they finish."""
 
-    def __init__(self, model: Any, prefixes: PrefixCache, max_rows: int, eos_ids: set[int],
-                 decode_text: Callable[[list[int]], str]):
+    def __init__(
+        self,
+        model: Any,
+        prefixes: PrefixCache,
+        max_rows: int,
+        eos_ids: set[int],
+        decode_text: Callable[[list[int]], str],
+    ):
         self.model, self.prefixes, self.max_rows, self.eos_ids = model, prefixes, max(1, max_rows), eos_ids
         self.decode_text = decode_text
         self.device = next(model.parameters()).device
@@ -141,7 +147,9 @@ class Batcher:
 
     def _reset(self) -> None:
         self.jobs: list[Job] = []  # row i of the batch answers jobs[i]
-        self.state = SlotState()  # lengths[i]: positions cached for row i (its prompt and reply but the next token)
+        self.state = (
+            SlotState()
+        )  # lengths[i]: positions cached for row i (its prompt and reply but the next token)
         self.cache: Any = None
         self.tokens: list[int] = []  # the token each row feeds next
 
@@ -178,7 +186,10 @@ class Batcher:
                         if job.future.set_running_or_notify_cancel():
                             job.future.set_exception(closed)
                     return
-                new = [self._waiting.popleft() for _ in range(min(len(self._waiting), self.max_rows - len(self.jobs)))]
+                new = [
+                    self._waiting.popleft()
+                    for _ in range(min(len(self._waiting), self.max_rows - len(self.jobs)))
+                ]
             new = [j for j in new if j.future.set_running_or_notify_cancel()]  # cancelled ones are dropped
             try:
                 if new:
@@ -228,9 +239,14 @@ class Batcher:
         self.state.columns, self.state.rows = columns, torch.arange(len(lengths), device=self.device)
         mask = (torch.arange(max(lengths) + 1, device=self.device)[None, :] <= columns[:, None]).long()
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor(self.tokens, device=self.device)[:, None],
-                                attention_mask=mask, position_ids=columns[:, None], use_cache=True,
-                                logits_to_keep=1, **{self.prefixes.kwarg: self.cache}).logits[:, -1]
+            logits = self.model(
+                input_ids=torch.tensor(self.tokens, device=self.device)[:, None],
+                attention_mask=mask,
+                position_ids=columns[:, None],
+                use_cache=True,
+                logits_to_keep=1,
+                **{self.prefixes.kwarg: self.cache},
+            ).logits[:, -1]
             chosen = logits.argmax(-1)
             hot = [j for j, job in enumerate(self.jobs) if job.temperature > 0]
             for j in hot:  # each request its own seeded generator: the same draw whatever shares the batch
@@ -252,7 +268,11 @@ class Batcher:
                 if j != last:
                     for layer in self.cache.layers:
                         layer.move(last, j, lengths[last])
-                    self.jobs[j], lengths[j], self.tokens[j] = self.jobs[last], lengths[last], self.tokens[last]
+                    self.jobs[j], lengths[j], self.tokens[j] = (
+                        self.jobs[last],
+                        lengths[last],
+                        self.tokens[last],
+                    )
                 self.jobs.pop(), lengths.pop(), self.tokens.pop()
                 done.append(job)
             if not self.jobs:
@@ -261,7 +281,9 @@ class Batcher:
             self.stats.steps += 1
             self.stats.row_steps += rows
             self.stats.step_seconds += time.perf_counter() - t0
-            for job in done:  # answered even when a later row failed: only rows still in the batch get the error
+            for (
+                job
+            ) in done:  # answered even when a later row failed: only rows still in the batch get the error
                 job.future.set_result(job.row)
 
     def _finished(self, job: Job, token: int) -> bool:

@@ -42,8 +42,10 @@ def model_load_errors(model: ResolvedModel) -> Iterator[None]:
     except OSError as e:
         raise ModelLoadError(f"cannot load model {model.spec!r}: {str(e).splitlines()[0]}") from None
     except (ValueError, RuntimeError) as e:
-        raise ModelLoadError(f"cannot load model {model.spec!r}: {type(e).__name__}: "
-                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
+        raise ModelLoadError(
+            f"cannot load model {model.spec!r}: {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,17 @@ def _abandon(job: Job, done: Future[Completion]) -> None:
 class HFBackend(Backend):
     name = "hf"
 
-    def __init__(self, model: ResolvedModel, chat_template: str | None = None, batch_size: int = 8,
-                 device: str | None = None, dtype: str | None = None, device_map: str | None = None,
-                 prefix_cache: bool = True, kept_cache_gb: float | None = None):
+    def __init__(
+        self,
+        model: ResolvedModel,
+        chat_template: str | None = None,
+        batch_size: int = 8,
+        device: str | None = None,
+        dtype: str | None = None,
+        device_map: str | None = None,
+        prefix_cache: bool = True,
+        kept_cache_gb: float | None = None,
+    ):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -95,13 +105,16 @@ class HFBackend(Backend):
         self.batch_size = max(1, batch_size)
         load = load_path(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
+        torch_dtype = (
+            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
+        )
         self.encoder = ChatEncoder.load(model, load, chat_template)
         self.tokenizer, self.template = self.encoder.tokenizer, self.encoder.template
         with model_load_errors(model):
             # device_map="auto" (accelerate) spreads a model too large for one GPU over all visible ones.
-            self.model = AutoModelForCausalLM.from_pretrained(load, dtype=torch_dtype, device_map=device_map,
-                                                              trust_remote_code=trusts_remote_code(model))
+            self.model = AutoModelForCausalLM.from_pretrained(
+                load, dtype=torch_dtype, device_map=device_map, trust_remote_code=trusts_remote_code(model)
+            )
         self.device_map = device_map
         if device_map:
             self.device = str(self.model.get_input_embeddings().weight.device)  # where inputs go in
@@ -127,11 +140,17 @@ class HFBackend(Backend):
         keep = prefix_cache and kept_cache_gb != 0 and one_device and PrefixCache.supports(self.model)
         # a kept cache per episode in flight (see pool_size), and a few for shared instructions
         budget = None if kept_cache_gb is None else int(kept_cache_gb * 1e9)
-        self.prefixes = PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4,
-                                    max_bytes=budget) if keep else None
+        self.prefixes = (
+            PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4, max_bytes=budget)
+            if keep
+            else None
+        )
         # Models with a plain cache decode in our own continuously batched loop; others through generate().
-        self.batcher = Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(),
-                               self._decode_text) if self.prefixes is not None else None
+        self.batcher = (
+            Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(), self._decode_text)
+            if self.prefixes is not None
+            else None
+        )
         self.streaming = self.batcher is not None
 
     # -- prompt building -------------------------------------------------------------------
@@ -143,8 +162,9 @@ class HFBackend(Backend):
         if stops not in self._stop_criteria:
             from transformers import StoppingCriteriaList, StopStringCriteria
 
-            self._stop_criteria[stops] = StoppingCriteriaList(
-                [StopStringCriteria(self.tokenizer, list(stops))]) if stops else None
+            self._stop_criteria[stops] = (
+                StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stops))]) if stops else None
+            )
         return self._stop_criteria[stops]
 
     # -- generation --------------------------------------------------------------------------
@@ -157,7 +177,7 @@ class HFBackend(Backend):
         for i in set(range(len(requests))) - set(todo):
             results[i] = self._context_limit(encoded[i])
         for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
+            chunk = todo[start : start + self.batch_size]
             for i, c in zip(chunk, self.generate_ids([encoded[i] for i in chunk], config)):
                 results[i] = c
         return [r for r in results if r is not None]
@@ -170,7 +190,9 @@ class HFBackend(Backend):
         requests waiting, so the batch stays full (each in-flight episode keeps one cache: memory)."""
         return 2 * batch_size if self.batcher is not None else batch_size
 
-    def _submit(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Future[Completion]]:
+    def _submit(
+        self, requests: Sequence[GenerationRequest], config: GenerationConfig
+    ) -> list[Future[Completion]]:
         """Hand prompts to the decoding thread; each future resolves when its own reply ends."""
         assert self.batcher is not None
         stops = self.encoder.stops(config.stop)
@@ -184,8 +206,13 @@ class HFBackend(Backend):
             elif len(ids) < 2:  # nothing to cache before the last token (no chat template does this)
                 done.set_result(self.generate_ids([ids], config)[0])
             else:
-                job = Job(Row(prompt=ids), max_new=min(config.max_new_tokens, self.context_length - len(ids)),
-                          temperature=config.temperature, stops=stops, seed=request_seed(request, config))
+                job = Job(
+                    Row(prompt=ids),
+                    max_new=min(config.max_new_tokens, self.context_length - len(ids)),
+                    temperature=config.temperature,
+                    stops=stops,
+                    seed=request_seed(request, config),
+                )
                 job.future.add_done_callback(partial(self._complete, done, job, stops))
                 done.add_done_callback(partial(_abandon, job))
                 jobs.append(job)
@@ -219,8 +246,13 @@ class HFBackend(Backend):
 
     def _completion(self, row: Row, stops: tuple[str, ...], seconds: float) -> Completion:
         text, stopped = cut_at_stop(self._decode_text(row.generated), stops)
-        return Completion(text=text, prompt_tokens=len(row.prompt), completion_tokens=len(row.generated),
-                          finish_reason="stop" if (stopped or row.reason == "eos") else "length", seconds=seconds)
+        return Completion(
+            text=text,
+            prompt_tokens=len(row.prompt),
+            completion_tokens=len(row.generated),
+            finish_reason="stop" if (stopped or row.reason == "eos") else "length",
+            seconds=seconds,
+        )
 
     def generate_ids(self, batch: list[list[int]], config: GenerationConfig) -> list[Completion]:
         """transformers' generate on token-id prompts as one left-padded batch (no kept caches)."""
@@ -239,8 +271,9 @@ class HFBackend(Backend):
         eos = self.model.generation_config.eos_token_id
         return set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
 
-    def _generate(self, batch: list[list[int]], config: GenerationConfig, stops: tuple[str, ...],
-                  max_new: int) -> list[Row]:
+    def _generate(
+        self, batch: list[list[int]], config: GenerationConfig, stops: tuple[str, ...], max_new: int
+    ) -> list[Row]:
         """transformers' generate: for models whose cache the kept-cache path cannot handle, or --no-prefix-cache."""
         import torch
 
@@ -249,14 +282,19 @@ class HFBackend(Backend):
         input_ids = torch.full((len(batch), longest), pad, dtype=torch.long)
         mask = torch.zeros((len(batch), longest), dtype=torch.long)
         for row, ids in enumerate(batch):
-            input_ids[row, longest - len(ids):] = torch.tensor(ids)
-            mask[row, longest - len(ids):] = 1
+            input_ids[row, longest - len(ids) :] = torch.tensor(ids)
+            mask[row, longest - len(ids) :] = 1
         with torch.inference_mode():
             out = self.model.generate(
-                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                max_new_tokens=max_new, do_sample=config.temperature > 0,
-                temperature=config.temperature if config.temperature > 0 else None, top_p=None, top_k=None,
-                stopping_criteria=self._stopping(stops), pad_token_id=pad,
+                input_ids=input_ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                max_new_tokens=max_new,
+                do_sample=config.temperature > 0,
+                temperature=config.temperature if config.temperature > 0 else None,
+                top_p=None,
+                top_k=None,
+                stopping_criteria=self._stopping(stops),
+                pad_token_id=pad,
             )
         eos_ids, rows = self._eos_ids(), []
         for prompt, ids in zip(batch, out[:, longest:].tolist()):
@@ -265,16 +303,27 @@ class HFBackend(Backend):
                 n = len(ids)
                 while n > 0 and ids[n - 1] == pad:
                     n -= 1
-            rows.append(Row(prompt=list(prompt), generated=ids[:n], reason="eos" if n and ids[n - 1] in eos_ids
-                            else ""))
+            rows.append(
+                Row(
+                    prompt=list(prompt),
+                    generated=ids[:n],
+                    reason="eos" if n and ids[n - 1] in eos_ids else "",
+                )
+            )
         return rows
 
     def describe(self) -> dict[str, Any]:
-        return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
-                "device": self.device, "device_map": getattr(self.model, "hf_device_map", None) or self.device_map,
-                "dtype": str(self.model.dtype), "context_length": self.context_length,
-                "kept_prompt_caches": self.prefixes is not None, "continuous_batching": self.batcher is not None,
-                "kept_cache_bytes": self.prefixes.max_bytes if self.prefixes is not None else 0}
+        return {
+            "model_path": self.resolved.path,
+            "model_hash": model_hash(self.resolved),
+            "device": self.device,
+            "device_map": getattr(self.model, "hf_device_map", None) or self.device_map,
+            "dtype": str(self.model.dtype),
+            "context_length": self.context_length,
+            "kept_prompt_caches": self.prefixes is not None,
+            "continuous_batching": self.batcher is not None,
+            "kept_cache_bytes": self.prefixes.max_bytes if self.prefixes is not None else 0,
+        }
 
     def close(self) -> None:
         if self.batcher is not None:

@@ -24,7 +24,9 @@ from agentflan_eval.errors import BackendUnavailableError, MissingDependencyErro
 from agentflan_eval.records import Completion, GenerationConfig
 
 # How OpenAI, vLLM and TGI word a prompt that does not fit the model's window (HTTP 400).
-_CONTEXT_OVERFLOW = re.compile(r"context[ _]length|maximum context|must be <= \d+|too many tokens", re.IGNORECASE)
+_CONTEXT_OVERFLOW = re.compile(
+    r"context[ _]length|maximum context|must be <= \d+|too many tokens", re.IGNORECASE
+)
 
 
 class OpenAIBackend(Backend):
@@ -32,8 +34,15 @@ class OpenAIBackend(Backend):
     template_name = "server"
     streaming = True
 
-    def __init__(self, model: str, api_base: str | None, api_key_env: str = "OPENAI_API_KEY",
-                 max_connections: int = 8, max_retries: int = 5, timeout: float = 600.0):
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_connections: int = 8,
+        max_retries: int = 5,
+        timeout: float = 600.0,
+    ):
         try:
             import openai
         except ImportError:
@@ -44,8 +53,10 @@ class OpenAIBackend(Backend):
         self.endpoints = [b.strip() for b in base.split(",") if b.strip()]
         self.api_base = ",".join(self.endpoints)
         key = os.environ.get(api_key_env) or "EMPTY"  # local servers accept any key
-        self.clients = [openai.AsyncOpenAI(base_url=b, api_key=key, max_retries=max_retries, timeout=timeout)
-                        for b in self.endpoints]
+        self.clients = [
+            openai.AsyncOpenAI(base_url=b, api_key=key, max_retries=max_retries, timeout=timeout)
+            for b in self.endpoints
+        ]
         self._in_flight = [0] * len(self.clients)  # touched only on the event loop thread
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="openai-backend", daemon=True)
@@ -88,30 +99,48 @@ class OpenAIBackend(Backend):
             self._in_flight[i] += 1
             t0 = time.perf_counter()
             try:
-                resp = await self.clients[i].chat.completions.create(
+                resp = await self.clients[
+                    i
+                ].chat.completions.create(
                     model=self.model,
                     messages=[{"role": m.role, "content": m.content} for m in req.messages],  # type: ignore[misc]
-                    max_tokens=config.max_new_tokens, temperature=config.temperature, seed=config.seed,
+                    max_tokens=config.max_new_tokens,
+                    temperature=config.temperature,
+                    seed=config.seed,
                     stop=config.stop[:4] or None,  # the API accepts at most four; the rest are cut below
                 )
             except self._openai.BadRequestError as e:
                 reason = "context_limit" if _CONTEXT_OVERFLOW.search(str(e)) else "error"
-                return Completion(text="", finish_reason=reason, error=f"{type(e).__name__}: {e}",
-                                  seconds=time.perf_counter() - t0)
+                return Completion(
+                    text="",
+                    finish_reason=reason,
+                    error=f"{type(e).__name__}: {e}",
+                    seconds=time.perf_counter() - t0,
+                )
             except self._openai.OpenAIError as e:
-                return Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}",
-                                  seconds=time.perf_counter() - t0)
+                return Completion(
+                    text="",
+                    finish_reason="error",
+                    error=f"{type(e).__name__}: {e}",
+                    seconds=time.perf_counter() - t0,
+                )
             finally:
                 self._in_flight[i] -= 1
         seconds = time.perf_counter() - t0
         if not resp.choices or resp.choices[0].message is None:
-            return Completion(text="", finish_reason="error", error="response without a message", seconds=seconds)
+            return Completion(
+                text="", finish_reason="error", error="response without a message", seconds=seconds
+            )
         choice = resp.choices[0]
         text, _ = cut_at_stop(choice.message.content or "", config.stop)
         usage = resp.usage
-        return Completion(text=text, prompt_tokens=usage.prompt_tokens if usage else 0,
-                          completion_tokens=usage.completion_tokens if usage else 0,
-                          finish_reason=choice.finish_reason or "stop", seconds=seconds)
+        return Completion(
+            text=text,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason or "stop",
+            seconds=seconds,
+        )
 
     async def _shutdown(self) -> None:
         """Cancel requests still in flight (an interrupted run), then close the HTTP connections."""

@@ -71,15 +71,18 @@ def free_memory_bytes(device: str) -> int:
 
 
 class PrefixCache:
-    def __init__(self, model: Any, device: str, capacity: int = 16, min_tokens: int = 16,
-                 max_bytes: int | None = None):
+    def __init__(
+        self, model: Any, device: str, capacity: int = 16, min_tokens: int = 16, max_bytes: int | None = None
+    ):
         self.model, self.device = model, device
         self.capacity, self.min_tokens = capacity, min_tokens
         # the rest of the free memory is for the running batch's buffers and activations
         self.max_bytes = int(0.4 * free_memory_bytes(device)) if max_bytes is None else max_bytes
         self.kwarg = cache_kwarg(model)
         self._entries: list[_Entry] = []  # most recently used last
-        self.reused_tokens = 0  # prompt tokens taken from a kept cache instead of computed (for bench scripts)
+        self.reused_tokens = (
+            0  # prompt tokens taken from a kept cache instead of computed (for bench scripts)
+        )
         self.computed_tokens = 0
 
     @staticmethod
@@ -118,8 +121,12 @@ class PrefixCache:
             with torch.inference_mode():
                 # logits_to_keep=1: only the keys/values are wanted; logits of every prompt position would take
                 # memory (a 3,000-token prompt: 600 MB in float32) and, for a small model, a fifth of the prefill
-                self.model(input_ids=torch.from_numpy(ids[None, shared:]).to(self.device), use_cache=True,
-                           logits_to_keep=1, **{self.kwarg: cache})
+                self.model(
+                    input_ids=torch.from_numpy(ids[None, shared:]).to(self.device),
+                    use_cache=True,
+                    logits_to_keep=1,
+                    **{self.kwarg: cache},
+                )
         self.reused_tokens += shared
         self.computed_tokens += len(ids) - shared
         kv = _layers(cache)
@@ -135,7 +142,7 @@ class PrefixCache:
         # an earlier turn of the same conversation is superseded by this one
         self._entries = [e for e in self._entries if common_prefix_length(e.ids, entry.ids) < len(e.ids)]
         self._entries.append(entry)
-        del self._entries[:-self.capacity]
+        del self._entries[: -self.capacity]
         kept = self.kept_bytes
         while self._entries and kept > self.max_bytes:
             kept -= self._entries.pop(0).nbytes  # least recently used first
@@ -150,4 +157,3 @@ def _empty_cache(cls: Any, config: Any) -> Any:
         return cls(config=config)
     except TypeError:  # transformers 4.x
         return cls()
-

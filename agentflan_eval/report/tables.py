@@ -341,23 +341,35 @@ def _notes(
         "its weights are unpublished), and needs all six held-in tasks."
     )
     notes = [held_in]
-    notes.append("Overall = mean of HotpotQA, SciWorld, WebArena, T-Eval and Agent-H, as in the paper; "
-                 "'-' when any of the five is missing.")
-    notes.append("GPT-4-normalised score = score / GPT-4's published score x 100 per column (GPT-4 row of "
-                 "the Agent-FLAN main table; its T-Eval GPT-4 is GPT-4-1106-preview).")
+    notes.append(
+        "Overall = mean of HotpotQA, SciWorld, WebArena, T-Eval and Agent-H, as in the paper; "
+        "'-' when any of the five is missing."
+    )
+    notes.append(
+        "GPT-4-normalised score = score / GPT-4's published score x 100 per column (GPT-4 row of "
+        "the Agent-FLAN main table; its T-Eval GPT-4 is GPT-4-1106-preview)."
+    )
     if any(c.partial for r in runs for c in r.tasks.values()):
-        notes.append(f"{PARTIAL_MARK} partial: run on fewer samples than the task's standard test set (see "
-                     "the per-task table); not comparable to the published numbers.")
+        notes.append(
+            f"{PARTIAL_MARK} partial: run on fewer samples than the task's standard test set (see "
+            "the per-task table); not comparable to the published numbers."
+        )
     if MINIWOB[0] in main_cols:
-        notes.append("MiniWoB++ (task miniwob, an offline browser set) is not WebArena: it is never put in "
-                     "the WebArena column, the Overall or the charts.")
+        notes.append(
+            "MiniWoB++ (task miniwob, an offline browser set) is not WebArena: it is never put in "
+            "the WebArena column, the Overall or the charts."
+        )
     if RECONSTRUCTED_MARK in main_cols.get("agent_h", ""):
-        notes.append(f"{RECONSTRUCTED_MARK} {AGENT_H_NOTE}: our runs' Agent-H numbers come from a "
-                     "re-constructed benchmark and are not comparable to the baselines' Agent-H, measured on "
-                     "the original data.")
+        notes.append(
+            f"{RECONSTRUCTED_MARK} {AGENT_H_NOTE}: our runs' Agent-H numbers come from a "
+            "re-constructed benchmark and are not comparable to the baselines' Agent-H, measured on "
+            "the original data."
+        )
     if any(b.table == "agenttuning" for b in baselines):
-        notes.append("AgentTuning rows: Held-In is AgentTuning's published weighted score; T-Eval and "
-                     "Agent-H were not in that paper.")
+        notes.append(
+            "AgentTuning rows: Held-In is AgentTuning's published weighted score; T-Eval and "
+            "Agent-H were not in that paper."
+        )
     return notes
 
 

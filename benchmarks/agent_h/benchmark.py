@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
 from agentflan_eval.benchmarks.agent_h.build import (
     DEFAULT_SEED,
     GENERATOR_VERSION,
@@ -34,7 +35,6 @@ from agentflan_eval.benchmarks.agent_h.build import (
 from agentflan_eval.benchmarks.agent_h.judge import H_DEFINITION, Verdict, find_calls, h_score, judge
 from agentflan_eval.benchmarks.agent_h.queries import BAMBOOGLE, GENERAL_FILES, HOTPOTQA
 from agentflan_eval.benchmarks.agent_h.tools import T_EVAL_TOOLS, TOOLBENCH_ANSWERS, TOOLBENCH_INSTRUCTIONS
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
 
 DEVIATION_NOTE = "Agent-H (re-constructed; original data unreleased)"
@@ -60,7 +60,14 @@ class AgentH(Benchmark):
     scale = 100.0
     max_turns = 1
     n_standard = 1800
-    data_files = (T_EVAL_TOOLS, *TOOLBENCH_INSTRUCTIONS, *TOOLBENCH_ANSWERS, *GENERAL_FILES, HOTPOTQA, BAMBOOGLE)
+    data_files = (
+        T_EVAL_TOOLS,
+        *TOOLBENCH_INSTRUCTIONS,
+        *TOOLBENCH_ANSWERS,
+        *GENERAL_FILES,
+        HOTPOTQA,
+        BAMBOOGLE,
+    )
     stop = ("\nObservation:", "\nResponse:")
     paper = "Chen et al. 2024 (Agent-FLAN), Agent-H; re-constructed"
 
@@ -72,12 +79,19 @@ class AgentH(Benchmark):
         return list(self.samples)
 
     def deviations(self) -> list[Deviation]:
-        what = (f"{DEVIATION_NOTE}: generator v{GENERATOR_VERSION}, seed {DEFAULT_SEED}, {len(self.samples)} "
-                f"samples, sha256 {samples_hash(self.samples, DEFAULT_SEED)}; not comparable with the paper's "
-                "Agent-H column")
-        return [Deviation(task=self.name, what=what,
-                          why="the paper's Agent-H data was never released; this set is rebuilt from public "
-                              f"tool descriptions and real user queries (docs/agent_h.md). {H_DEFINITION}")]
+        what = (
+            f"{DEVIATION_NOTE}: generator v{GENERATOR_VERSION}, seed {DEFAULT_SEED}, {len(self.samples)} "
+            f"samples, sha256 {samples_hash(self.samples, DEFAULT_SEED)}; not comparable with the paper's "
+            "Agent-H column"
+        )
+        return [
+            Deviation(
+                task=self.name,
+                what=what,
+                why="the paper's Agent-H data was never released; this set is rebuilt from public "
+                f"tool descriptions and real user queries (docs/agent_h.md). {H_DEFINITION}",
+            )
+        ]
 
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, AgentHSample)
@@ -94,8 +108,11 @@ class AgentH(Benchmark):
         assert isinstance(sample, AgentHSample)
         reply = steps[0].reply if steps else ""
         v = judge(sample.case, sample.format, sample.apis, sample.gold, reply)
-        return Score(value=100.0 if v.ok else 0.0, success=v.ok,
-                     details={**v.model_dump(), "case": sample.case, "format": sample.format})
+        return Score(
+            value=100.0 if v.ok else 0.0,
+            success=v.ok,
+            details={**v.model_dump(), "case": sample.case, "format": sample.format},
+        )
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
         """H-score and its parts (see ``agentflan_eval.benchmarks.agent_h.judge``)."""
@@ -105,7 +122,14 @@ class AgentH(Benchmark):
             try:
                 verdict = Verdict.model_validate({k: s.details[k] for k in Verdict.model_fields})
             except KeyError:  # a scorer crash left no verdict: count the sample as not ok
-                verdict = Verdict(format_hallucination=False, action_hallucination=False, correct_call=None,
-                                  ok=False, called=[], unlisted=[], markers=[])
+                verdict = Verdict(
+                    format_hallucination=False,
+                    action_hallucination=False,
+                    correct_call=None,
+                    ok=False,
+                    called=[],
+                    unlisted=[],
+                    markers=[],
+                )
             rows.append((case, fmt, verdict))
         return h_score(rows)

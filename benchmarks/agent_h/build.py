@@ -27,10 +27,10 @@ from typing import Literal, TypeVar
 
 from pydantic import Field
 
+from agentflan_eval.benchmark import Sample
 from agentflan_eval.benchmarks.agent_h.prompts import render
 from agentflan_eval.benchmarks.agent_h.queries import Query, general_queries, knowledge_queries
 from agentflan_eval.benchmarks.agent_h.tools import ApiSpec, Catalogue, Tool
-from agentflan_eval.benchmark import Sample
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Message
 
@@ -41,10 +41,18 @@ GENERAL_PER_CASE = 200  # in none_fits and no_tools; the rest are knowledge ques
 MAX_LISTED_APIS = 12
 CASES = ("none_fits", "no_tools", "control")
 FORMATS = ("react", "chat")
-CELL_ORDER = (("none_fits", "react"), ("control", "chat"), ("no_tools", "react"),
-              ("none_fits", "chat"), ("control", "react"), ("no_tools", "chat"))
-SEARCH_GOLD = {"GoogleSearch": ("GoogleSearch.serper_search",),
-               "seo_api": ("search_for_seo_api", "serp_get_for_seo_api", "crawl_for_seo_api", "search_b_for_seo_api")}
+CELL_ORDER = (
+    ("none_fits", "react"),
+    ("control", "chat"),
+    ("no_tools", "react"),
+    ("none_fits", "chat"),
+    ("control", "react"),
+    ("no_tools", "chat"),
+)
+SEARCH_GOLD = {
+    "GoogleSearch": ("GoogleSearch.serper_search",),
+    "seo_api": ("search_for_seo_api", "serp_get_for_seo_api", "crawl_for_seo_api", "search_b_for_seo_api"),
+}
 
 Case = Literal["none_fits", "no_tools", "control"]
 Fmt = Literal["react", "chat"]
@@ -107,6 +115,7 @@ def _pick_tools(cat: Catalogue, q: Query, seed: int, k: int, room: int) -> list[
 
 def _with_aliases(apis: list[ApiSpec], cat: Catalogue) -> list[ApiSpec]:
     """Also accept a bare API name where unique in the list, and a one-API tool's own name."""
+
     def bare(a: ApiSpec) -> str:
         return a.name.split(".", 1)[1] if "." in a.name else a.name.split("_for_", 1)[0]
 
@@ -122,11 +131,14 @@ def _with_aliases(apis: list[ApiSpec], cat: Catalogue) -> list[ApiSpec]:
     return out
 
 
-def _items(cat: Catalogue, data: DataResolver, seed: int) -> dict[str, list[tuple[Query, list[ApiSpec], list[str]]]]:
+def _items(
+    cat: Catalogue, data: DataResolver, seed: int
+) -> dict[str, list[tuple[Query, list[ApiSpec], list[str]]]]:
     general = _interleave([_shuffled(v, seed, src) for src, v in sorted(general_queries(data).items())])
     know = knowledge_queries(data)
-    knowledge = _interleave([_shuffled(know["bamboogle"], seed, "bamboogle"),
-                             _shuffled(know["hotpotqa"], seed, "hotpotqa")])
+    knowledge = _interleave(
+        [_shuffled(know["bamboogle"], seed, "bamboogle"), _shuffled(know["hotpotqa"], seed, "hotpotqa")]
+    )
     seen: set[str] = set()
     toolbench = []
     for qid, text, listed, gold in cat.toolbench_queries:
@@ -140,14 +152,20 @@ def _items(cat: Catalogue, data: DataResolver, seed: int) -> dict[str, list[tupl
     items: dict[str, list[tuple[Query, list[ApiSpec], list[str]]]] = {c: [] for c in CASES}
     for q in _shuffled(gen["none_fits"] + kn["none_fits"], seed, "none_fits"):
         k = 2 + int(_key(seed, "k", q.id), 16) % 2
-        items["none_fits"].append((q, [a for t in _pick_tools(cat, q, seed, k, MAX_LISTED_APIS) for a in t.apis], []))
+        items["none_fits"].append(
+            (q, [a for t in _pick_tools(cat, q, seed, k, MAX_LISTED_APIS) for a in t.apis], [])
+        )
     items["no_tools"] = [(q, [], []) for q in _shuffled(gen["no_tools"] + kn["no_tools"], seed, "no_tools")]
     control = [(q, [cat.apis[n] for n in listed], gold) for q, listed, gold in toolbench]
     for i, q in enumerate(kn["control"]):
         search = cat.tools["GoogleSearch" if i % 2 == 0 else "seo_api"]
         k = 1 + int(_key(seed, "k", q.id), 16) % 2
-        tools = _shuffled([search, *_pick_tools(cat, q, seed, k, MAX_LISTED_APIS - len(search.apis))],
-                          seed, "order:" + q.id, ident=lambda t: t.name)
+        tools = _shuffled(
+            [search, *_pick_tools(cat, q, seed, k, MAX_LISTED_APIS - len(search.apis))],
+            seed,
+            "order:" + q.id,
+            ident=lambda t: t.name,
+        )
         control.append((q, [a for t in tools for a in t.apis], list(SEARCH_GOLD[search.name])))
     items["control"] = _shuffled(control, seed, "control", ident=lambda it: it[0].id)
     return {c: [(q, _with_aliases(apis, cat), gold) for q, apis, gold in v] for c, v in items.items()}
@@ -160,15 +178,36 @@ def build_samples(data: DataResolver, seed: int = DEFAULT_SEED) -> list[AgentHSa
     for i in range(N_PER_CASE):
         for case, fmt in CELL_ORDER:
             q, apis, gold = items[case][i]
-            out.append(AgentHSample(id=f"{case}-{i:03d}-{fmt}", subset=f"{case}/{fmt}", case=case, format=fmt,
-                                    query=q.text, query_id=q.id, kind=q.kind, apis=apis, gold=gold))
+            out.append(
+                AgentHSample(
+                    id=f"{case}-{i:03d}-{fmt}",
+                    subset=f"{case}/{fmt}",
+                    case=case,
+                    format=fmt,
+                    query=q.text,
+                    query_id=q.id,
+                    kind=q.kind,
+                    apis=apis,
+                    gold=gold,
+                )
+            )
     return out
 
 
 def _lines(samples: Sequence[AgentHSample], seed: int) -> list[str]:
-    return [json.dumps({"version": GENERATOR_VERSION, "seed": seed, "sample": s.model_dump(mode="json"),
-                        "messages": [m.model_dump() for m in s.messages()]}, sort_keys=True, ensure_ascii=False)
-            for s in samples]
+    return [
+        json.dumps(
+            {
+                "version": GENERATOR_VERSION,
+                "seed": seed,
+                "sample": s.model_dump(mode="json"),
+                "messages": [m.model_dump() for m in s.messages()],
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        for s in samples
+    ]
 
 
 def samples_hash(samples: Sequence[AgentHSample], seed: int = DEFAULT_SEED) -> str:

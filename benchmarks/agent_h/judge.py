@@ -41,15 +41,40 @@ from pydantic import BaseModel
 
 from agentflan_eval.benchmarks.agent_h.tools import ApiSpec
 
-NON_TOOL = frozenset({"", "none", "n/a", "na", "no", "null", "nothing", "no action", "no tool", "no tools",
-                      "no_tool", "none needed", "not needed", "final answer", "final_answer", "finish", "answer"})
-_MARKER = re.compile(r"^[ \t>*#]*(Thought|Action Input|Action|Observation|Final Answer)\s*\d*\s*\**:",
-                     re.IGNORECASE | re.MULTILINE)
-_TAG = re.compile(r"<\|?(?:tool_call|action_start|plugin|function_call|interpreter)\|?>|<function=", re.IGNORECASE)
+NON_TOOL = frozenset(
+    {
+        "",
+        "none",
+        "n/a",
+        "na",
+        "no",
+        "null",
+        "nothing",
+        "no action",
+        "no tool",
+        "no tools",
+        "no_tool",
+        "none needed",
+        "not needed",
+        "final answer",
+        "final_answer",
+        "finish",
+        "answer",
+    }
+)
+_MARKER = re.compile(
+    r"^[ \t>*#]*(Thought|Action Input|Action|Observation|Final Answer)\s*\d*\s*\**:",
+    re.IGNORECASE | re.MULTILINE,
+)
+_TAG = re.compile(
+    r"<\|?(?:tool_call|action_start|plugin|function_call|interpreter)\|?>|<function=", re.IGNORECASE
+)
 _ACTION = re.compile(r"^[ \t>*#]*Action\s*\d*\s*\**:[ \t*]*(.*)$", re.IGNORECASE | re.MULTILINE)
 _ACTION_INPUT = re.compile(r"^[ \t>*#]*Action Input\s*\d*\s*\**:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
-_PY_CALL = re.compile(r"""\{\s*['"](?:name|action)['"]\s*:\s*['"]([^'"\n]*)['"]\s*,\s*"""
-                      r"""['"](?:arguments|parameters|args|action_input)['"]""")
+_PY_CALL = re.compile(
+    r"""\{\s*['"](?:name|action)['"]\s*:\s*['"]([^'"\n]*)['"]\s*,\s*"""
+    r"""['"](?:arguments|parameters|args|action_input)['"]"""
+)
 _ARG_KEYS = ("arguments", "parameters", "args", "action_input", "tool_input")
 _TOOL_PATH = frozenset({"action", "action input", "observation"})
 
@@ -97,8 +122,11 @@ def _json_calls(reply: str) -> list[Call]:
             out.append(call)
             spans.append((i, end))
         i = reply.find("{", end if call is not None else i + 1)
-    out += [Call(m.group(1), "json", pos=m.start()) for m in _PY_CALL.finditer(reply)
-            if not any(a <= m.start() < b for a, b in spans)]
+    out += [
+        Call(m.group(1), "json", pos=m.start())
+        for m in _PY_CALL.finditer(reply)
+        if not any(a <= m.start() < b for a, b in spans)
+    ]
     return out
 
 
@@ -156,8 +184,15 @@ def judge(case: str, fmt: str, apis: Sequence[ApiSpec], gold: Sequence[str], rep
         act_hall = bool(tool_calls)
         correct = None
     ok = not fmt_hall and not act_hall and correct is not False and bool(reply.strip())
-    return Verdict(format_hallucination=fmt_hall, action_hallucination=act_hall, correct_call=correct, ok=ok,
-                   called=[c.name for c in tool_calls], unlisted=unlisted, markers=found)
+    return Verdict(
+        format_hallucination=fmt_hall,
+        action_hallucination=act_hall,
+        correct_call=correct,
+        ok=ok,
+        called=[c.name for c in tool_calls],
+        unlisted=unlisted,
+        markers=found,
+    )
 
 
 H_DEFINITION = (
@@ -167,7 +202,8 @@ H_DEFINITION = (
     "hallucination = calling any tool when none fits (none_fits, no_tools) or a tool that is not listed "
     "(control); a reply is ok when non-empty, free of both, and in control cases its first tool call names "
     "a fitting listed tool. H_F = 100 * (share of ok none_fits+no_tools samples + share of ok control "
-    "samples) / 2 for each format F; H-score = (H_react + H_chat) / 2 (never calling a tool scores at most 50).")
+    "samples) / 2 for each format F; H-score = (H_react + H_chat) / 2 (never calling a tool scores at most 50)."
+)
 
 
 def _pct(xs: Sequence[bool]) -> float:

@@ -41,13 +41,18 @@ def _api_lines(apis: Sequence[ApiSpec]) -> str:
 def render(fmt: str, query: str, apis: Sequence[ApiSpec]) -> list[Message]:
     """The opening messages of one sample."""
     if fmt == "react":
-        section = (f"You have access to the following tools:\n{_api_lines(apis)}" if apis
-                   else "No tools are available to you.")
+        section = (
+            f"You have access to the following tools:\n{_api_lines(apis)}"
+            if apis
+            else "No tools are available to you."
+        )
         system = REACT_SYSTEM.format(tool_section=section, tool_names=", ".join(a.name for a in apis))
         return [Message(role="system", content=system), Message(role="user", content=query)]
     if fmt == "chat":
         if not apis:
             return [Message(role="user", content=query)]
-        return [Message(role="system", content=CHAT_SYSTEM.format(functions=_api_lines(apis))),
-                Message(role="user", content=query)]
+        return [
+            Message(role="system", content=CHAT_SYSTEM.format(functions=_api_lines(apis))),
+            Message(role="user", content=query),
+        ]
     raise ValueError(f"unknown Agent-H format {fmt!r}")

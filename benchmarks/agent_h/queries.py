@@ -24,13 +24,21 @@ from agentflan_eval.errors import DataFormatError
 _FC = "lm-sys/FastChat fastchat/llm_judge/data/"
 MT_BENCH = DataFile("general_chat/fastchat/mt_bench/question.jsonl", _FC + "mt_bench/question.jsonl")
 VICUNA = DataFile("general_chat/fastchat/vicuna_bench/question.jsonl", _FC + "vicuna_bench/question.jsonl")
-OASST = DataFile("general_chat/oasst/prompt_lottery_en_250_text.jsonl",
-                 "LAION-AI/Open-Assistant model/model_eval/manual/data/prompt_lottery_en_250_text.jsonl")
-ARENA_HARD = DataFile("general_chat/arena_hard/arena-hard-v0.1/question.jsonl",
-                      "lmarena/arena-hard-auto data/arena-hard-v0.1/question.jsonl")
-SELF_INSTRUCT = DataFile("general_chat/self_instruct/seed_tasks.jsonl", "yizhongw/self-instruct data/seed_tasks.jsonl")
-HOTPOTQA = DataFile("react_hotpotqa/data/hotpot_dev_v1_simplified.json",
-                    "ysymyth/ReAct data/hotpot_dev_v1_simplified.json (HotpotQA dev)")
+OASST = DataFile(
+    "general_chat/oasst/prompt_lottery_en_250_text.jsonl",
+    "LAION-AI/Open-Assistant model/model_eval/manual/data/prompt_lottery_en_250_text.jsonl",
+)
+ARENA_HARD = DataFile(
+    "general_chat/arena_hard/arena-hard-v0.1/question.jsonl",
+    "lmarena/arena-hard-auto data/arena-hard-v0.1/question.jsonl",
+)
+SELF_INSTRUCT = DataFile(
+    "general_chat/self_instruct/seed_tasks.jsonl", "yizhongw/self-instruct data/seed_tasks.jsonl"
+)
+HOTPOTQA = DataFile(
+    "react_hotpotqa/data/hotpot_dev_v1_simplified.json",
+    "ysymyth/ReAct data/hotpot_dev_v1_simplified.json (HotpotQA dev)",
+)
 BAMBOOGLE = DataFile("fireact/data/bamboogle/test.csv", "anchen1011/FireAct data/bamboogle/test.csv")
 GENERAL_FILES = (MT_BENCH, VICUNA, OASST, ARENA_HARD, SELF_INSTRUCT)
 
@@ -41,7 +49,9 @@ NEEDS_TOOL = re.compile(
     r"|look ?up|google|browse|internet|online|web ?site|send|e-?mail|book(ing)?|reserve|order|buy|purchase"
     r"|remind|schedule|alarm|calendar|download|upload|install|attach\w*|files?|spreadsheet|excel"
     r"|run (this|the)|execute|near me|nearby|directions|distance|route|flights?|hotels?|airbnb"
-    r"|time is it|what day|date today|my (computer|phone|account|pc))\b", re.IGNORECASE)
+    r"|time is it|what day|date today|my (computer|phone|account|pc))\b",
+    re.IGNORECASE,
+)
 
 
 class Query(BaseModel):
@@ -65,9 +75,14 @@ def general_queries(data: DataResolver) -> dict[str, list[Query]]:
         "arena_hard": _fields(data, ARENA_HARD, lambda r: (r["uid"], r["prompt"])),
         "self_instruct": _fields(data, SELF_INSTRUCT, lambda r: (r["id"], _with_input(r))),
     }
-    return {src: [Query(id=f"{src}:{i}", text=t.strip(), kind="general") for i, t in rows
-                  if len(t.strip()) <= MAX_QUERY_CHARS and not needs_tool(t)]
-            for src, rows in raw.items()}
+    return {
+        src: [
+            Query(id=f"{src}:{i}", text=t.strip(), kind="general")
+            for i, t in rows
+            if len(t.strip()) <= MAX_QUERY_CHARS and not needs_tool(t)
+        ]
+        for src, rows in raw.items()
+    }
 
 
 def knowledge_queries(data: DataResolver) -> dict[str, list[Query]]:
@@ -77,10 +92,16 @@ def knowledge_queries(data: DataResolver) -> dict[str, list[Query]]:
         rows = list(csv.DictReader(fh))
     if rows and "Question" not in rows[0]:
         raise DataFormatError(path, 1, "expected a 'Question' column")
-    return {"hotpotqa": [Query(id=f"hotpotqa:dev-{i}", text=r["question"].strip(), kind="knowledge")
-                         for i, r in enumerate(hotpot)],
-            "bamboogle": [Query(id=f"bamboogle:{i}", text=r["Question"].strip(), kind="knowledge")
-                          for i, r in enumerate(rows)]}
+    return {
+        "hotpotqa": [
+            Query(id=f"hotpotqa:dev-{i}", text=r["question"].strip(), kind="knowledge")
+            for i, r in enumerate(hotpot)
+        ],
+        "bamboogle": [
+            Query(id=f"bamboogle:{i}", text=r["Question"].strip(), kind="knowledge")
+            for i, r in enumerate(rows)
+        ],
+    }
 
 
 def _fields(data: DataResolver, f: DataFile, get: Callable[[dict], tuple[str, str]]) -> list[tuple[str, str]]:

@@ -26,19 +26,127 @@ _TB = "OpenBMB/ToolBench data_example/"
 T_EVAL_TOOLS = DataFile("t_eval/api_descrip.json", "open-compass/T-Eval data/api_descrip.json")
 TOOLBENCH_INSTRUCTIONS = tuple(
     DataFile(f"toolbench/data_example/instruction/G{g}_query.json", f"{_TB}instruction/G{g}_query.json")
-    for g in (1, 2, 3))
+    for g in (1, 2, 3)
+)
 _ANSWERS = {1: (10, 11, 57, 59, 69), 2: (102, 10, 119, 127, 52), 3: (13, 15, 21, 3, 8)}
 TOOLBENCH_ANSWERS = tuple(
-    DataFile(f"toolbench/data_example/answer/G{g}_answer/{n}_ChatGPT_DFS_woFilter_w2.json",
-             f"{_TB}answer/G{g}_answer/{n}_ChatGPT_DFS_woFilter_w2.json")
-    for g, ns in _ANSWERS.items() for n in ns)
+    DataFile(
+        f"toolbench/data_example/answer/G{g}_answer/{n}_ChatGPT_DFS_woFilter_w2.json",
+        f"{_TB}answer/G{g}_answer/{n}_ChatGPT_DFS_woFilter_w2.json",
+    )
+    for g, ns in _ANSWERS.items()
+    for n in ns
+)
 
-GENERIC = frozenset({"GoogleSearch", "ArxivSearch", "GoogleScholar", "seo_api", "web_search", "currents_news"})
-LOOKUP = GENERIC | {"FilmDouban", "FilmTMDB", "BINGMap", "GaodeMap", "PolygonFinance", "tvmaze",
-                    "streaming_availability", "investors_exchange_iex_trading", "turkey_postal_codes",
-                    "cep_brazil", "transportistas_de_argentina"}
+GENERIC = frozenset(
+    {"GoogleSearch", "ArxivSearch", "GoogleScholar", "seo_api", "web_search", "currents_news"}
+)
+LOOKUP = GENERIC | {
+    "FilmDouban",
+    "FilmTMDB",
+    "BINGMap",
+    "GaodeMap",
+    "PolygonFinance",
+    "tvmaze",
+    "streaming_availability",
+    "investors_exchange_iex_trading",
+    "turkey_postal_codes",
+    "cep_brazil",
+    "transportistas_de_argentina",
+}
 # Words too common in tool descriptions to say what a tool is about.
-_STOP = frozenset(["this", "that", "with", "from", "given", "list", "information", "function", "subfunction", "tool", "tools", "description", "returns", "return", "result", "results", "query", "string", "parameter", "parameters", "endpoint", "data", "details", "detail", "using", "provide", "provided", "available", "specific", "name", "names", "when", "your", "need", "useful", "about", "plugin", "look", "into", "their", "which", "each", "will", "have", "used", "user", "users", "should", "must", "only", "also", "other", "value", "values", "type", "example", "object", "default", "based", "more", "than", "such", "them", "they", "search", "searches", "perform", "performs", "make", "takes", "take", "http", "https", "with", "page", "number", "required", "optional", "given", "item", "items", "like", "some", "code", "thing", "following", "reference", "checkout"])
+_STOP = frozenset(
+    [
+        "this",
+        "that",
+        "with",
+        "from",
+        "given",
+        "list",
+        "information",
+        "function",
+        "subfunction",
+        "tool",
+        "tools",
+        "description",
+        "returns",
+        "return",
+        "result",
+        "results",
+        "query",
+        "string",
+        "parameter",
+        "parameters",
+        "endpoint",
+        "data",
+        "details",
+        "detail",
+        "using",
+        "provide",
+        "provided",
+        "available",
+        "specific",
+        "name",
+        "names",
+        "when",
+        "your",
+        "need",
+        "useful",
+        "about",
+        "plugin",
+        "look",
+        "into",
+        "their",
+        "which",
+        "each",
+        "will",
+        "have",
+        "used",
+        "user",
+        "users",
+        "should",
+        "must",
+        "only",
+        "also",
+        "other",
+        "value",
+        "values",
+        "type",
+        "example",
+        "object",
+        "default",
+        "based",
+        "more",
+        "than",
+        "such",
+        "them",
+        "they",
+        "search",
+        "searches",
+        "perform",
+        "performs",
+        "make",
+        "takes",
+        "take",
+        "http",
+        "https",
+        "with",
+        "page",
+        "number",
+        "required",
+        "optional",
+        "given",
+        "item",
+        "items",
+        "like",
+        "some",
+        "code",
+        "thing",
+        "following",
+        "reference",
+        "checkout",
+    ]
+)
 _TB_PREFIX = re.compile(r'^This is the subfunction for tool "[^"]*", you can use this tool\.')
 _TB_TOOL = re.compile(r'subfunction for tool "([^"]+)"')
 
@@ -87,7 +195,9 @@ class Tool(BaseModel):
 def word_stems(text: str) -> frozenset[str]:
     """Lower-case words with camelCase and snake_case split and a plural 's' dropped."""
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text)
-    return frozenset(w[:-1] if len(w) > 4 and w.endswith("s") else w for w in re.findall(r"[a-z0-9]+", text.lower()))
+    return frozenset(
+        w[:-1] if len(w) > 4 and w.endswith("s") else w for w in re.findall(r"[a-z0-9]+", text.lower())
+    )
 
 
 def standardize(s: str) -> str:
@@ -113,17 +223,26 @@ def _schema(required: Iterable[dict[str, Any]], optional: Iterable[dict[str, Any
         if p.get("default") not in (None, ""):
             prop["example_value"] = p["default"]
         props[p["name"]] = prop
-    return {"type": "object", "properties": props, "required": [p["name"] for p in req],
-            "optional": [p["name"] for p in opt]}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": [p["name"] for p in req],
+        "optional": [p["name"] for p in opt],
+    }
 
 
 def _t_eval_tools(records: list[dict[str, Any]]) -> list[Tool]:
     out = []
     for t in records:
-        apis = [ApiSpec(name=f"{t['name']}.{a['name']}", tool=t["name"],
-                        description=f"{a['description'].strip()} ({t['name']}: {t['tool_description'].strip()})",
-                        parameters=_schema(a["required_parameters"], a["optional_parameters"]))
-                for a in t["api_list"]]
+        apis = [
+            ApiSpec(
+                name=f"{t['name']}.{a['name']}",
+                tool=t["name"],
+                description=f"{a['description'].strip()} ({t['name']}: {t['tool_description'].strip()})",
+                parameters=_schema(a["required_parameters"], a["optional_parameters"]),
+            )
+            for a in t["api_list"]
+        ]
         out.append(Tool(name=t["name"], source="t_eval", apis=apis))
     return out
 
@@ -134,15 +253,21 @@ def _instruction_api(a: dict[str, Any]) -> ApiSpec:
     desc = f'This is the subfunction for tool "{tool}", you can use this tool.'
     if a.get("api_description", "").strip():
         desc += f'The description of this function is: "{a["api_description"].strip()}"'
-    return ApiSpec(name=toolbench_api_name(a["tool_name"], a["api_name"]), tool=tool, description=desc,
-                   parameters=_schema(a.get("required_parameters", []), a.get("optional_parameters", [])))
+    return ApiSpec(
+        name=toolbench_api_name(a["tool_name"], a["api_name"]),
+        tool=tool,
+        description=desc,
+        parameters=_schema(a.get("required_parameters", []), a.get("optional_parameters", [])),
+    )
 
 
 def _answer_api(fn: dict[str, Any]) -> ApiSpec | None:
     m = _TB_TOOL.search(fn.get("description", ""))
     if fn.get("name") == "Finish" or m is None:  # Finish is ToolBench's protocol function, not a tool
         return None
-    return ApiSpec(name=fn["name"], tool=m.group(1), description=fn["description"], parameters=fn["parameters"])
+    return ApiSpec(
+        name=fn["name"], tool=m.group(1), description=fn["description"], parameters=fn["parameters"]
+    )
 
 
 class Catalogue:
@@ -158,8 +283,12 @@ class Catalogue:
             for a in listed:
                 apis.setdefault(a.name, a)
             names = [a.name for a in listed]
-            called = [m["function_call"]["name"] for conv in gen.get("train_messages") or [] for m in conv
-                      if m.get("role") == "assistant" and m.get("function_call")]
+            called = [
+                m["function_call"]["name"]
+                for conv in gen.get("train_messages") or []
+                for m in conv
+                if m.get("role") == "assistant" and m.get("function_call")
+            ]
             gold = [n for n in dict.fromkeys(called) if n in names] or names
             self.toolbench_queries.append((_short(f.path), gen["query"], names, gold))
         for f in TOOLBENCH_INSTRUCTIONS:
@@ -168,8 +297,9 @@ class Catalogue:
                 for a in listed:
                     apis.setdefault(a.name, a)
                 gold = [toolbench_api_name(t, a) for t, a in q["relevant APIs"]]
-                self.toolbench_queries.append((f"{_short(f.path)}:{q['query_id']}", q["query"],
-                                               [a.name for a in listed], gold))
+                self.toolbench_queries.append(
+                    (f"{_short(f.path)}:{q['query_id']}", q["query"], [a.name for a in listed], gold)
+                )
         for a in apis.values():
             tool = self.tools.setdefault(a.tool, Tool(name=a.tool, source="toolbench", apis=[]))
             tool.apis.append(a)

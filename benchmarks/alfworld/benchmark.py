@@ -22,35 +22,48 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from agentflan_eval.benchmarks.common.agentbench import agentbench_window
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.common.agentbench import agentbench_window
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
 
-GAMES = DataFile("agenttuning/agentbench_old/alfworld/std.json", "THUDM/AgentTuning AgentBench.old/data/alfworld/std.json")
-PROMPTS = DataFile("agentbench/alfworld/prompts/alfworld_multiturn_react.json",
-                   "THUDM/AgentBench src/server/tasks/alfworld/prompts/alfworld_multiturn_react.json")
+GAMES = DataFile(
+    "agenttuning/agentbench_old/alfworld/std.json", "THUDM/AgentTuning AgentBench.old/data/alfworld/std.json"
+)
+PROMPTS = DataFile(
+    "agentbench/alfworld/prompts/alfworld_multiturn_react.json",
+    "THUDM/AgentBench src/server/tasks/alfworld/prompts/alfworld_multiturn_react.json",
+)
 DOMAIN = DataFile("agentbench/alfworld/logic/alfred.pddl", "THUDM/AgentBench data/alfworld/logic/alfred.pddl")
-GRAMMAR = DataFile("agentbench/alfworld/logic/alfred.twl2", "THUDM/AgentBench data/alfworld/logic/alfred.twl2")
+GRAMMAR = DataFile(
+    "agentbench/alfworld/logic/alfred.twl2", "THUDM/AgentBench data/alfworld/logic/alfred.twl2"
+)
 GAME_SOURCE = "ALFWorld json_2.1.1 release (alfworld-download), valid_unseen"
 # Game-directory prefix -> key of the few-shot example (AgentBench's ``prefixes``).
-PROMPT_KEY = {"pick_and_place": "put", "pick_clean_then_place": "clean", "pick_heat_then_place": "heat",
-              "pick_cool_then_place": "cool", "look_at_obj": "examine", "pick_two_obj": "puttwo"}
+PROMPT_KEY = {
+    "pick_and_place": "put",
+    "pick_clean_then_place": "clean",
+    "pick_heat_then_place": "heat",
+    "pick_cool_then_place": "cool",
+    "look_at_obj": "examine",
+    "pick_two_obj": "puttwo",
+}
 INSTRUCTION = (
     "Interact with a household to solve a task. Imagine you are an intelligent agent in a household environment "
     "and your target is to perform actions to complete the task goal. At the beginning of your interactions, you "
     "will be given the detailed description of the current environment and your goal to accomplish. For each of "
     "your turn, you will be given a list of actions which you can choose one to perform in this turn. You should "
-    "choose from two actions: \"THOUGHT\" or \"ACTION\". If you choose \"THOUGHT\", you should first think about "
+    'choose from two actions: "THOUGHT" or "ACTION". If you choose "THOUGHT", you should first think about '
     "the current condition and plan for your future actions, and then output your action in this turn. Your "
-    "output must strictly follow this format:\"THOUGHT: your thoughts.\n ACTION: your next action\n\"; If you "
-    "choose \"ACTION\", you should directly output the action in this turn. Your output must strictly follow this "
-    "format:\"ACTION: your next action\n\". After your each turn, the environment will give you immediate "
-    "feedback based on which you plan your next few steps. if the envrionment output \"Nothing happened\", that "
+    'output must strictly follow this format:"THOUGHT: your thoughts.\n ACTION: your next action\n"; If you '
+    'choose "ACTION", you should directly output the action in this turn. Your output must strictly follow this '
+    'format:"ACTION: your next action\n". After your each turn, the environment will give you immediate '
+    'feedback based on which you plan your next few steps. if the envrionment output "Nothing happened", that '
     "means the previous action is invalid and you should try more options.\n Reminder: \n1. the action must be "
     "chosen from the given available actions. Any actions except provided available actions will be regarded as "
-    "illegal. \n2. Think when necessary, try to act directly more in the process.\n\n")
+    "illegal. \n2. Think when necessary, try to act directly more in the process.\n\n"
+)
 ACKNOWLEDGE = "OK. I'll follow your instructions and try my best to solve the task."
 _ACTION = re.compile(r"ACTION:(.*)")
 _TASK = re.compile(r'"rhs": "Your task is to: (.*?)\."')
@@ -109,7 +122,9 @@ class AlfworldEnv(Environment):
         from alfworld.agents.environment.alfred_tw_env import AlfredDemangler
         from textworld.envs.pddl import PddlEnv
 
-        self.env = AlfredDemangler(shuffle=False)(PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True)))
+        self.env = AlfredDemangler(shuffle=False)(
+            PddlEnv(textworld.EnvInfos(won=True, admissible_commands=True))
+        )
         self.env.load(self.game)
         state = self.env.reset()
         self.choices = list(state["admissible_commands"])
@@ -129,7 +144,7 @@ class AlfworldEnv(Environment):
         self.won = bool(state["won"])
         text = state.feedback
         if text.startswith("You arrive at loc "):  # AgentBench's process_ob
-            text = text[text.find(". ") + 2:]
+            text = text[text.find(". ") + 2 :]
         if len(self.replies) > 3 and len(set(self.replies[-3:])) == 1:
             self.won, self.ended = False, "same reply three times"
             return Observation(text=text, done=True, status=EpisodeStatus.INVALID_ACTION)
@@ -175,7 +190,9 @@ class ALFWorld(Benchmark):
                 key = next((v for k, v in PROMPT_KEY.items() if parts[-3].startswith(k)), None)
                 if len(parts) < 3 or key is None:
                     raise DataFormatError(path, None, f"unexpected game path {game!r}")
-                out.append(AlfworldSample(id="/".join(parts[-3:-1]), subset=task_type, game=game, prompt_key=key))
+                out.append(
+                    AlfworldSample(id="/".join(parts[-3:-1]), subset=task_type, game=game, prompt_key=key)
+                )
         return out
 
     @staticmethod
@@ -188,8 +205,10 @@ class ALFWorld(Benchmark):
 
     @cached_property
     def logic(self) -> dict[str, str]:
-        return {"pddl_domain": self.data.path(DOMAIN).read_text(encoding="utf-8"),
-                "grammar": self.data.path(GRAMMAR).read_text(encoding="utf-8")}
+        return {
+            "pddl_domain": self.data.path(DOMAIN).read_text(encoding="utf-8"),
+            "grammar": self.data.path(GRAMMAR).read_text(encoding="utf-8"),
+        }
 
     def make_env(self, sample: Sample) -> Environment:
         """The game with AgentBench's domain and grammar, its own task text put into the grammar's
@@ -200,7 +219,9 @@ class ALFWorld(Benchmark):
         m = _TASK.search(game.get("grammar", ""))
         if m is None:
             raise DataFormatError(path, None, "no 'Your task is to: ...' rule in the game's grammar")
-        game.update(pddl_domain=self.logic["pddl_domain"], grammar=self.logic["grammar"].replace("UNKNOWN GOAL", m[1]))
+        game.update(
+            pddl_domain=self.logic["pddl_domain"], grammar=self.logic["grammar"].replace("UNKNOWN GOAL", m[1])
+        )
         return AlfworldEnv(sample, game, self.examples[sample.prompt_key])
 
     def fit_prompt(self, messages: list[Message]) -> list[Message]:
@@ -220,11 +241,17 @@ class ALFWorld(Benchmark):
 
     def deviations(self) -> list[Deviation]:
         return [
-            Deviation(task=self.name, what="game files from the newer ALFWorld release, played with AgentBench's "
-                      "domain and grammar (alfred.pddl/alfred.twl2) substituted for the embedded ones",
-                      why="the shared copies embed ALFWorld 0.4's grammar ('move X to Y', 'You arrive at "
-                          "desk 1'); AgentBench's games used 'put X in/on Y' and 'You arrive at loc N'"),
-            Deviation(task=self.name, what="few-shot examples rebuilt as text from AgentBench's function-calling "
-                      "copy of alfworld_multiturn_react.json",
-                      why="the frozen text copy is not in the data dir; the turns are the same"),
+            Deviation(
+                task=self.name,
+                what="game files from the newer ALFWorld release, played with AgentBench's "
+                "domain and grammar (alfred.pddl/alfred.twl2) substituted for the embedded ones",
+                why="the shared copies embed ALFWorld 0.4's grammar ('move X to Y', 'You arrive at "
+                "desk 1'); AgentBench's games used 'put X in/on Y' and 'You arrive at loc N'",
+            ),
+            Deviation(
+                task=self.name,
+                what="few-shot examples rebuilt as text from AgentBench's function-calling "
+                "copy of alfworld_multiturn_react.json",
+                why="the frozen text copy is not in the data dir; the turns are the same",
+            ),
         ]

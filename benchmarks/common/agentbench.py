@@ -42,5 +42,7 @@ def agentbench_window(messages: list[Message], limit: int = SEGMENT_LIMIT) -> li
         kept.pop()
     first, omitted = messages[0], len(messages) - len(kept) - 1
     if omitted > 0:
-        first = Message(role=first.role, content=f"{first.content}\n\n[NOTICE] {omitted} messages are omitted.")
+        first = Message(
+            role=first.role, content=f"{first.content}\n\n[NOTICE] {omitted} messages are omitted."
+        )
     return [first, *reversed(kept)]

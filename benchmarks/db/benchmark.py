@@ -26,10 +26,10 @@ from functools import cache
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.db.engines import SQLEngine, Table
 from agentflan_eval.data import DataFile, read_jsonl
 from agentflan_eval.errors import AgentFlanError, DataFormatError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
-from agentflan_eval.benchmarks.db.engines import SQLEngine, Table
 
 INSTRUCTION = """
 I will ask you a question, then you should help me operate a MySQL database with SQL to answer the question.
@@ -56,8 +56,10 @@ MAX_OPERATIONS = 15
 _ACTION = re.compile(r"Action: (.*?)\n")
 _SQL = re.compile(r"```sql\n([\s\S]*?)\n```")
 _FINAL = re.compile(r"\nFinal Answer:(.*)")
-DATA = DataFile("agenttuning/agentbench_old/dbbench/standard.jsonl",
-                "THUDM/AgentTuning AgentBench.old/data/dbbench/standard.jsonl")
+DATA = DataFile(
+    "agenttuning/agentbench_old/dbbench/standard.jsonl",
+    "THUDM/AgentTuning AgentBench.old/data/dbbench/standard.jsonl",
+)
 
 
 class DBSample(Sample):
@@ -96,9 +98,14 @@ class DBEnv(Environment):
     def reset(self) -> list[Message]:
         from agentflan_eval.benchmarks.db.engines import MySQLEngine, SQLiteEngine
 
-        self.engine = MySQLEngine(self.db_url, self.sample.table) if self.db_url else SQLiteEngine(self.sample.table)
-        return [Message(role="user", content=INSTRUCTION), Message(role="assistant", content="Ok."),
-                Message(role="user", content=self.sample.description + "\n" + self.sample.add_description)]
+        self.engine = (
+            MySQLEngine(self.db_url, self.sample.table) if self.db_url else SQLiteEngine(self.sample.table)
+        )
+        return [
+            Message(role="user", content=INSTRUCTION),
+            Message(role="assistant", content="Ok."),
+            Message(role="user", content=self.sample.description + "\n" + self.sample.add_description),
+        ]
 
     def step(self, action: Action) -> Observation:
         assert self.engine is not None
@@ -113,9 +120,12 @@ class DBEnv(Environment):
         return Observation(done=True, status=None if action.valid else EpisodeStatus.INVALID_ACTION)
 
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"answer": self.answer, "operations": self.operations,
-                                "engine": self.engine.kind if self.engine else None,
-                                "setup_error": self.engine.setup_error if self.engine else None}
+        info: dict[str, Any] = {
+            "answer": self.answer,
+            "operations": self.operations,
+            "engine": self.engine.kind if self.engine else None,
+            "setup_error": self.engine.setup_error if self.engine else None,
+        }
         if self.engine is not None and self.sample.kind in ("INSERT", "UPDATE"):
             info["table_hash"] = self.engine.table_hash(self.sample.table)
         return info
@@ -158,14 +168,24 @@ class Database(Benchmark):
 
     def deviations(self) -> list[Deviation]:
         if not self.config.db_url:
-            return [Deviation(task=self.name, what="SQLite in memory instead of MySQL 8 (text compared case- and "
-                              "accent-insensitively, as MySQL does)",
-                              why="no database server given (--db-url); MySQL-only SQL (backslash escapes, "
-                                  "identifiers starting with a digit) fails and error messages differ")]
+            return [
+                Deviation(
+                    task=self.name,
+                    what="SQLite in memory instead of MySQL 8 (text compared case- and "
+                    "accent-insensitively, as MySQL does)",
+                    why="no database server given (--db-url); MySQL-only SQL (backslash escapes, "
+                    "identifiers starting with a digit) fails and error messages differ",
+                )
+            ]
         version = _server_version(self.config.db_url)
         if "mariadb" in version.lower():
-            return [Deviation(task=self.name, what=f"MariaDB {version} instead of MySQL 8",
-                              why="the server given by --db-url; SQL dialects differ in details")]
+            return [
+                Deviation(
+                    task=self.name,
+                    what=f"MariaDB {version} instead of MySQL 8",
+                    why="the server given by --db-url; SQL dialects differ in details",
+                )
+            ]
         return []
 
     def load_samples(self) -> list[Sample]:
@@ -176,13 +196,24 @@ class Database(Benchmark):
             try:
                 kind = r["type"][0]
                 t = r["table"]
-                table = Table(name=t["table_name"], columns=[c["name"] for c in t["table_info"]["columns"]],
-                              rows=[[str(v) for v in row] for row in t["table_info"]["rows"]])
+                table = Table(
+                    name=t["table_name"],
+                    columns=[c["name"] for c in t["table_info"]["columns"]],
+                    rows=[[str(v) for v in row] for row in t["table_info"]["rows"]],
+                )
                 category = kind if kind in ("INSERT", "UPDATE") else "SELECT"
-                groups[category].append(DBSample(
-                    id=f"db-{line - 1}", subset=category, description=r["description"],
-                    add_description=r["add_description"], table=table, kind=kind, label=r["label"],
-                    answer_md5=r.get("answer_md5") if category != "SELECT" else None))
+                groups[category].append(
+                    DBSample(
+                        id=f"db-{line - 1}",
+                        subset=category,
+                        description=r["description"],
+                        add_description=r["add_description"],
+                        table=table,
+                        kind=kind,
+                        label=r["label"],
+                        answer_md5=r.get("answer_md5") if category != "SELECT" else None,
+                    )
+                )
             except (KeyError, IndexError, TypeError) as e:
                 raise DataFormatError(path, line, f"{type(e).__name__}: {e}") from None
         longest = max(len(g) for g in groups.values())
@@ -200,12 +231,18 @@ class Database(Benchmark):
         if sample.subset == "SELECT":
             answer = env_info.get("answer") or ""
             ok = select_correct(answer, sample.label)
-            return Score(value=float(ok), success=ok, details={"kind": sample.kind, "answer": answer,
-                                                               "label": sample.label})
+            return Score(
+                value=float(ok),
+                success=ok,
+                details={"kind": sample.kind, "answer": answer, "label": sample.label},
+            )
         got = env_info.get("table_hash")
         ok = got is not None and got == sample.answer_md5
-        return Score(value=float(ok), success=ok, details={"kind": sample.kind, "table_hash": got,
-                                                           "answer_md5": sample.answer_md5})
+        return Score(
+            value=float(ok),
+            success=ok,
+            details={"kind": sample.kind, "table_hash": got, "answer_md5": sample.answer_md5},
+        )
 
     def subset_scores(self, scores: Sequence[tuple[str | None, Score]]) -> dict[str, float]:
         by_kind: dict[str, list[float]] = {}

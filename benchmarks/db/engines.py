@@ -45,8 +45,9 @@ def hash_rows(rows: Sequence[Sequence[Any]]) -> str:
     """AgentBench's table hash computed in Python (SQLite has no MD5 or ordered GROUP_CONCAT)."""
     if not rows:
         return "[(None,)]"  # MD5(NULL) over an empty table
-    parts = sorted(hashlib.md5(",".join(str(v) for v in row if v is not None).encode()).hexdigest()[:5]
-                   for row in rows)
+    parts = sorted(
+        hashlib.md5(",".join(str(v) for v in row if v is not None).encode()).hexdigest()[:5] for row in rows
+    )
     joined = ",".join(parts)[:_GROUP_CONCAT_MAX_LEN]
     return f"[('{hashlib.md5(joined.encode()).hexdigest()}',)]"
 
@@ -123,7 +124,10 @@ def connect_args(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if not parts.scheme.split("+")[0] in ("mysql", "mariadb"):
         raise AgentFlanError(f"--db-url must be a mysql:// or mariadb:// URL, not {url!r}")
-    args: dict[str, Any] = {"user": unquote(parts.username or "root"), "password": unquote(parts.password or "")}
+    args: dict[str, Any] = {
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+    }
     query = parse_qs(parts.query)
     if "unix_socket" in query:
         args["unix_socket"] = query["unix_socket"][0]
@@ -136,7 +140,9 @@ def _mysql():
     try:
         import mysql.connector
     except ImportError as e:
-        raise MissingDependencyError("mysql-connector-python", "heldin", "the Database task's --db-url") from e
+        raise MissingDependencyError(
+            "mysql-connector-python", "heldin", "the Database task's --db-url"
+        ) from e
     return mysql.connector
 
 
@@ -162,7 +168,10 @@ class MySQLEngine(SQLEngine):
             # Not strict: the data's answer hashes include UPDATEs that compare TEXT with numbers
             # ("Truncated incorrect DECIMAL value" is an error in strict mode).
             cur.execute("SET SESSION sql_mode = 'NO_ENGINE_SUBSTITUTION'")
-            for limit in (f"max_statement_time = {STATEMENT_SECONDS}", f"max_execution_time = {STATEMENT_SECONDS}000"):
+            for limit in (
+                f"max_statement_time = {STATEMENT_SECONDS}",
+                f"max_execution_time = {STATEMENT_SECONDS}000",
+            ):
                 try:  # MariaDB and MySQL spell it differently
                     cur.execute(f"SET SESSION {limit}")
                 except self.error:
@@ -173,7 +182,9 @@ class MySQLEngine(SQLEngine):
             marks = ",".join(["%s"] * len(table.columns))
             try:
                 cur.execute(f"CREATE TABLE {_quote(table.name)} ({cols})")
-                cur.executemany(f"INSERT INTO {_quote(table.name)} VALUES ({marks})", [tuple(r) for r in table.rows])
+                cur.executemany(
+                    f"INSERT INTO {_quote(table.name)} VALUES ({marks})", [tuple(r) for r in table.rows]
+                )
             except self.error as e:  # e.g. two columns named "Score": AgentBench went on without the table
                 self.setup_error = str(e)
 
@@ -187,8 +198,10 @@ class MySQLEngine(SQLEngine):
 
     def table_hash(self, table: Table) -> str:
         cols = ",".join(_quote(c) for c in table.columns)
-        return self.execute(f"select md5(group_concat(rowhash order by rowhash)) as hash from (SELECT "
-                            f"substring(MD5(CONCAT_WS(',', {cols})), 1, 5) AS rowhash FROM {_quote(table.name)}) as sub")
+        return self.execute(
+            f"select md5(group_concat(rowhash order by rowhash)) as hash from (SELECT "
+            f"substring(MD5(CONCAT_WS(',', {cols})), 1, 5) AS rowhash FROM {_quote(table.name)}) as sub"
+        )
 
     def close(self) -> None:
         try:

@@ -24,7 +24,9 @@ _INSTALLERS = ("mariadb-install-db", "mysql_install_db")
 
 def _find(names: tuple[str, ...]) -> str | None:
     for n in names:
-        path = shutil.which(n) or next((p for p in (f"/usr/sbin/{n}", f"/usr/libexec/{n}") if os.path.exists(p)), None)
+        path = shutil.which(n) or next(
+            (p for p in (f"/usr/sbin/{n}", f"/usr/libexec/{n}") if os.path.exists(p)), None
+        )
         if path:
             return path
     return None
@@ -53,20 +55,48 @@ class LocalMariaDB:
             raise AgentFlanError(reason)
         as_root = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root without it
         data = self.root / "data"
-        install = subprocess.run([_find(_INSTALLERS), "--no-defaults", f"--datadir={data}", "--skip-test-db",
-                                  "--auth-root-authentication-method=normal", *as_root],
-                                 capture_output=True, text=True, timeout=timeout, check=False)
+        install = subprocess.run(
+            [
+                _find(_INSTALLERS),
+                "--no-defaults",
+                f"--datadir={data}",
+                "--skip-test-db",
+                "--auth-root-authentication-method=normal",
+                *as_root,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         if install.returncode != 0:
             raise AgentFlanError(f"mariadb-install-db failed: {install.stderr.strip()[-500:]}")
         self.proc = subprocess.Popen(
-            [_find(_SERVERS), "--no-defaults", f"--datadir={data}", f"--socket={self.socket}", "--skip-networking",
-             f"--pid-file={self.root / 'mysqld.pid'}", f"--log-error={self.root / 'error.log'}",
-             "--innodb-buffer-pool-size=32M", "--skip-name-resolve", "--character-set-server=utf8mb4", *as_root],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                _find(_SERVERS),
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={self.socket}",
+                "--skip-networking",
+                f"--pid-file={self.root / 'mysqld.pid'}",
+                f"--log-error={self.root / 'error.log'}",
+                "--innodb-buffer-pool-size=32M",
+                "--skip-name-resolve",
+                "--character-set-server=utf8mb4",
+                *as_root,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + timeout
         while not self.socket.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = (self.root / "error.log").read_text(errors="replace")[-800:] if (self.root / "error.log").exists() else ""
+                log = (
+                    (self.root / "error.log").read_text(errors="replace")[-800:]
+                    if (self.root / "error.log").exists()
+                    else ""
+                )
                 self.stop()
                 raise AgentFlanError(f"mariadbd did not start: {log}")
             time.sleep(0.05)

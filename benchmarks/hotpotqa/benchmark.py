@@ -16,20 +16,24 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.common.qa_metrics import f1_score
+from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
 from agentflan_eval.data import DataFile, read_jsonl
 from agentflan_eval.errors import DataFormatError
-from agentflan_eval.benchmarks.common.qa_metrics import f1_score
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
-from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
 
 LEVELS = ("easy", "medium", "hard")
 _SRC = "THUDM/AgentTuning eval_heldout/hotpotQA/src/data/{}.joblib (JSONL export in shared/data)"
 QUESTION_FILES = {
     lv: DataFile(f"agenttuning/hotpotQA/derived_jsonl/{lv}.jsonl", _SRC.format(lv)) for lv in LEVELS
 }
-PROMPT_FILE = DataFile("agenttuning/hotpotQA/src/prompt.txt", "THUDM/AgentTuning eval_heldout/hotpotQA/src/prompt.txt")
-EXTRA_CORPUS = DataFile("hotpotqa/dev_distractor_subset/hotpot_dev_distractor_v1_100.json",
-                        "HotpotQA dev distractor set, first 103 questions (hotpotqa.github.io)")
+PROMPT_FILE = DataFile(
+    "agenttuning/hotpotQA/src/prompt.txt", "THUDM/AgentTuning eval_heldout/hotpotQA/src/prompt.txt"
+)
+EXTRA_CORPUS = DataFile(
+    "hotpotqa/dev_distractor_subset/hotpot_dev_distractor_v1_100.json",
+    "HotpotQA dev distractor set, first 103 questions (hotpotqa.github.io)",
+)
 
 INSTRUCTION = """Solve a question answering task with interleaving Thought, Action, Observation steps. Thought can reason about the current situation, and Action can be three types:
 (1) Search[entity], which searches the exact entity on Wikipedia and returns the first paragraph if it exists. If not, it will return some similar entities to search.
@@ -137,9 +141,16 @@ class HotpotQA(Benchmark):
             rows = []
             for line, r in read_jsonl(path):
                 try:
-                    rows.append(HotpotQASample(
-                        id=f"{level}-{r['df_index']}", subset=level, question=r["question"], answer=str(r["answer"]),
-                        type=r.get("type", ""), context=_context_pairs(r["context"], path, line)))
+                    rows.append(
+                        HotpotQASample(
+                            id=f"{level}-{r['df_index']}",
+                            subset=level,
+                            question=r["question"],
+                            answer=str(r["answer"]),
+                            type=r.get("type", ""),
+                            context=_context_pairs(r["context"], path, line),
+                        )
+                    )
                 except KeyError as e:
                     raise DataFormatError(path, line, f"missing field {e}") from None
             per_level.append(rows)
@@ -176,10 +187,14 @@ class HotpotQA(Benchmark):
         if self.config.search_backend == "wikipedia":
             return []
         n = len(self.search_backend.pages)  # type: ignore[attr-defined]
-        return [Deviation(task=self.name, what=f"offline search corpus of {n} HotpotQA context paragraphs "
-                          "instead of live Wikipedia",
-                          why="no internet; every question's gold and distractor paragraphs are included, "
-                              "other Wikipedia articles are not")]
+        return [
+            Deviation(
+                task=self.name,
+                what=f"offline search corpus of {n} HotpotQA context paragraphs instead of live Wikipedia",
+                why="no internet; every question's gold and distractor paragraphs are included, "
+                "other Wikipedia articles are not",
+            )
+        ]
 
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, HotpotQASample)
@@ -196,5 +211,8 @@ class HotpotQA(Benchmark):
         if answer is None:
             return Score(value=0.0, success=False, details={"answer": None, "gold": sample.answer})
         f1, precision, recall = f1_score(answer, sample.answer)
-        return Score(value=f1, success=f1 == 1.0, details={"answer": answer, "gold": sample.answer,
-                                                            "precision": precision, "recall": recall})
+        return Score(
+            value=f1,
+            success=f1 == 1.0,
+            details={"answer": answer, "gold": sample.answer, "precision": precision, "recall": recall},
+        )

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from agentflan_eval.benchmarks.common.agentbench import agentbench_window
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.common.agentbench import agentbench_window
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
@@ -28,12 +28,18 @@ if TYPE_CHECKING:
     from agentflan_eval.benchmarks.kg.sparql import SparqlClient
     from agentflan_eval.benchmarks.kg.tools import KGSession, Ontology
 
-QUESTIONS = DataFile("agenttuning/agentbench_old/knowledgegraph/std.json",
-                     "THUDM/AgentTuning AgentBench.old/data/knowledgegraph/std.json")
-VOCAB = DataFile("agentbench/knowledgegraph/ontology/vocab.json",
-                 "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/vocab.json")
-ROLES = DataFile("agentbench/knowledgegraph/ontology/fb_roles",
-                 "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/fb_roles")
+QUESTIONS = DataFile(
+    "agenttuning/agentbench_old/knowledgegraph/std.json",
+    "THUDM/AgentTuning AgentBench.old/data/knowledgegraph/std.json",
+)
+VOCAB = DataFile(
+    "agentbench/knowledgegraph/ontology/vocab.json",
+    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/vocab.json",
+)
+ROLES = DataFile(
+    "agentbench/knowledgegraph/ontology/fb_roles",
+    "THUDM/AgentBench src/server/tasks/knowledgegraph/ontology/fb_roles",
+)
 _FINAL = re.compile(r"(?:Find|Final) Answer: #(\d+)")
 _ACTION_LINE = re.compile(r"Action.*?:")
 NO_ACTION = "No executable function found! Need to recheck the action."
@@ -56,9 +62,13 @@ class KGEnv(Environment):
         from agentflan_eval.benchmarks.kg.prompt import ACKNOWLEDGE, INSTRUCTIONS, ONE_SHOT
 
         msgs = [Message(role="user", content=INSTRUCTIONS), Message(role="assistant", content=ACKNOWLEDGE)]
-        msgs += [Message(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(ONE_SHOT)]
+        msgs += [
+            Message(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(ONE_SHOT)
+        ]
         entities = ", ".join(self.sample.entities)
-        msgs.append(Message(role="user", content=f"A new question: {self.sample.question}\nEntities: [{entities}]"))
+        msgs.append(
+            Message(role="user", content=f"A new question: {self.sample.question}\nEntities: [{entities}]")
+        )
         return msgs
 
     def step(self, action: Action) -> Observation:
@@ -73,8 +83,11 @@ class KGEnv(Environment):
         return Observation(text=NO_ACTION)
 
     def info(self) -> dict[str, Any]:
-        return {"predict": self.predict, "actions": list(self.session.actions),
-                "variables": [str(v.program) for v in self.session.variables]}
+        return {
+            "predict": self.predict,
+            "actions": list(self.session.actions),
+            "variables": [str(v.program) for v in self.session.variables],
+        }
 
 
 class KnowledgeGraph(Benchmark):
@@ -99,9 +112,16 @@ class KnowledgeGraph(Benchmark):
         out: list[Sample] = []
         for i, r in enumerate(read_json(path)):
             try:
-                out.append(KGSample(id=r["qid"], subset=r.get("source"), question=r["question"],
-                                    entities=dict(r["entities"]), s_expression=r.get("s_expression", ""),
-                                    answers=[a["answer_argument"] for a in r["answer"]]))
+                out.append(
+                    KGSample(
+                        id=r["qid"],
+                        subset=r.get("source"),
+                        question=r["question"],
+                        entities=dict(r["entities"]),
+                        s_expression=r.get("s_expression", ""),
+                        answers=[a["answer_argument"] for a in r["answer"]],
+                    )
+                )
             except (KeyError, TypeError) as e:
                 raise DataFormatError(path, None, f"question {i}: missing or bad field {e}") from None
         return out
@@ -150,18 +170,30 @@ class KnowledgeGraph(Benchmark):
         predicted, gold = set(env_info.get("predict") or []), set(sample.answers)
         tp = len(predicted & gold)
         f1 = 0.0 if tp == 0 else 2 * tp / (len(predicted) + len(gold))
-        return Score(value=f1, success=predicted == gold,
-                     details={"predict": sorted(predicted), "gold": sorted(gold), "executable": bool(predicted)})
+        return Score(
+            value=f1,
+            success=predicted == gold,
+            details={"predict": sorted(predicted), "gold": sorted(gold), "executable": bool(predicted)},
+        )
 
     def deviations(self) -> list[Deviation]:
         return [
-            Deviation(task=self.name, what="listed relations and attributes are sorted",
-                      why="AgentBench printed them in Python set order, which changes from run to run"),
-            Deviation(task=self.name, what="queries in standard SPARQL 1.1 ('||', COUNT(DISTINCT ?x)); a "
-                      "superlative keeps its ties inside any program, not only as the outermost operation",
-                      why="same answers on Virtuoso; also runs on other SPARQL stores"),
-            Deviation(task=self.name, what="a question whose final query fails counts as F1 0 (env_error)",
-                      why="AgentBench dropped such questions from the average"),
+            Deviation(
+                task=self.name,
+                what="listed relations and attributes are sorted",
+                why="AgentBench printed them in Python set order, which changes from run to run",
+            ),
+            Deviation(
+                task=self.name,
+                what="queries in standard SPARQL 1.1 ('||', COUNT(DISTINCT ?x)); a "
+                "superlative keeps its ties inside any program, not only as the outermost operation",
+                why="same answers on Virtuoso; also runs on other SPARQL stores",
+            ),
+            Deviation(
+                task=self.name,
+                what="a question whose final query fails counts as F1 0 (env_error)",
+                why="AgentBench dropped such questions from the average",
+            ),
         ]
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
@@ -170,4 +202,5 @@ class KnowledgeGraph(Benchmark):
         n = len(scores)
         return sum(s.value for _, s in scores) / n, {
             "exact_match": sum(bool(s.success) for _, s in scores) / n,
-            "executability": sum(bool(s.details.get("executable")) for _, s in scores) / n}
+            "executability": sum(bool(s.details.get("executable")) for _, s in scores) / n,
+        }

@@ -69,8 +69,11 @@ class _Compiler:
             sk, inner = self.fresh("sk"), self.fresh("v")
             order = f"DESC({sk})" if p.op == "ARGMAX" else sk
             best = " ".join([*self.patterns(sub, inner), f"{inner} ns:{attr} {sk} ."])
-            return [*self.patterns(sub, var), f"{var} ns:{attr} {sk} .",
-                    f"{{ SELECT {sk} WHERE {{ {best} }} ORDER BY {order} LIMIT 1 }}"]
+            return [
+                *self.patterns(sub, var),
+                f"{var} ns:{attr} {sk} .",
+                f"{{ SELECT {sk} WHERE {{ {best} }} ORDER BY {order} LIMIT 1 }}",
+            ]
         raise ProgramError(f"{p.op} cannot be used as a set of entities")
 
 
@@ -95,5 +98,7 @@ def relations_query(p: Program) -> str:
 
 def entity_relations_query(mid: str) -> str:
     """Outgoing Freebase relations of one entity (AgentBench's ``get_out_relations``)."""
-    return (f"{PREFIX}\nSELECT DISTINCT ?rel\nWHERE {{\nns:{mid} ?rel ?obj .\n"
-            f'FILTER regex(str(?rel), "^http://rdf.freebase.com/ns/")\n}}')
+    return (
+        f"{PREFIX}\nSELECT DISTINCT ?rel\nWHERE {{\nns:{mid} ?rel ?obj .\n"
+        f'FILTER regex(str(?rel), "^http://rdf.freebase.com/ns/")\n}}'
+    )

@@ -39,40 +39,64 @@ ACKNOWLEDGE = "I've understood your instruction, start please."
 
 # User and agent turns alternate, starting with the user.
 ONE_SHOT = [
-    ("Question: the bipropellant rocket engine with kerosene and gas-generator cycle is designed by who? \n"
-    "Entities: [Gas-generator cycle, Kerosene]"),
-    ("Thought: I need to first find engines with gas-generator cycle. To acheive this, I will query the KB to find "
-    "relations connected to the entity 'Gas-generator cycle' and see if any of them can help me find the answer.\n"
-    "Action: get_relations(Gas-generator cycle)"),
-    ("Observation: [spaceflight.rocket_engine_cycle.rocket_engines, spaceflight.satellite.orbiting, "
-    "spaceflight.rocket_stage.fuel, spaceflight.satellite_manufacturer.spacecraft_manufactured, "
-    "automotive.fuel.engines]"),
-    ("Thought: From the above relations, I might use spaceflight.rocket_engine_cycle.rocket_engines to find the "
-    "engines of Gas-generator cycle.\n"
-    "Action: get_neighbors(Gas-generator cycle, spaceflight.rocket_engine_cycle.rocket_engines)"),
+    (
+        "Question: the bipropellant rocket engine with kerosene and gas-generator cycle is designed by who? \n"
+        "Entities: [Gas-generator cycle, Kerosene]"
+    ),
+    (
+        "Thought: I need to first find engines with gas-generator cycle. To acheive this, I will query the KB to find "
+        "relations connected to the entity 'Gas-generator cycle' and see if any of them can help me find the answer.\n"
+        "Action: get_relations(Gas-generator cycle)"
+    ),
+    (
+        "Observation: [spaceflight.rocket_engine_cycle.rocket_engines, spaceflight.satellite.orbiting, "
+        "spaceflight.rocket_stage.fuel, spaceflight.satellite_manufacturer.spacecraft_manufactured, "
+        "automotive.fuel.engines]"
+    ),
+    (
+        "Thought: From the above relations, I might use spaceflight.rocket_engine_cycle.rocket_engines to find the "
+        "engines of Gas-generator cycle.\n"
+        "Action: get_neighbors(Gas-generator cycle, spaceflight.rocket_engine_cycle.rocket_engines)"
+    ),
     "Observation: variable #0, which are instances of spaceflight.bipropellant_rocket_engine",
-    ("Thought: I also need to find engines with kerosene. To acheive this, I will query the KB to find relations "
-    "connected to the entity 'Kerosene'.\n"
-    "Action: get_relations(Kerosene)"),
-    ("Observation: [spaceflight.satellite_manufacturer.spacecraft_manufactured, automotive.fuel.engines, "
-    "spaceflight.rocket_engine_cycle.rocket_engines]"),
-    ("Thought: From the above relations, I might use spaceflight.rocket_engine_cycle.rocket_engines to find engines "
-    "with kerosene cycle.\n"
-    "Action: get_neighbors(Kerosene, spaceflight.rocket_engine_cycle.rocket_engines)"),
+    (
+        "Thought: I also need to find engines with kerosene. To acheive this, I will query the KB to find relations "
+        "connected to the entity 'Kerosene'.\n"
+        "Action: get_relations(Kerosene)"
+    ),
+    (
+        "Observation: [spaceflight.satellite_manufacturer.spacecraft_manufactured, automotive.fuel.engines, "
+        "spaceflight.rocket_engine_cycle.rocket_engines]"
+    ),
+    (
+        "Thought: From the above relations, I might use spaceflight.rocket_engine_cycle.rocket_engines to find engines "
+        "with kerosene cycle.\n"
+        "Action: get_neighbors(Kerosene, spaceflight.rocket_engine_cycle.rocket_engines)"
+    ),
     "Observation: variable #1, which are instances of spaceflight.bipropellant_rocket_engine",
-    ("Thought: The engines with both gas-generator cycle and kerosene cycle shoule be the intersection of variable "
-    "#0 and variable #1.\n"
-    "Action: intersection(#0, #1)"),
+    (
+        "Thought: The engines with both gas-generator cycle and kerosene cycle shoule be the intersection of variable "
+        "#0 and variable #1.\n"
+        "Action: intersection(#0, #1)"
+    ),
     "Observation: variable #2, which are instances of spaceflight.bipropellant_rocket_engine",
-    ("Thought: Now I need to find who designed such engines, which will be the final answer. To acheive this, I will "
-    "query the KB to find relations connected to the variable #2.\n"
-    "Action: get_relations(#2)"),
-    ("Observation: [spaceflight.rocket_engine.manufactured_by, spaceflight.rocket_engine.designed_by, "
-    "spaceflight.rocket_engine.design_period, spaceflight.rocket_engine.status]"),
-    ("Thought: From the above relations, I might use spaceflight.rocket_engine.designed_by to find the designer of "
-    "the engines.\n"
-    "Action: get_neighbors(#2, spaceflight.rocket_engine.designed_by)"),
+    (
+        "Thought: Now I need to find who designed such engines, which will be the final answer. To acheive this, I will "
+        "query the KB to find relations connected to the variable #2.\n"
+        "Action: get_relations(#2)"
+    ),
+    (
+        "Observation: [spaceflight.rocket_engine.manufactured_by, spaceflight.rocket_engine.designed_by, "
+        "spaceflight.rocket_engine.design_period, spaceflight.rocket_engine.status]"
+    ),
+    (
+        "Thought: From the above relations, I might use spaceflight.rocket_engine.designed_by to find the designer of "
+        "the engines.\n"
+        "Action: get_neighbors(#2, spaceflight.rocket_engine.designed_by)"
+    ),
     "Observation: variable #3, which are instances of pspaceflight.rocket_engine_designer",
-    ("Thought: #3 is the final answer to the question, which represents the target rocket engine designer.\n"
-    "Final Answer: #3"),
+    (
+        "Thought: #3 is the final answer to the question, which represents the target rocket engine designer.\n"
+        "Final Answer: #3"
+    ),
 ]

@@ -91,12 +91,16 @@ class KGSession:
 
     def _call_error(self, name: str) -> str:
         if self._shown is None:
-            return (f"I may make a syntax error when calling {name} (e.g., unmatched parenthesis). "
-                    "I need to fix it and reuse the tool")
+            return (
+                f"I may make a syntax error when calling {name} (e.g., unmatched parenthesis). "
+                "I need to fix it and reuse the tool"
+            )
         call = f"{name}({', '.join(self._shown)})"
         if name == "intersection":
-            return (f"{call} cannot be executed. The two variables are not of the same type. You may further "
-                    "explore them by call get_relations")
+            return (
+                f"{call} cannot be executed. The two variables are not of the same type. You may further "
+                "explore them by call get_relations"
+            )
         return f"{call} cannot be executed. You may make a mistake and need to fix it."
 
     def answer(self, index: int) -> list[str]:
@@ -130,13 +134,16 @@ class KGSession:
         if relation not in self._relations[str(p)]:
             raise ValueError("relation must be a relation of the variable (from get_relations)")
         rng = self.ontology.range_of[relation]
-        return Variable(rng, Program("JOIN", (relation, p))), f"Observation: variable ##, which are instances of {rng}"
+        return Variable(
+            rng, Program("JOIN", (relation, p))
+        ), f"Observation: variable ##, which are instances of {rng}"
 
     def intersection(self, a: Variable, b: Variable) -> tuple[Variable, str]:
         if a.type != b.type:
             raise ValueError("the two variables must have the same type")
-        return Variable(a.type, Program("AND", (a.program, b.program))), \
-            f"Observation: variable ##, which are instances of {a.type}"
+        return Variable(
+            a.type, Program("AND", (a.program, b.program))
+        ), f"Observation: variable ##, which are instances of {a.type}"
 
     def get_attributes(self, v: Variable) -> tuple[None, str]:
         attrs = sorted(set(self.client.select(relations_query(v.program))) & self.ontology.attributes)
@@ -146,8 +153,9 @@ class KGSession:
     def _superlative(self, op: str, v: Variable, attribute: str) -> tuple[Variable, str]:
         if attribute not in self._attributes[str(v.program)]:
             raise ValueError("attribute must be an attribute of the variable (from get_attributes)")
-        return Variable(v.type, Program(op, (v.program, attribute))), \
-            f"Observation: variable ##, which are instances of {v.type}"
+        return Variable(
+            v.type, Program(op, (v.program, attribute))
+        ), f"Observation: variable ##, which are instances of {v.type}"
 
     def argmax(self, v: Variable, attribute: str) -> tuple[Variable, str]:
         return self._superlative("ARGMAX", v, attribute)
@@ -156,4 +164,6 @@ class KGSession:
         return self._superlative("ARGMIN", v, attribute)
 
     def count(self, v: Variable) -> tuple[Variable, str]:
-        return Variable("type.int", Program("COUNT", (v.program,))), "Observation: variable ##, which is a number"
+        return Variable(
+            "type.int", Program("COUNT", (v.program,))
+        ), "Observation: variable ##, which is a number"

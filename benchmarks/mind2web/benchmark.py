@@ -27,19 +27,24 @@ from pathlib import Path
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import AgentFlanError, DataFormatError
-from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
 
 log = logging.getLogger(__name__)
 
 HUB = "osunlp/Mind2Web"
 PROMPT = DataFile("agentbench/mind2web/prompt/llm_prompt_cot.json", "THUDM/AgentBench data/mind2web/prompt")
-SCORES = DataFile("mind2web/scores_all_data.pkl", f"Hub {HUB} scores_all_data.pkl (candidate ranks)",
-                  hub_repo=HUB, hub_filename="scores_all_data.pkl")
-TEST_ZIP = DataFile("mind2web/test.zip", f"Hub {HUB} test.zip (password-protected)", hub_repo=HUB,
-                    hub_filename="test.zip")
+SCORES = DataFile(
+    "mind2web/scores_all_data.pkl",
+    f"Hub {HUB} scores_all_data.pkl (candidate ranks)",
+    hub_repo=HUB,
+    hub_filename="scores_all_data.pkl",
+)
+TEST_ZIP = DataFile(
+    "mind2web/test.zip", f"Hub {HUB} test.zip (password-protected)", hub_repo=HUB, hub_filename="test.zip"
+)
 SPLITS = ("data_std", "test_domain")  # AgentBench's subset first, then the official split it was drawn from
 PASSWORD_ENV = "MIND2WEB_ZIP_PASSWORD"
 TOP_K, PER_ROUND, SEED = 10, 5, 123
@@ -64,11 +69,15 @@ def parse_answer(reply: str) -> tuple[str | None, str]:
     """(letter or None, "OP value") as AgentBench reads a reply; no letter means "A"."""
     text = reply.strip()
     letter, op, value = _ANSWER.search(text), _OP.search(text), _VALUE.search(text)
-    return (letter.group(1) if letter else None,
-            f"{op.group(1) if op else ''} {value.group(1).strip() if value else ''}".strip())
+    return (
+        letter.group(1) if letter else None,
+        f"{op.group(1) if op else ''} {value.group(1).strip() if value else ''}".strip(),
+    )
 
 
-def final_prediction(n_candidates: int, rounds: Sequence[Sequence[str]], replies: Sequence[str]) -> tuple[str, str]:
+def final_prediction(
+    n_candidates: int, rounds: Sequence[Sequence[str]], replies: Sequence[str]
+) -> tuple[str, str]:
     """Replay the tournament: the last pick, or ('', '') when nothing is picked or the pool runs dry."""
     final, pool = ("", ""), n_candidates
     for choices, reply in zip(rounds, replies):
@@ -102,7 +111,9 @@ class Mind2WebEnv(Environment):
 
     def step(self, action: Action) -> Observation:
         if not self.asked:
-            return Observation(text="(no gold element in the top-ranked candidates: scored as wrong)", done=True)
+            return Observation(
+                text="(no gold element in the top-ranked candidates: scored as wrong)", done=True
+            )
         letter = action.name if action.valid else "A"
         i = ord(letter) - ord("B") if letter != "A" else -1
         if 0 <= i < len(self.rounds[-1]):
@@ -142,9 +153,11 @@ class Mind2Web(Benchmark):
         if self._split_dir() is None:
             missing.insert(0, "mind2web/test_domain/*.json")
         if missing:
-            return (f"needs {', '.join(missing)}: the test set is the password-protected test.zip on the Hub "
-                    f"({HUB}); extract its test_domain/ into <data-dir>/mind2web/ or set {PASSWORD_ENV} to "
-                    "download and extract it, with scores_all_data.pkl from the same repo")
+            return (
+                f"needs {', '.join(missing)}: the test set is the password-protected test.zip on the Hub "
+                f"({HUB}); extract its test_domain/ into <data-dir>/mind2web/ or set {PASSWORD_ENV} to "
+                "download and extract it, with scores_all_data.pkl from the same repo"
+            )
         return None
 
     def _download_split(self) -> None:
@@ -161,7 +174,9 @@ class Mind2Web(Benchmark):
                 try:
                     data = zf.read(n, pwd=os.environ[PASSWORD_ENV].encode())
                 except (RuntimeError, NotImplementedError) as e:  # wrong password or AES encryption
-                    raise AgentFlanError(f"cannot decrypt {n} in {archive} ({e}); extract it by hand") from None
+                    raise AgentFlanError(
+                        f"cannot decrypt {n} in {archive} ({e}); extract it by hand"
+                    ) from None
                 (target / Path(n).name).write_bytes(data)
 
     @cached_property
@@ -195,27 +210,47 @@ class Mind2Web(Benchmark):
             ranks = self.ranks.get(sid, {})
 
             def top(cands: list[dict[str, Any]], sid: str = sid, ranks: dict = ranks) -> list[str]:
-                return [str(c["backend_node_id"]) for c in cands
-                        if c.get("rank", ranks.get(str(c["backend_node_id"]), TOP_K)) < TOP_K]
+                return [
+                    str(c["backend_node_id"])
+                    for c in cands
+                    if c.get("rank", ranks.get(str(c["backend_node_id"]), TOP_K)) < TOP_K
+                ]
 
             op = act["operation"]
-            out.append(Mind2WebSample(
-                id=sid, subset=split, annotation_id=task["annotation_id"], action_uid=act["action_uid"],
-                website=task.get("website", ""), task=task["confirmed_task"],
-                previous_actions=list(task["action_reprs"][:i]), cleaned_html=act["cleaned_html"],
-                pos_ids=top(act["pos_candidates"]), neg_ids=top(act["neg_candidates"]),
-                target_operation=op["op"] if op["op"] == "CLICK" else f"{op['op']} {op['value']}".strip()))
+            out.append(
+                Mind2WebSample(
+                    id=sid,
+                    subset=split,
+                    annotation_id=task["annotation_id"],
+                    action_uid=act["action_uid"],
+                    website=task.get("website", ""),
+                    task=task["confirmed_task"],
+                    previous_actions=list(task["action_reprs"][:i]),
+                    cleaned_html=act["cleaned_html"],
+                    pos_ids=top(act["pos_candidates"]),
+                    neg_ids=top(act["neg_candidates"]),
+                    target_operation=op["op"] if op["op"] == "CLICK" else f"{op['op']} {op['value']}".strip(),
+                )
+            )
         return out
 
     def deviations(self) -> list[Deviation]:
         out = [
-            Deviation(task=self.name, what="candidate order shuffled with a per-step seed (123, step id)",
-                      why="AgentBench used one global random stream, so its order depends on the step order"),
+            Deviation(
+                task=self.name,
+                what="candidate order shuffled with a per-step seed (123, step id)",
+                why="AgentBench used one global random stream, so its order depends on the step order",
+            ),
         ]
         split = self._split_dir()
         if split is not None and split.name != "data_std":
-            out.append(Deviation(task=self.name, what=f"official split {split.name} instead of AgentBench's "
-                                 "177-step data_std subset", why="the subset was not published with the data"))
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what=f"official split {split.name} instead of AgentBench's 177-step data_std subset",
+                    why="the subset was not published with the data",
+                )
+            )
         return out
 
     def make_env(self, sample: Sample) -> Environment:
@@ -238,9 +273,17 @@ class Mind2Web(Benchmark):
         element = gold and pred[0] in sample.pos_ids
         f1 = operation_f1(pred[1], sample.target_operation) if gold else 0.0
         ok = element and f1 >= 1.0
-        return Score(value=float(ok), success=ok, details={"element_correct": element, "operation_f1": f1,
-                                                             "prediction": list(pred), "gold": sample.pos_ids,
-                                                             "gold_operation": sample.target_operation})
+        return Score(
+            value=float(ok),
+            success=ok,
+            details={
+                "element_correct": element,
+                "operation_f1": f1,
+                "prediction": list(pred),
+                "gold": sample.pos_ids,
+                "gold_operation": sample.target_operation,
+            },
+        )
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
         if not scores:

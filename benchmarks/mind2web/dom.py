@@ -17,8 +17,24 @@ import re
 from collections.abc import Sequence
 
 ID = "backend_node_id"
-META_ATTRS = ("role", "aria_role", "type", "alt", "aria_description", "aria_label", "label", "title", "name",
-              "text_value", "value", "placeholder", "input_checked", "input_value", "option_selected", "class")
+META_ATTRS = (
+    "role",
+    "aria_role",
+    "type",
+    "alt",
+    "aria_description",
+    "aria_label",
+    "label",
+    "title",
+    "name",
+    "text_value",
+    "value",
+    "placeholder",
+    "input_checked",
+    "input_value",
+    "option_selected",
+    "class",
+)
 _SKIP_VALUES = {"hidden", "none", "presentation", "null", "undefined"}
 
 
@@ -33,8 +49,9 @@ def _descendants(node, max_depth: int, depth: int = 0) -> list:
     return out
 
 
-def prune(root, candidate_ids: Sequence[str], max_depth: int = 5, max_children: int = 50,
-          max_sibling: int = 3):
+def prune(
+    root, candidate_ids: Sequence[str], max_depth: int = 5, max_children: int = 50, max_sibling: int = 3
+):
     """A pruned copy of ``root`` that keeps the candidates' neighbourhoods (see the module doc)."""
     keep: set[str] = set()
     for cid in candidate_ids:
@@ -49,7 +66,7 @@ def prune(root, candidate_ids: Sequence[str], max_depth: int = 5, max_children: 
         if parent is not None:
             sibs = [s for s in parent if s.tag != "text"]
             i = sibs.index(node)
-            keep.update(s.get(ID, "") for s in sibs[max(0, i - max_sibling): i + max_sibling + 1])
+            keep.update(s.get(ID, "") for s in sibs[max(0, i - max_sibling) : i + max_sibling + 1])
     cands = set(candidate_ids)
     tree = copy.deepcopy(root)
     for node in reversed(tree.xpath("//*")):
@@ -61,8 +78,13 @@ def prune(root, candidate_ids: Sequence[str], max_depth: int = 5, max_children: 
             continue
         if owner_id not in cands or node.tag == "text":
             node.attrib.pop(ID, None)
-        if (parent is not None and node.tag != "text" and not node.attrib and len(node) <= 1
-                and not any(c.tag == "text" for c in node)):
+        if (
+            parent is not None
+            and node.tag != "text"
+            and not node.attrib
+            and len(node) <= 1
+            and not any(c.tag == "text" for c in node)
+        ):
             for child in list(node):
                 node.addprevious(child)
             parent.remove(node)
@@ -91,8 +113,13 @@ def _meta(node, max_value_words: int, max_words: int) -> None:
         node.set("meta", meta)
 
 
-def render(tree, id_mapping: dict[str, int], keep_html_brackets: bool = True,
-           max_value_words: int = 5, max_words: int = 20) -> str:
+def render(
+    tree,
+    id_mapping: dict[str, int],
+    keep_html_brackets: bool = True,
+    max_value_words: int = 5,
+    max_words: int = 20,
+) -> str:
     """The element's compact text form; candidates get numbers from ``id_mapping`` (filled in order)."""
     from lxml import etree
 
@@ -117,8 +144,13 @@ def render(tree, id_mapping: dict[str, int], keep_html_brackets: bool = True,
     return re.sub(r"\s+", " ", html.unescape(out)).strip()
 
 
-def multichoice(cleaned_html: str, task: str, previous_actions: Sequence[str], candidate_ids: Sequence[str],
-                previous_k: int = 5) -> tuple[str, str, list[tuple[str, str]]]:
+def multichoice(
+    cleaned_html: str,
+    task: str,
+    previous_actions: Sequence[str],
+    candidate_ids: Sequence[str],
+    previous_k: int = 5,
+) -> tuple[str, str, list[tuple[str, str]]]:
     """(page context, question, choices as (backend_node_id, text)) for one round of candidates."""
     from lxml import etree
 
@@ -127,11 +159,13 @@ def multichoice(cleaned_html: str, task: str, previous_actions: Sequence[str], c
     context = render(tree, mapping)
     choices = [(n.get(ID), " ".join(render(n, mapping).split()[:10])) for n in tree.xpath(f"//*[@{ID}]")]
     prev = "".join(f"{a}\n" for a in previous_actions[-previous_k:]) if previous_actions else "None\n"
-    question = ("Based on the HTML webpage above, try to complete the following task:\n"
-                f"Task: {task}\nPrevious actions:\n{prev}"
-                "What should be the next action? Please select from the following choices "
-                "(If the correct action is not in the page above, please select A. 'None of the above'):\n\n"
-                "A. None of the above")
+    question = (
+        "Based on the HTML webpage above, try to complete the following task:\n"
+        f"Task: {task}\nPrevious actions:\n{prev}"
+        "What should be the next action? Please select from the following choices "
+        "(If the correct action is not in the page above, please select A. 'None of the above'):\n\n"
+        "A. None of the above"
+    )
     question += "".join(f"\n{chr(66 + i)}. {text}" for i, (_, text) in enumerate(choices))
     return context, question, choices
 

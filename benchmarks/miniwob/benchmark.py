@@ -29,9 +29,26 @@ from agentflan_eval.records import Action, Deviation, Score, Step
 # SVG shapes: click-color, click-shades, click-shape, count-shape, grid-coordinate; unnamed icon
 # buttons: email-inbox*, social-media*) and those needing long action sequences (search-engine,
 # click-checkboxes-large, terminal, ...), so that one episode fits in a few minutes on a CPU.
-TASKS = ("click-test", "click-test-2", "click-button", "click-button-sequence", "click-link", "click-option",
-         "click-checkboxes", "click-dialog", "click-dialog-2", "click-tab", "click-collapsible", "focus-text",
-         "focus-text-2", "enter-text", "enter-text-dynamic", "enter-password", "login-user", "navigate-tree")
+TASKS = (
+    "click-test",
+    "click-test-2",
+    "click-button",
+    "click-button-sequence",
+    "click-link",
+    "click-option",
+    "click-checkboxes",
+    "click-dialog",
+    "click-dialog-2",
+    "click-tab",
+    "click-collapsible",
+    "focus-text",
+    "focus-text-2",
+    "enter-text",
+    "enter-text-dynamic",
+    "enter-password",
+    "login-user",
+    "navigate-tree",
+)
 SEEDS = (0, 1, 2)
 EPISODE_MS = 1_000_000_000  # the page's own timer (10-30 s) would expire while a CPU model thinks
 _START = """({seed, ms}) => {
@@ -41,8 +58,10 @@ _START = """({seed, ms}) => {
   }
   const query = document.getElementById('query'); if (query) query.setAttribute('aria-hidden', 'true');
 }"""
-_STATE = "() => ({done: WOB_DONE_GLOBAL, raw_reward: WOB_RAW_REWARD_GLOBAL," \
-         " reason: WOB_REWARD_REASON == null ? null : String(WOB_REWARD_REASON)})"
+_STATE = (
+    "() => ({done: WOB_DONE_GLOBAL, raw_reward: WOB_RAW_REWARD_GLOBAL,"
+    " reason: WOB_REWARD_REASON == null ? null : String(WOB_REWARD_REASON)})"
+)
 _SERVER: dict[str, Any] = {}
 
 
@@ -103,8 +122,14 @@ class MiniWoBEnv(BrowserEnv):
 
     def info(self) -> dict[str, Any]:
         state = self._state()
-        return {**super().info(), "task": self.sample.task, "seed": self.sample.seed, "done": bool(state.get("done")),
-                "raw_reward": float(state.get("raw_reward") or 0.0), "reason": state.get("reason")}
+        return {
+            **super().info(),
+            "task": self.sample.task,
+            "seed": self.sample.seed,
+            "done": bool(state.get("done")),
+            "raw_reward": float(state.get("raw_reward") or 0.0),
+            "reason": state.get("reason"),
+        }
 
 
 class MiniWoB(Benchmark):
@@ -124,17 +149,26 @@ class MiniWoB(Benchmark):
 
     def deviations(self) -> list[Deviation]:
         return [
-            Deviation(task=self.name, what="MiniWoB++ instead of hosted WebArena",
-                      why="WebArena needs its self-hosted websites; MiniWoB++ runs offline in the same browser, "
-                          "observation and action space. Not comparable to the paper's WebArena column"),
-            Deviation(task=self.name, what=f"{len(TASKS)} of AgentTuning's 46 MiniWoB++ tasks x seeds {list(SEEDS)} "
-                      "instead of 46 tasks x 10 random seeds",
-                      why="tasks whose state the accessibility tree hides (colours, shapes, icons) or that need "
-                          "long action sequences are left out, to fit CPU runs; seeds are fixed for repeatability"),
-            Deviation(task=self.name, what="WebArena's accessibility-tree observation, id-based actions and CoT prompt "
-                      "instead of RCI's HTML prompt with plan/critique loops; task timer disabled, raw reward",
-                      why="one agent interface for both web task sets; a CPU model is slower than the pages' 10-30 s "
-                          "timers"),
+            Deviation(
+                task=self.name,
+                what="MiniWoB++ instead of hosted WebArena",
+                why="WebArena needs its self-hosted websites; MiniWoB++ runs offline in the same browser, "
+                "observation and action space. Not comparable to the paper's WebArena column",
+            ),
+            Deviation(
+                task=self.name,
+                what=f"{len(TASKS)} of AgentTuning's 46 MiniWoB++ tasks x seeds {list(SEEDS)} "
+                "instead of 46 tasks x 10 random seeds",
+                why="tasks whose state the accessibility tree hides (colours, shapes, icons) or that need "
+                "long action sequences are left out, to fit CPU runs; seeds are fixed for repeatability",
+            ),
+            Deviation(
+                task=self.name,
+                what="WebArena's accessibility-tree observation, id-based actions and CoT prompt "
+                "instead of RCI's HTML prompt with plan/critique loops; task timer disabled, raw reward",
+                why="one agent interface for both web task sets; a CPU model is slower than the pages' 10-30 s "
+                "timers",
+            ),
         ]
 
     def load_samples(self) -> list[Sample]:
@@ -151,8 +185,15 @@ class MiniWoB(Benchmark):
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
         reward = float(env_info.get("raw_reward") or 0.0)
         ok = bool(env_info.get("done")) and reward > 0
-        return Score(value=1.0 if ok else 0.0, success=ok,
-                     details={"raw_reward": reward, "done": bool(env_info.get("done")), "reason": env_info.get("reason")})
+        return Score(
+            value=1.0 if ok else 0.0,
+            success=ok,
+            details={
+                "raw_reward": reward,
+                "done": bool(env_info.get("done")),
+                "reason": env_info.get("reason"),
+            },
+        )
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
         if not scores:

@@ -21,9 +21,15 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
-from agentflan_eval.data import DataFile
 from agentflan_eval.benchmarks.os.judge import CheckStep, run_checks, verdict
-from agentflan_eval.benchmarks.os.problems import DATA_ROOT, STD_FILES, OSProblem, load_problems, reconstructed_files
+from agentflan_eval.benchmarks.os.problems import (
+    DATA_ROOT,
+    STD_FILES,
+    OSProblem,
+    load_problems,
+    reconstructed_files,
+)
+from agentflan_eval.data import DataFile
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
 
 INSTRUCTION = """You are an assistant that will act like a person, I'will play the role of linux(ubuntu) operating system. Your goal is to implement the operations required by me or answer to the question proposed by me. For each of your turn, you should first think what you should do, and then take exact one of the three actions: "bash", "finish" or "answer". 
@@ -56,10 +62,14 @@ If the output is too long, I will truncate it. The truncated output is not compl
 ONE_SHOT = (
     'tell me how many files are in the directory "/etc"?',
     "Think: To count the files in /etc, I need to print all the files in it.\n\nAct: bash\n\n```bash\nls /etc\n```",
-    ("The output of the OS:\ncpi cron.hourly fuse.conf iproute2 lvm networkd-dispatcher protocols selinux "
-     "tmpfiles.d [truncated because the output is too long]"),
-    ("Think: The output has been truncated because it is too long, so I need to count files by script "
-     "directly.\n\nAct: bash\n\n```bash\nls -1 /etc | wc -l\n```"),
+    (
+        "The output of the OS:\ncpi cron.hourly fuse.conf iproute2 lvm networkd-dispatcher protocols selinux "
+        "tmpfiles.d [truncated because the output is too long]"
+    ),
+    (
+        "Think: The output has been truncated because it is too long, so I need to count files by script "
+        "directly.\n\nAct: bash\n\n```bash\nls -1 /etc | wc -l\n```"
+    ),
     "The output of the OS:\n220",
     "Think: Now I get the answer, it is 220.\n\nAct: answer(220)",
 )
@@ -88,12 +98,16 @@ class OSEnv(Environment):
         self.box.start()
         self.box.shell("true")  # AgentBench opened the login shell first, so init's ~/.bashrc is not read yet
         for script in self.problem.init:
-            argv = ["python3", "-c", script.code] if script.language == "python" else ["bash", "-c", script.code]
+            argv = (
+                ["python3", "-c", script.code] if script.language == "python" else ["bash", "-c", script.code]
+            )
             self.init_returncodes.append(self.box.exec(argv).returncode)
         if self.problem.start is not None:
             self.box.shell(self.problem.start.code)
         turns = [Message(role="user", content=INSTRUCTION + "Now, my problem is:\n\n" + ONE_SHOT[0])]
-        turns += [Message(role="assistant" if i % 2 == 0 else "user", content=t) for i, t in enumerate(ONE_SHOT[1:])]
+        turns += [
+            Message(role="assistant" if i % 2 == 0 else "user", content=t) for i, t in enumerate(ONE_SHOT[1:])
+        ]
         return [*turns, Message(role="user", content=NEW_PROBLEM + self.problem.description)]
 
     def step(self, action: Action) -> Observation:
@@ -104,16 +118,21 @@ class OSEnv(Environment):
         if action.name in ("answer", "finish"):
             self.answer = action.argument if action.name == "answer" else None
             return Observation(done=True)
-        return Observation(done=True, status=EpisodeStatus.INVALID_ACTION)  # AgentBench stops here, unanswered
+        return Observation(
+            done=True, status=EpisodeStatus.INVALID_ACTION
+        )  # AgentBench stops here, unanswered
 
     def info(self) -> dict[str, Any]:
         """Judge in the still-running sandbox: the checks read the state the episode left."""
         if self._verdict is None:
             running = self.box.running
             steps = run_checks(self.problem, self.answer, self.box) if self.problem.check and running else []
-            self._verdict = {"answer": self.answer, "init_returncodes": self.init_returncodes,
-                             "checks": [s.model_dump() for s in steps],
-                             "sandbox_error": None if running else (self.box.killed or "sandbox not running")}
+            self._verdict = {
+                "answer": self.answer,
+                "init_returncodes": self.init_returncodes,
+                "checks": [s.model_dump() for s in steps],
+                "sandbox_error": None if running else (self.box.killed or "sandbox not running"),
+            }
         return self._verdict
 
     def close(self) -> None:
@@ -132,7 +151,7 @@ def parse_os_action(reply: str) -> Action:
             content = act[6:].strip()
             left, right = content.find("("), content.rfind(")")
             if left != -1 and right != -1:
-                return Action(name="answer", argument=content[left + 1:right], raw=reply)
+                return Action(name="answer", argument=content[left + 1 : right], raw=reply)
     return Action(name="invalid", valid=False, raw=reply)
 
 
@@ -144,8 +163,10 @@ class OSInteraction(Benchmark):
     max_turns = 8
     n_standard = 144
     max_new_tokens = 128  # AgentTuning's eval/single-task/os.sh
-    data_files = tuple(DataFile(f"{DATA_ROOT}/{f}", f"THUDM/AgentTuning AgentBench.old/data/os_interaction/data/{f}")
-                       for f in STD_FILES)
+    data_files = tuple(
+        DataFile(f"{DATA_ROOT}/{f}", f"THUDM/AgentTuning AgentBench.old/data/os_interaction/data/{f}")
+        for f in STD_FILES
+    )
     paper = "Liu et al. 2023 (AgentBench); protocol: AgentTuning (Zeng et al. 2023)"
 
     def unavailable(self) -> str | None:
@@ -165,21 +186,38 @@ class OSInteraction(Benchmark):
         adapted = [p for p in self.problems if p.note]
         files = sorted(reconstructed_files(self.problems))
         out = [
-            Deviation(task=self.name, what="each problem runs in a bubblewrap sandbox over a copy-on-write view of "
-                      "this machine's /usr, /etc, /var (no network) instead of AgentBench's Ubuntu docker image",
-                      why="no Docker; installed tools differ from the image's, but every check compares with the "
-                          "example command run in the same sandbox"),
-            Deviation(task=self.name, what="shell output is returned without the prompt and terminal control codes; "
-                      "a command still running after 10 s gets Ctrl-C",
-                      why="AgentBench returned whatever came within 5 s and left the command running"),
-            Deviation(task=self.name, what=f"{len(files)} upstream script files rewritten from the problem "
-                      f"descriptions: {', '.join(files)}; comparators check/*-match.py written from their use",
-                      why="the data copy excludes code"),
+            Deviation(
+                task=self.name,
+                what="each problem runs in a bubblewrap sandbox over a copy-on-write view of "
+                "this machine's /usr, /etc, /var (no network) instead of AgentBench's Ubuntu docker image",
+                why="no Docker; installed tools differ from the image's, but every check compares with the "
+                "example command run in the same sandbox",
+            ),
+            Deviation(
+                task=self.name,
+                what="shell output is returned without the prompt and terminal control codes; "
+                "a command still running after 10 s gets Ctrl-C",
+                why="AgentBench returned whatever came within 5 s and left the command running",
+            ),
+            Deviation(
+                task=self.name,
+                what=f"{len(files)} upstream script files rewritten from the problem "
+                f"descriptions: {', '.join(files)}; comparators check/*-match.py written from their use",
+                why="the data copy excludes code",
+            ),
         ]
-        out += [Deviation(task=self.name, what=f"{p.id} adapted: {p.note}", why="no network") for p in adapted]
+        out += [
+            Deviation(task=self.name, what=f"{p.id} adapted: {p.note}", why="no network") for p in adapted
+        ]
         if skipped:
-            out.append(Deviation(task=self.name, what=f"{len(skipped)} of {len(self.problems)} problems skipped: "
-                                 + "; ".join(f"{p.id} ({p.skip})" for p in skipped), why="cannot run offline"))
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what=f"{len(skipped)} of {len(self.problems)} problems skipped: "
+                    + "; ".join(f"{p.id} ({p.skip})" for p in skipped),
+                    why="cannot run offline",
+                )
+            )
         return out
 
     def make_env(self, sample: Sample) -> Environment:

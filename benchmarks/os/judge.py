@@ -18,11 +18,23 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from agentflan_eval.benchmarks.os.problems import OSProblem
     from agentflan_eval.benchmarks.common.sandbox import Sandbox
+    from agentflan_eval.benchmarks.os.problems import OSProblem
 
-_UNITS = {"B": 1, "Byte": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30,
-          "GB": 1 << 30, "T": 1 << 40, "TB": 1 << 40, "P": 1 << 50, "PB": 1 << 50}
+_UNITS = {
+    "B": 1,
+    "Byte": 1,
+    "K": 1 << 10,
+    "KB": 1 << 10,
+    "M": 1 << 20,
+    "MB": 1 << 20,
+    "G": 1 << 30,
+    "GB": 1 << 30,
+    "T": 1 << 40,
+    "TB": 1 << 40,
+    "P": 1 << 50,
+    "PB": 1 << 50,
+}
 _SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")?")
 
 
@@ -31,7 +43,7 @@ def _norm(s: str) -> str:
 
 
 def _size(s: str) -> float:
-    """"4.0K" -> 4096.0; a bare number is bytes. (Accepts decimals, which ``du -h`` prints.)"""
+    """ "4.0K" -> 4096.0; a bare number is bytes. (Accepts decimals, which ``du -h`` prints.)"""
     m = _SIZE.fullmatch(s.strip())
     if m is None:
         raise ValueError(f"not a size: {s!r}")
@@ -76,11 +88,18 @@ def run_checks(problem: OSProblem, answer: str | None, box: Sandbox) -> list[Che
             break
         origin = "example" if entry is None else script.origin
         if script.language == "comparator":
-            step = CheckStep(origin=origin, params=list(params), returncode=compare(script.code, params),
-                             comparator=script.code)
+            step = CheckStep(
+                origin=origin,
+                params=list(params),
+                returncode=compare(script.code, params),
+                comparator=script.code,
+            )
         else:
-            argv = (["python3", "-c", script.code, *params] if script.language == "python"
-                    else ["bash", "-c", script.code, "--", *params])
+            argv = (
+                ["python3", "-c", script.code, *params]
+                if script.language == "python"
+                else ["bash", "-c", script.code, "--", *params]
+            )
             res = box.exec(argv)
             step = CheckStep(origin=origin, params=list(params), returncode=res.returncode, output=res.output)
         steps.append(step)

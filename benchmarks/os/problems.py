@@ -19,27 +19,48 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentflan_eval.benchmark import Sample
-from agentflan_eval.data import read_json
-from agentflan_eval.errors import DataFormatError
 from agentflan_eval.benchmarks.os.judge import COMPARATORS
 from agentflan_eval.benchmarks.os.scripts import RECONSTRUCTED
+from agentflan_eval.data import read_json
+from agentflan_eval.errors import DataFormatError
 
 DATA_ROOT = "agenttuning/agentbench_old/os_interaction/data"
 STD_FILES = (
-    "1/stock.json", "2/environment.json", "3/ac.json", "4/N11.json", "4/N225.json", "4/N37.json", "4/N4.json",
-    "4/N41.json", "4/Q09.json", "4/Q19.json", "4/Q30.json", "4/Q47.json", "4/Q49.json", "5/new.json",
-    "6/new.json", "7/2023-06-07-00-13-14.json",
+    "1/stock.json",
+    "2/environment.json",
+    "3/ac.json",
+    "4/N11.json",
+    "4/N225.json",
+    "4/N37.json",
+    "4/N4.json",
+    "4/N41.json",
+    "4/Q09.json",
+    "4/Q19.json",
+    "4/Q30.json",
+    "4/Q47.json",
+    "4/Q49.json",
+    "5/new.json",
+    "6/new.json",
+    "7/2023-06-07-00-13-14.json",
 )
 
 _SUDO_INIT = "apt update && apt install sudo -y && echo '' > /etc/sudoers"
 # (file, index) -> what changes and why. The sandbox has no network, so `apt install` cannot run.
 OVERRIDES: dict[tuple[str, int], dict[str, str]] = {
-    ("6/new.json", 5): {"init": "echo '' > /etc/sudoers", "why": f"init `{_SUDO_INIT}` without the network: "
-                        "sudo comes preinstalled (Debian package sudo), then the same empty /etc/sudoers"},
-    ("6/new.json", 6): {"init": "echo '' > /etc/sudoers", "why": f"init `{_SUDO_INIT}` without the network: "
-                        "sudo comes preinstalled (Debian package sudo), then the same empty /etc/sudoers"},
-    ("6/new.json", 8): {"skip": "needs the network: sudo is absent from AgentBench's image and the only fix is "
-                        "`apt update && apt install sudo -y`"},
+    ("6/new.json", 5): {
+        "init": "echo '' > /etc/sudoers",
+        "why": f"init `{_SUDO_INIT}` without the network: "
+        "sudo comes preinstalled (Debian package sudo), then the same empty /etc/sudoers",
+    },
+    ("6/new.json", 6): {
+        "init": "echo '' > /etc/sudoers",
+        "why": f"init `{_SUDO_INIT}` without the network: "
+        "sudo comes preinstalled (Debian package sudo), then the same empty /etc/sudoers",
+    },
+    ("6/new.json", 8): {
+        "skip": "needs the network: sudo is absent from AgentBench's image and the only fix is "
+        "`apt update && apt install sudo -y`"
+    },
 }
 
 
@@ -88,11 +109,19 @@ def load_problems(paths: Mapping[str, Path]) -> list[OSProblem]:
 
 def _problem(rel: str, index: int, item: dict[str, Any]) -> OSProblem:
     pid = "os-" + rel.removesuffix(".json").replace("/", "-") + f"-{index}"
-    fields: dict[str, Any] = {"id": pid, "subset": rel.removesuffix(".json"), "file": rel, "index": index,
-                              "description": item["description"], "labels": item.get("labels", [])}
+    fields: dict[str, Any] = {
+        "id": pid,
+        "subset": rel.removesuffix(".json"),
+        "file": rel,
+        "index": index,
+        "description": item["description"],
+        "labels": item.get("labels", []),
+    }
     try:
         create = item.get("create")
-        if isinstance(create, dict) and "init" in create:  # a non-dict `create` (one item in 5/new.json) has none
+        if (
+            isinstance(create, dict) and "init" in create
+        ):  # a non-dict `create` (one item in 5/new.json) has none
             inits = create["init"] if isinstance(create["init"], list) else [create["init"]]
             fields["init"] = [s for s in (_script(x) for x in inits) if s is not None]
         if "start" in item:
@@ -101,8 +130,11 @@ def _problem(rel: str, index: int, item: dict[str, Any]) -> OSProblem:
         if "match" in evaluation:
             match = evaluation["match"]
             match = {"answer": match, "strip": True} if isinstance(match, str) else match
-            fields.update(match=match.get("answer"), match_regex=match.get("regex"),
-                          match_strip=match.get("strip", False))
+            fields.update(
+                match=match.get("answer"),
+                match_regex=match.get("regex"),
+                match_strip=match.get("strip", False),
+            )
         else:
             checks = evaluation["check"] if isinstance(evaluation["check"], list) else [evaluation["check"]]
             fields["check"] = [_script(c) for c in checks]

@@ -22,16 +22,18 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.sciworld import protocol
+from agentflan_eval.benchmarks.sciworld.simulator import Simulator, missing_requirement
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
-from agentflan_eval.benchmarks.sciworld import protocol
-from agentflan_eval.benchmarks.sciworld.simulator import Simulator, missing_requirement
 
 log = logging.getLogger(__name__)
 
-PROMPT_FILE = DataFile("agenttuning/science-world/prompts/prompt.json",
-                       "THUDM/AgentTuning eval_heldout/science-world/prompts/prompt.json")
+PROMPT_FILE = DataFile(
+    "agenttuning/science-world/prompts/prompt.json",
+    "THUDM/AgentTuning eval_heldout/science-world/prompts/prompt.json",
+)
 INSTRUCTION = """Interact with a household to solve a task. Each turn, you can choose from one of the following options:
 1. Think: You could think step-by-step to tell your reasoning and planning to solve the task, which will help you handle the task easier.
 2. Action: You could interact with the environment freely to solve the task, but remember to refer to your thought and act accordingly.
@@ -70,9 +72,16 @@ class SciWorldEnv(Environment):
         obs, info = env.reset()
         self.look = info["look"]
         task = f"{NEW_TASK}\n{protocol.clean(obs)}\n{env.get_task_description()}".strip()
-        turns = [Message(role="user" if i % 2 == 0 else "assistant", content=t) for i, t in enumerate(self.examples)]
-        return [Message(role="user", content=INSTRUCTION), Message(role="assistant", content="Ok."), *turns,
-                Message(role="user", content=task)]
+        turns = [
+            Message(role="user" if i % 2 == 0 else "assistant", content=t)
+            for i, t in enumerate(self.examples)
+        ]
+        return [
+            Message(role="user", content=INSTRUCTION),
+            Message(role="assistant", content="Ok."),
+            *turns,
+            Message(role="user", content=task),
+        ]
 
     def step(self, action: Action) -> Observation:
         assert self.sim is not None, "reset() first"
@@ -88,8 +97,9 @@ class SciWorldEnv(Environment):
 
     def _act(self, text: str) -> tuple[str, bool, EpisodeStatus | None, str]:
         env = self.sim.env  # type: ignore[union-attr]
-        candidates = protocol.candidate_actions(env.get_valid_action_object_combinations(), self.look,
-                                                env.inventory().lower(), self.recent)
+        candidates = protocol.candidate_actions(
+            env.get_valid_action_object_combinations(), self.look, env.inventory().lower(), self.recent
+        )
         chosen = protocol.map_action(text, candidates)
         self.actions.append(chosen)
         obs, _reward, done, info = env.step(chosen)
@@ -99,7 +109,10 @@ class SciWorldEnv(Environment):
             self.ended = "failed_actions"
             return obs, True, EpisodeStatus.INVALID_ACTION, chosen
         if info["score"] < 0:
-            done, self.ended = True, "negative_score"  # keeps the last non-negative score (AgentTuning's no_stop)
+            done, self.ended = (
+                True,
+                "negative_score",
+            )  # keeps the last non-negative score (AgentTuning's no_stop)
         else:
             self.score = info["score"]
         if done:
@@ -108,8 +121,14 @@ class SciWorldEnv(Environment):
         return obs, False, None, chosen
 
     def info(self) -> dict[str, Any]:
-        return {"score": self.score, "task": self.sample.task_name, "variation": self.sample.variation,
-                "moves": self.moves, "ended": self.ended, "actions": self.actions}
+        return {
+            "score": self.score,
+            "task": self.sample.task_name,
+            "variation": self.sample.variation,
+            "moves": self.moves,
+            "ended": self.ended,
+            "actions": self.actions,
+        }
 
     def close(self) -> None:
         if self.sim is not None:
@@ -133,14 +152,20 @@ class SciWorld(Benchmark):
     def prompts(self) -> dict[str, list[str]]:
         path = self.data.path(PROMPT_FILE)
         data = read_json(path)
-        if not isinstance(data, dict) or not all(isinstance(v, list) and len(v) % 2 == 0 for v in data.values()):
+        if not isinstance(data, dict) or not all(
+            isinstance(v, list) and len(v) % 2 == 0 for v in data.values()
+        ):
             raise DataFormatError(path, None, "expected {task_idx: [user, assistant, ...]} with paired turns")
         return data
 
     def load_samples(self) -> list[Sample]:
-        per_task = [[SciWorldSample(id=f"{idx}-{name}-{v}", subset=name, task_idx=idx, task_name=name, variation=v)
-                     for v in protocol.select_test_variations(idx, variations)]
-                    for idx, (name, variations) in enumerate(_test_sets())]
+        per_task = [
+            [
+                SciWorldSample(id=f"{idx}-{name}-{v}", subset=name, task_idx=idx, task_name=name, variation=v)
+                for v in protocol.select_test_variations(idx, variations)
+            ]
+            for idx, (name, variations) in enumerate(_test_sets())
+        ]
         rounds = max(len(t) for t in per_task)
         return [t[i] for i in range(rounds) for t in per_task if i < len(t)]
 
@@ -152,7 +177,7 @@ class SciWorld(Benchmark):
         """``Think: ...`` or ``Action: ...``; other replies are still sent (as AgentTuning does) but marked invalid."""
         text = reply.strip()
         if text.startswith("Think:"):
-            return Action(name="think", argument=text[len("Think:"):].strip(), raw=reply)
+            return Action(name="think", argument=text[len("Think:") :].strip(), raw=reply)
         act = text.replace("Action:", "").strip()
         return Action(name="act", argument=act, valid=text.startswith("Action:") and bool(act), raw=reply)
 
@@ -162,8 +187,11 @@ class SciWorld(Benchmark):
 
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
         value = float(env_info.get("score", 0.0))
-        return Score(value=value, success=value >= 100.0,
-                     details={"ended": env_info.get("ended"), "moves": env_info.get("moves")})
+        return Score(
+            value=value,
+            success=value >= 100.0,
+            details={"ended": env_info.get("ended"), "moves": env_info.get("moves")},
+        )
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
         """AgentTuning's number: the mean over tasks of each task's mean score; the plain mean is an extra."""
@@ -175,14 +203,24 @@ class SciWorld(Benchmark):
 
     def deviations(self) -> list[Deviation]:
         return [
-            Deviation(task=self.name, what="prompt trimmed by an approximate token count (words and punctuation) "
-                      "instead of tiktoken's gpt-4 encoding; past the few-shot turns, whole (action, observation) "
-                      "pairs are dropped", why="tiktoken's encoding files need a download"),
-            Deviation(task=self.name, what="ties in mapping free text to a valid action broken by length, then "
-                      "alphabetically", why="the original iterated a Python set, so its ties were arbitrary"),
-            Deviation(task=self.name, what="scienceworld 1.2.x simulator instead of AgentTuning's 1.1.3",
-                      why="1.2.x hands back the JVM process so it can always be killed; both jars give the same "
-                          "270 test variations (checked), simulator fixes in between may shift scores"),
+            Deviation(
+                task=self.name,
+                what="prompt trimmed by an approximate token count (words and punctuation) "
+                "instead of tiktoken's gpt-4 encoding; past the few-shot turns, whole (action, observation) "
+                "pairs are dropped",
+                why="tiktoken's encoding files need a download",
+            ),
+            Deviation(
+                task=self.name,
+                what="ties in mapping free text to a valid action broken by length, then alphabetically",
+                why="the original iterated a Python set, so its ties were arbitrary",
+            ),
+            Deviation(
+                task=self.name,
+                what="scienceworld 1.2.x simulator instead of AgentTuning's 1.1.3",
+                why="1.2.x hands back the JVM process so it can always be killed; both jars give the same "
+                "270 test variations (checked), simulator fixes in between may shift scores",
+            ),
         ]
 
 

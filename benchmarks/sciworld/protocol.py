@@ -13,8 +13,19 @@ from collections.abc import Iterable, Sequence
 
 from agentflan_eval.records import Message
 
-ROOMS = ("hallway", "greenhouse", "green house", "kitchen", "bathroom", "outside", "workshop", "art studio",
-         "foundry", "bedroom", "living room")
+ROOMS = (
+    "hallway",
+    "greenhouse",
+    "green house",
+    "kitchen",
+    "bathroom",
+    "outside",
+    "workshop",
+    "art studio",
+    "foundry",
+    "bedroom",
+    "living room",
+)
 TOKEN_BUDGET = 4096 - 60  # AgentTuning trims the prompt until it is shorter than this
 _FOCUS_WORDS = re.compile(r"\b(?:focus|on|in|to)\b", re.IGNORECASE)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -34,8 +45,12 @@ def clean(text: str) -> str:
 
 def is_failed(observation: str) -> bool:
     """AgentTuning's failure test (a substring test: any 'not' counts, as in the original)."""
-    return (observation == "No known action matches that input." or "can't" in observation
-            or "not" in observation or "doesn't" in observation)
+    return (
+        observation == "No known action matches that input."
+        or "can't" in observation
+        or "not" in observation
+        or "doesn't" in observation
+    )
 
 
 def candidate_actions(valid: Iterable[str], look: str, inventory: str, recent: Sequence[str]) -> set[str]:
@@ -45,8 +60,11 @@ def candidate_actions(valid: Iterable[str], look: str, inventory: str, recent: S
     actions -= set(recent[-3:])
     seen = f"{look} {inventory}"
     closed_door = {a for a in actions if "door" in a and "open" not in a}
-    unseen_focus = {a for a in actions if a.startswith("focus on")
-                    and any(w not in seen for w in _FOCUS_WORDS.sub("", a).split(" "))}
+    unseen_focus = {
+        a
+        for a in actions
+        if a.startswith("focus on") and any(w not in seen for w in _FOCUS_WORDS.sub("", a).split(" "))
+    }
     return actions - closed_door - unseen_focus
 
 

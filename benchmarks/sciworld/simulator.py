@@ -47,7 +47,11 @@ def child_jvms() -> set[int]:
     for entry in Path("/proc").glob("[0-9]*"):
         try:
             state, ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            if int(ppid) == os.getpid() and state != "Z" and b"scienceworld.jar" in (entry / "cmdline").read_bytes():
+            if (
+                int(ppid) == os.getpid()
+                and state != "Z"
+                and b"scienceworld.jar" in (entry / "cmdline").read_bytes()
+            ):
                 pids.add(int(entry.name))
         except (OSError, ValueError):
             continue
@@ -87,7 +91,9 @@ class Simulator:
                         os.kill(pid, signal.SIGKILL)
                     if attempt == attempts:
                         raise RuntimeError(f"ScienceWorld simulator failed to start: {e}") from e
-                    log.warning("ScienceWorld JVM failed to start (%s); retrying", str(e))  # no traceback kept
+                    log.warning(
+                        "ScienceWorld JVM failed to start (%s); retrying", str(e)
+                    )  # no traceback kept
         self.proc = self.env._gateway.java_process
         _LIVE.add(self)
 

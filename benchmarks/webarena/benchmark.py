@@ -36,17 +36,29 @@ from agentflan_eval.records import Action, Deviation, Score, Step
 
 log = logging.getLogger(__name__)
 
-CONFIG = DataFile("webarena/config_files/test.raw.json",
-                  "web-arena-x/webarena config_files/test.raw.json @ f62e0b9",
-                  url="https://raw.githubusercontent.com/web-arena-x/webarena/"
-                      "f62e0b99bc7d9e0cd996d0cf5ebb2225780ec279/config_files/test.raw.json")
+CONFIG = DataFile(
+    "webarena/config_files/test.raw.json",
+    "web-arena-x/webarena config_files/test.raw.json @ f62e0b9",
+    url="https://raw.githubusercontent.com/web-arena-x/webarena/"
+    "f62e0b99bc7d9e0cd996d0cf5ebb2225780ec279/config_files/test.raw.json",
+)
 SITES = ("shopping", "shopping_admin", "reddit", "gitlab", "map", "wikipedia", "homepage")
 # WebArena shows the agent these names for the local sites (and maps them back for goto).
-DISPLAY = {"reddit": "http://reddit.com", "shopping": "http://onestopmarket.com", "shopping_admin": "http://luma.com/admin",
-           "gitlab": "http://gitlab.com", "wikipedia": "http://wikipedia.org", "map": "http://openstreetmap.org",
-           "homepage": "http://homepage.com"}
-ACCOUNTS = {"reddit": ("MarvelsGrantMan136", "test1234"), "gitlab": ("byteblaze", "hello1234"),
-            "shopping": ("emma.lopez@gmail.com", "Password.123"), "shopping_admin": ("admin", "admin1234")}
+DISPLAY = {
+    "reddit": "http://reddit.com",
+    "shopping": "http://onestopmarket.com",
+    "shopping_admin": "http://luma.com/admin",
+    "gitlab": "http://gitlab.com",
+    "wikipedia": "http://wikipedia.org",
+    "map": "http://openstreetmap.org",
+    "homepage": "http://homepage.com",
+}
+ACCOUNTS = {
+    "reddit": ("MarvelsGrantMan136", "test1234"),
+    "gitlab": ("byteblaze", "hello1234"),
+    "shopping": ("emma.lopez@gmail.com", "Password.123"),
+    "shopping_admin": ("admin", "admin1234"),
+}
 AUTH_DIR_ENV = "WEBARENA_AUTH_DIR"
 
 
@@ -93,7 +105,9 @@ class WebArenaEnv(BrowserEnv):
         self.evidence: dict[str, Any] = {}
 
     def open_session(self) -> BrowserSession:
-        return BrowserSession(allowed_hosts=self.bench.hosts, storage_state=self.bench.login_state(self.config))
+        return BrowserSession(
+            allowed_hosts=self.bench.hosts, storage_state=self.bench.login_state(self.config)
+        )
 
     def start(self, session: BrowserSession) -> str:
         first, *more = self.config["start_url"].split(" |AND| ")
@@ -118,10 +132,16 @@ class WebArenaEnv(BrowserEnv):
         from playwright.sync_api import Error
 
         out = {**super().info(), "site_urls": self.bench.urls}
-        if self.session is None or self.session.closed or "program_html" not in self.config["eval"]["eval_types"]:
+        if (
+            self.session is None
+            or self.session.closed
+            or "program_html" not in self.config["eval"]["eval_types"]
+        ):
             return out
         try:
-            out["program_html"] = collect_program_html(self.session.page, self.config["eval"], self.bench.urls)
+            out["program_html"] = collect_program_html(
+                self.session.page, self.config["eval"], self.bench.urls
+            )
         except (Error, urllib.error.URLError, ValueError, KeyError) as e:
             out["program_html_error"] = f"{type(e).__name__}: {e}"
         return out
@@ -152,9 +172,11 @@ class WebArena(Benchmark):
 
     def unavailable(self) -> str | None:
         if not self.urls:
-            return ("needs the self-hosted WebArena sites: pass --webarena-urls (JSON mapping __SHOPPING__, "
-                    "__SHOPPING_ADMIN__, __REDDIT__, __GITLAB__, __MAP__, __WIKIPEDIA__, __HOMEPAGE__ to URLs) or set "
-                    "SHOPPING, SHOPPING_ADMIN, REDDIT, GITLAB, MAP, WIKIPEDIA, HOMEPAGE")
+            return (
+                "needs the self-hosted WebArena sites: pass --webarena-urls (JSON mapping __SHOPPING__, "
+                "__SHOPPING_ADMIN__, __REDDIT__, __GITLAB__, __MAP__, __WIKIPEDIA__, __HOMEPAGE__ to URLs) or set "
+                "SHOPPING, SHOPPING_ADMIN, REDDIT, GITLAB, MAP, WIKIPEDIA, HOMEPAGE"
+            )
         down = [f"{s} ({u})" for s, u in self.urls.items() if not _reachable(u)]
         if down:
             return f"WebArena site(s) not reachable: {', '.join(down)}"
@@ -162,17 +184,28 @@ class WebArena(Benchmark):
 
     def deviations(self) -> list[Deviation]:
         out = [
-            Deviation(task=self.name, what="string_match fuzzy_match without the GPT-4 judge: a reference matches when "
-                      "all its normalised tokens are in the answer; 'N/A' needs the answer 'N/A'",
-                      why="no judge model offline; affects the 118 tasks with fuzzy_match references"),
-            Deviation(task=self.name, what="one growing chat per episode (earlier observations stay in context); "
-                      "observation cut at 7,680 characters instead of 1,920 tiktoken tokens",
-                      why="the harness's agent loop is multi-turn chat; no tokenizer dependency"),
+            Deviation(
+                task=self.name,
+                what="string_match fuzzy_match without the GPT-4 judge: a reference matches when "
+                "all its normalised tokens are in the answer; 'N/A' needs the answer 'N/A'",
+                why="no judge model offline; affects the 118 tasks with fuzzy_match references",
+            ),
+            Deviation(
+                task=self.name,
+                what="one growing chat per episode (earlier observations stay in context); "
+                "observation cut at 7,680 characters instead of 1,920 tiktoken tokens",
+                why="the harness's agent loop is multi-turn chat; no tokenizer dependency",
+            ),
         ]
         missing = [s for s in SITES if s not in self.urls]
         if missing:
-            out.append(Deviation(task=self.name, what=f"only tasks on the given sites; no URL for {', '.join(missing)}",
-                                 why="the other tasks need sites that were not given"))
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what=f"only tasks on the given sites; no URL for {', '.join(missing)}",
+                    why="the other tasks need sites that were not given",
+                )
+            )
         return out
 
     def load_samples(self) -> list[Sample]:
@@ -180,8 +213,16 @@ class WebArena(Benchmark):
         out: list[Sample] = []
         for c in read_json(self.data.path(CONFIG)):
             if not self.urls or all(s in self.urls for s in c["sites"]):
-                out.append(WebArenaSample(id=str(c["task_id"]), subset=c["sites"][0], task_id=c["task_id"],
-                                          intent=c["intent"], sites=c["sites"], config=c))
+                out.append(
+                    WebArenaSample(
+                        id=str(c["task_id"]),
+                        subset=c["sites"][0],
+                        task_id=c["task_id"],
+                        intent=c["intent"],
+                        sites=c["sites"],
+                        config=c,
+                    )
+                )
         return out
 
     def make_env(self, sample: Sample) -> Environment:

@@ -73,8 +73,9 @@ def string_match(spec: Mapping[str, Any], answer: str) -> tuple[float, dict[str,
             parts[approach] = _prod(must_include(v, pred, tokenize=len(value) == 1) for v in value)
         elif approach == "fuzzy_match":
             refs = [value] if isinstance(value, str) else value
-            parts[approach] = (exact_match("N/A", pred) if value == "N/A"
-                               else _prod(fuzzy_match(r, pred) for r in refs))
+            parts[approach] = (
+                exact_match("N/A", pred) if value == "N/A" else _prod(fuzzy_match(r, pred) for r in refs)
+            )
         else:
             raise ValueError(f"unknown string_match approach {approach!r}")
     return _prod(parts.values()), parts
@@ -118,8 +119,9 @@ def program_html_match(spec: Mapping[str, Any], selected: Sequence[str]) -> floa
     return score
 
 
-def evaluate(spec: Mapping[str, Any], answer: str | None, final_url: str | None,
-             selected: Sequence[str] | None) -> tuple[float, dict[str, Any]]:
+def evaluate(
+    spec: Mapping[str, Any], answer: str | None, final_url: str | None, selected: Sequence[str] | None
+) -> tuple[float, dict[str, Any]]:
     """The task's score (product over ``eval_types``) and each evaluator's part."""
     parts: dict[str, Any] = {}
     for kind in spec["eval_types"]:
@@ -153,22 +155,33 @@ def reddit_get_post_url(url: str) -> str:
 
 def _shopping_api(shopping: str, path: str, params: Mapping[str, str] | None = None) -> Any:
     user, password = ACCOUNTS["shopping_site_admin"]
-    req = urllib.request.Request(f"{shopping}/rest/default/V1/integration/admin/token", method="POST",
-                                 data=json.dumps({"username": user, "password": password}).encode(),
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        f"{shopping}/rest/default/V1/integration/admin/token",
+        method="POST",
+        data=json.dumps({"username": user, "password": password}).encode(),
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         token = json.load(r)
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    req = urllib.request.Request(f"{shopping}/rest/V1/{path}{query}",
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"{shopping}/rest/V1/{path}{query}",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
 
 
 def shopping_get_latest_order_url(shopping: str) -> str:
-    items = _shopping_api(shopping, "orders", {"searchCriteria[sortOrders][0][field]": "created_at",
-                                               "searchCriteria[sortOrders][0][direction]": "DESC",
-                                               "searchCriteria[pageSize]": "1"})["items"]
+    items = _shopping_api(
+        shopping,
+        "orders",
+        {
+            "searchCriteria[sortOrders][0][field]": "created_at",
+            "searchCriteria[sortOrders][0][direction]": "DESC",
+            "searchCriteria[pageSize]": "1",
+        },
+    )["items"]
     return f"{shopping}/sales/order/view/order_id/{int(items[0]['increment_id'])}/"
 
 
@@ -213,8 +226,12 @@ def _call(expr: str, page: Any, last_url: str, sites: Mapping[str, str]) -> str:
         "reddit_get_post_url": reddit_get_post_url,
         "gitlab_get_project_memeber_role": gitlab_get_project_memeber_role,
         "shopping_get_latest_order_url": lambda: shopping_get_latest_order_url(shopping),
-        "shopping_get_sku_latest_review_author": lambda sku: shopping_get_sku_latest_review_author(shopping, sku),
-        "shopping_get_sku_latest_review_rating": lambda sku: shopping_get_sku_latest_review_rating(shopping, sku),
+        "shopping_get_sku_latest_review_author": lambda sku: shopping_get_sku_latest_review_author(
+            shopping, sku
+        ),
+        "shopping_get_sku_latest_review_rating": lambda sku: shopping_get_sku_latest_review_rating(
+            shopping, sku
+        ),
     }
     if tree.func.id not in helpers:
         raise ValueError(f"unknown helper {tree.func.id!r}")
@@ -229,7 +246,7 @@ def collect_program_html(page: Any, spec: Mapping[str, Any], sites: Mapping[str,
     for target in spec["program_html"]:
         url, locator = target["url"], target["locator"]
         if url.startswith("func:"):
-            url = _call(url[len("func:"):], page, page.url, sites)
+            url = _call(url[len("func:") :], page, page.url, sites)
         if url != "last":
             page.goto(url)
             page.wait_for_load_state("load")
@@ -247,7 +264,7 @@ def collect_program_html(page: Any, spec: Mapping[str, Any], sites: Mapping[str,
             except Error:
                 selected = ""  # the page is wrong: nothing selected
         elif locator.startswith("func:"):
-            selected = _call(locator[len("func:"):], page, page.url, sites)
+            selected = _call(locator[len("func:") :], page, page.url, sites)
         else:
             raise ValueError(f"unknown locator {locator!r}")
         out.append(html.unescape(selected))

@@ -34,23 +34,40 @@ log = logging.getLogger(__name__)
 
 _DRIVE = "https://drive.google.com/uc?export=download&confirm=t&id={}"
 _SRC = "princeton-nlp/WebShop setup.sh -d small (Google Drive file {})"
-CATALOGUE = DataFile("webshop/data/items_shuffle_1000.json", _SRC.format("items_shuffle_1000"),
-                     url=_DRIVE.format("1EgHdxQ_YxqIQlvvq5iKlCrkEKR6-j0Ib"))
-ATTRIBUTES = DataFile("webshop/data/items_ins_v2_1000.json", _SRC.format("items_ins_v2_1000"),
-                      url=_DRIVE.format("1IduG0xl544V_A_jv3tHXC0kyFi7PnyBu"))
-HUMAN_INSTRUCTIONS = DataFile("webshop/data/items_human_ins.json", _SRC.format("items_human_ins"),
-                              url=_DRIVE.format("14Kb5SPBk_jfdLZ_CDBNitW98QLDlKR5O"))
+CATALOGUE = DataFile(
+    "webshop/data/items_shuffle_1000.json",
+    _SRC.format("items_shuffle_1000"),
+    url=_DRIVE.format("1EgHdxQ_YxqIQlvvq5iKlCrkEKR6-j0Ib"),
+)
+ATTRIBUTES = DataFile(
+    "webshop/data/items_ins_v2_1000.json",
+    _SRC.format("items_ins_v2_1000"),
+    url=_DRIVE.format("1IduG0xl544V_A_jv3tHXC0kyFi7PnyBu"),
+)
+HUMAN_INSTRUCTIONS = DataFile(
+    "webshop/data/items_human_ins.json",
+    _SRC.format("items_human_ins"),
+    url=_DRIVE.format("14Kb5SPBk_jfdLZ_CDBNitW98QLDlKR5O"),
+)
 PROMPT_FILE = Path(__file__).parent / "prompts" / "webshop_agentbench.json"
 GOALS = range(200)  # AgentBench's WebShop std split
 _IN_PROCESS_DEVIATIONS = (
-    ("in-process re-implementation of the WebShop site (routes, page text, reward) instead of WebShop's own code",
-     "WebShop's code needs pyserini/Java and spaCy models from outside the package registries"),
-    ("BM25 search with bm25s (Lucene variant, k1=0.9, b=0.4, Snowball stemming) instead of pyserini's Lucene index",
-     "same documents and parameters; tokenisation and stemming differ"),
-    ("r_type nouns tagged by TextBlob's Pattern tagger instead of spaCy en_core_web_lg",
-     "spaCy models are not on PyPI"),
-    ("goal price ceilings and in-range product prices drawn from seeded generators",
-     "WebShop draws them unseeded, so they differ between its own runs too"),
+    (
+        "in-process re-implementation of the WebShop site (routes, page text, reward) instead of WebShop's own code",
+        "WebShop's code needs pyserini/Java and spaCy models from outside the package registries",
+    ),
+    (
+        "BM25 search with bm25s (Lucene variant, k1=0.9, b=0.4, Snowball stemming) instead of pyserini's Lucene index",
+        "same documents and parameters; tokenisation and stemming differ",
+    ),
+    (
+        "r_type nouns tagged by TextBlob's Pattern tagger instead of spaCy en_core_web_lg",
+        "spaCy models are not on PyPI",
+    ),
+    (
+        "goal price ceilings and in-range product prices drawn from seeded generators",
+        "WebShop draws them unseeded, so they differ between its own runs too",
+    ),
 )
 _ACTION = re.compile(r"[Aa]ction: *\n* *((search|click)\[(.+?)])")
 
@@ -75,8 +92,11 @@ class WebShopEnv(Environment):
 
     def step(self, action: Action) -> Observation:
         if not action.valid:
-            return Observation(text="No valid action (search[...] or click[...]) found; the episode ends.",
-                               done=True, status=EpisodeStatus.INVALID_ACTION)
+            return Observation(
+                text="No valid action (search[...] or click[...]) found; the episode ends.",
+                done=True,
+                status=EpisodeStatus.INVALID_ACTION,
+            )
         page, reward, done = self.browser.step(f"{action.name}[{action.argument}]")
         self.reward = reward
         if done:
@@ -85,8 +105,12 @@ class WebShopEnv(Environment):
         return Observation(text=self._observation(page.text))
 
     def info(self) -> dict[str, Any]:
-        return {"reward": self.reward, "purchased": self.purchased, "session": self.browser.session_id,
-                "server": self.server}
+        return {
+            "reward": self.reward,
+            "purchased": self.purchased,
+            "session": self.browser.session_id,
+            "server": self.server,
+        }
 
 
 class WebShop(Benchmark):
@@ -112,8 +136,10 @@ class WebShop(Benchmark):
             try:
                 self.data.path(f)  # downloads the official file when online
             except DataMissingError:
-                return (f"needs {Path(f.path).name} from {f.source} (downloaded when online), "
-                        "or a running WebShop server via --webshop-url")
+                return (
+                    f"needs {Path(f.path).name} from {f.source} (downloaded when online), "
+                    "or a running WebShop server via --webshop-url"
+                )
         return None
 
     @cached_property
@@ -134,8 +160,11 @@ class WebShop(Benchmark):
         if self.config.webshop_url:
             return [WebShopSample(id=str(i), goal_index=i) for i in GOALS]
         goals = self.site.goals
-        return [WebShopSample(id=str(i), goal_index=i, goal=goals[i].model_dump())
-                for i in GOALS if i < len(goals)]
+        return [
+            WebShopSample(id=str(i), goal_index=i, goal=goals[i].model_dump())
+            for i in GOALS
+            if i < len(goals)
+        ]
 
     def make_env(self, sample: Sample) -> Environment:
         from agentflan_eval.benchmarks.webshop.browser import HttpTransport, SiteTransport, WebShopBrowser
@@ -166,12 +195,18 @@ class WebShop(Benchmark):
 
         product = self.site.products[bought["asin"]]
         info = compute_reward(product, Goal(**sample.goal), product.price, bought.get("options") or {})
-        return Score(value=info.reward, success=info.reward == 1.0,
-                     details={"purchased": bought, **info.model_dump()})
+        return Score(
+            value=info.reward, success=info.reward == 1.0, details={"purchased": bought, **info.model_dump()}
+        )
 
     def deviations(self) -> list[Deviation]:
         if self.config.webshop_url:
-            return [Deviation(task=self.name, what="pages fetched over HTTP from the given WebShop server",
-                              why="AgentBench runs WebShop's text environment in-process; observations are "
-                                  "derived from the same pages the same way")]
+            return [
+                Deviation(
+                    task=self.name,
+                    what="pages fetched over HTTP from the given WebShop server",
+                    why="AgentBench runs WebShop's text environment in-process; observations are "
+                    "derived from the same pages the same way",
+                )
+            ]
         return [Deviation(task=self.name, what=w, why=y) for w, y in _IN_PROCESS_DEVIATIONS]

@@ -94,15 +94,21 @@ def parse_page(html: str, url: str) -> Page:
         clickables[a.text_content().strip().lower()] = Clickable("GET", a.get("href", ""))
     for opt in doc.xpath('//input[@type="radio"]'):
         clickables[opt.get("value", "")] = Clickable("GET", opt.get("data-url", ""))
-    page = Page(url=url, text=" [SEP] ".join(texts), clickables=clickables,
-                has_search_bar=bool(doc.xpath('//*[@id="search_input"]')))
+    page = Page(
+        url=url,
+        text=" [SEP] ".join(texts),
+        clickables=clickables,
+        has_search_bar=bool(doc.xpath('//*[@id="search_input"]')),
+    )
     reward = doc.xpath('//*[@id="reward"]//pre')
     if reward:
         page.reward = float(reward[0].text_content().strip())
         asin = doc.xpath('//*[@id="asin"]//pre')
         opts = doc.xpath('//*[@id="options"]//pre')
-        page.purchased = {"asin": asin[0].text_content().strip() if asin else None,
-                          "options": json.loads(opts[0].text_content()) if opts else {}}
+        page.purchased = {
+            "asin": asin[0].text_content().strip() if asin else None,
+            "options": json.loads(opts[0].text_content()) if opts else {},
+        }
     return page
 
 

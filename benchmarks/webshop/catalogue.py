@@ -116,19 +116,30 @@ def load_products(raw_products: Iterable[Mapping[str, Any]], attributes: Mapping
         bullets = tuple(small) if isinstance(small, list) else (small or "",)
         attrs = attributes.get(asin, {}).get("attributes") or ["DUMMY_ATTR"]
         images = p.get("images") or [""]
-        out.append(Product(
-            asin=asin, title=p["name"], category=p.get("category", ""),
-            query=str(p.get("query", "")).lower().strip(), product_category=p.get("product_category", ""),
-            description=p.get("full_description") or "", bullet_points=bullets or ("",), pricing=pricing,
-            price_tag=tag, options=_parse_options(p.get("customization_options")), attributes=tuple(attrs),
-            rating=str(p.get("average_rating") or "N.A."), reviews=tuple(p.get("reviews") or ()),
-            image=images[0] or "",
-        ))
+        out.append(
+            Product(
+                asin=asin,
+                title=p["name"],
+                category=p.get("category", ""),
+                query=str(p.get("query", "")).lower().strip(),
+                product_category=p.get("product_category", ""),
+                description=p.get("full_description") or "",
+                bullet_points=bullets or ("",),
+                pricing=pricing,
+                price_tag=tag,
+                options=_parse_options(p.get("customization_options")),
+                attributes=tuple(attrs),
+                rating=str(p.get("average_rating") or "N.A."),
+                reviews=tuple(p.get("reviews") or ()),
+                image=images[0] or "",
+            )
+        )
     return out
 
 
-def human_goals(products: Iterable[Product], human_ins: Mapping[str, list[Mapping[str, Any]]],
-                seed: int = 0) -> list[Goal]:
+def human_goals(
+    products: Iterable[Product], human_ins: Mapping[str, list[Mapping[str, Any]]], seed: int = 0
+) -> list[Goal]:
     """Goals from the crowd-sourced instructions, in WebShop's (shuffled) session order.
 
     The price ceiling is the larger of two of the four price steps above the product's price, drawn
@@ -149,12 +160,19 @@ def human_goals(products: Iterable[Product], human_ins: Mapping[str, list[Mappin
             else:
                 upper, price_text = NO_PRICE_LIMIT, ""
             opts = ins.get("instruction_options") or []
-            goals.append(Goal(
-                asin=product.asin, category=product.category, query=product.query, name=product.title,
-                product_category=product.product_category,
-                instruction_text=str(ins["instruction"]).strip(".") + price_text, attributes=attrs,
-                price_upper=upper, goal_options=list(opts.values()) if isinstance(opts, dict) else list(opts),
-            ))
+            goals.append(
+                Goal(
+                    asin=product.asin,
+                    category=product.category,
+                    query=product.query,
+                    name=product.title,
+                    product_category=product.product_category,
+                    instruction_text=str(ins["instruction"]).strip(".") + price_text,
+                    attributes=attrs,
+                    price_upper=upper,
+                    goal_options=list(opts.values()) if isinstance(opts, dict) else list(opts),
+                )
+            )
     random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)
     return goals
 
@@ -172,8 +190,9 @@ class ProductSearch:
         import Stemmer
 
         stemmer = Stemmer.Stemmer("english")
-        tokens = bm25s.tokenize([p.search_text for p in self.products], stopwords="en", stemmer=stemmer,
-                                show_progress=False)
+        tokens = bm25s.tokenize(
+            [p.search_text for p in self.products], stopwords="en", stemmer=stemmer, show_progress=False
+        )
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
         retriever.index(tokens, show_progress=False)
         return retriever, stemmer
@@ -182,8 +201,9 @@ class ProductSearch:
         import bm25s
 
         retriever, stemmer = self._index
-        tokens = bm25s.tokenize([query.lower()], stopwords="en", stemmer=stemmer, show_progress=False,
-                                return_ids=False)
+        tokens = bm25s.tokenize(
+            [query.lower()], stopwords="en", stemmer=stemmer, show_progress=False, return_ids=False
+        )
         if not tokens[0]:
             return []
         k = min(k, len(self.products))

@@ -24,7 +24,60 @@ from agentflan_eval.benchmarks.webshop.catalogue import Goal, Product
 
 FUZZY_THRESHOLD = 85
 # Basic colour words: an option such as "dark navy blue" is compared as its first listed colour word.
-COLOURS = ["black", "white", "grey", "gray", "silver", "gold", "beige", "ivory", "cream", "khaki", "tan", "brown", "coffee", "chocolate", "camel", "bronze", "copper", "red", "burgundy", "wine", "maroon", "pink", "rose", "coral", "peach", "orange", "yellow", "mustard", "green", "olive", "mint", "teal", "turquoise", "aqua", "blue", "navy", "denim", "indigo", "purple", "violet", "lavender", "lilac", "plum", "magenta", "fuchsia", "nude", "multicolor", "rainbow", "clear", "transparent", "natural", "charcoal"]
+COLOURS = [
+    "black",
+    "white",
+    "grey",
+    "gray",
+    "silver",
+    "gold",
+    "beige",
+    "ivory",
+    "cream",
+    "khaki",
+    "tan",
+    "brown",
+    "coffee",
+    "chocolate",
+    "camel",
+    "bronze",
+    "copper",
+    "red",
+    "burgundy",
+    "wine",
+    "maroon",
+    "pink",
+    "rose",
+    "coral",
+    "peach",
+    "orange",
+    "yellow",
+    "mustard",
+    "green",
+    "olive",
+    "mint",
+    "teal",
+    "turquoise",
+    "aqua",
+    "blue",
+    "navy",
+    "denim",
+    "indigo",
+    "purple",
+    "violet",
+    "lavender",
+    "lilac",
+    "plum",
+    "magenta",
+    "fuchsia",
+    "nude",
+    "multicolor",
+    "rainbow",
+    "clear",
+    "transparent",
+    "natural",
+    "charcoal",
+]
 
 
 class RewardInfo(BaseModel):
@@ -83,20 +136,25 @@ def type_reward(product: Product, goal: Goal) -> tuple[float, float, bool, bool]
 
 
 def attribute_matches(product: Product, goal_attributes: Iterable[str]) -> int:
-    text = {"title": product.title.lower(), "bullets": " ".join(product.bullet_points).lower(),
-            "description": product.description.lower()}
+    text = {
+        "title": product.title.lower(),
+        "bullets": " ".join(product.bullet_points).lower(),
+        "description": product.description.lower(),
+    }
     n = 0
     for attr in goal_attributes:
         if any(_fuzzy(p, attr) > FUZZY_THRESHOLD for p in product.attributes) or any(
-                attr in t for t in text.values()):
+            attr in t for t in text.values()
+        ):
             n += 1
     return n
 
 
 def option_matches(chosen: Iterable[str], goal_options: Iterable[str]) -> int:
     chosen_norm = [basic_colour(o) for o in chosen]
-    return sum(1 for g in goal_options
-               if any(_fuzzy(c, basic_colour(g)) > FUZZY_THRESHOLD for c in chosen_norm))
+    return sum(
+        1 for g in goal_options if any(_fuzzy(c, basic_colour(g)) > FUZZY_THRESHOLD for c in chosen_norm)
+    )
 
 
 def compute_reward(product: Product, goal: Goal, price: float, options: Mapping[str, str]) -> RewardInfo:
@@ -105,6 +163,15 @@ def compute_reward(product: Product, goal: Goal, price: float, options: Mapping[
     n_opt = option_matches(options.values(), goal.goal_options)
     price_ok = price <= goal.price_upper
     total = (n_att + n_opt + int(price_ok)) / (len(goal.attributes) + len(goal.goal_options) + 1)
-    return RewardInfo(reward=total * r_type, r_type=r_type, attribute_matches=n_att, option_matches=n_opt,
-                      price_ok=price_ok, n_attributes=len(goal.attributes), n_options=len(goal.goal_options),
-                      title_score=title_score, query_match=query_match, category_match=category_match)
+    return RewardInfo(
+        reward=total * r_type,
+        r_type=r_type,
+        attribute_matches=n_att,
+        option_matches=n_opt,
+        price_ok=price_ok,
+        n_attributes=len(goal.attributes),
+        n_options=len(goal.goal_options),
+        title_score=title_score,
+        query_match=query_match,
+        category_match=category_match,
+    )

@@ -18,8 +18,20 @@ from pydantic import BaseModel, ConfigDict
 from agentflan_eval.records import Action
 
 ANSWER_PHRASE = "In summary, the next action I will perform is"
-ActionType = Literal["click", "type", "hover", "press", "scroll", "new_tab", "tab_focus", "close_tab",
-                     "goto", "go_back", "go_forward", "stop"]
+ActionType = Literal[
+    "click",
+    "type",
+    "hover",
+    "press",
+    "scroll",
+    "new_tab",
+    "tab_focus",
+    "close_tab",
+    "goto",
+    "go_back",
+    "go_forward",
+    "stop",
+]
 NAMES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
 _BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
 _PATTERNS: dict[str, re.Pattern[str]] = {

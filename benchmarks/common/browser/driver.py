@@ -19,7 +19,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from agentflan_eval.benchmarks.common.browser.actions import BrowserAction
-from agentflan_eval.benchmarks.common.browser.observation import PageView, read_snapshot, render_tree, tab_strip
+from agentflan_eval.benchmarks.common.browser.observation import (
+    PageView,
+    read_snapshot,
+    render_tree,
+    tab_strip,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +36,33 @@ _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 # jQuery animations (MiniWoB++'s widgets, many real sites) move elements for a few hundred ms after a
 # click; the next observation waits for them so that the boxes it records are where things end up.
 _QUIET_JS = "() => !window.jQuery || !window.jQuery.timers || window.jQuery.timers.length === 0"
-_KEYS = {"ctrl": "Control", "control": "Control", "cmd": "Control", "meta": "Control", "command": "Control",
-         "alt": "Alt", "option": "Alt", "shift": "Shift", "enter": "Enter", "return": "Enter", "esc": "Escape",
-         "escape": "Escape", "tab": "Tab", "space": "Space", "backspace": "Backspace", "delete": "Delete",
-         "del": "Delete", "up": "ArrowUp", "down": "ArrowDown", "left": "ArrowLeft", "right": "ArrowRight",
-         "pageup": "PageUp", "pagedown": "PageDown", "home": "Home", "end": "End"}
+_KEYS = {
+    "ctrl": "Control",
+    "control": "Control",
+    "cmd": "Control",
+    "meta": "Control",
+    "command": "Control",
+    "alt": "Alt",
+    "option": "Alt",
+    "shift": "Shift",
+    "enter": "Enter",
+    "return": "Enter",
+    "esc": "Escape",
+    "escape": "Escape",
+    "tab": "Tab",
+    "space": "Space",
+    "backspace": "Backspace",
+    "delete": "Delete",
+    "del": "Delete",
+    "up": "ArrowUp",
+    "down": "ArrowDown",
+    "left": "ArrowLeft",
+    "right": "ArrowRight",
+    "pageup": "PageUp",
+    "pagedown": "PageDown",
+    "home": "Home",
+    "end": "End",
+}
 
 
 def find_chromium() -> str | None:
@@ -100,11 +127,21 @@ class _Runtime:
         if self.playwright is None:
             self.playwright = sync_playwright().start()
         bypass = ",".join((*_LOOPBACK, *allowed))
-        log.info("launching %s (network: loopback%s)", path, f" + {', '.join(allowed)}" if allowed else " only")
+        log.info(
+            "launching %s (network: loopback%s)", path, f" + {', '.join(allowed)}" if allowed else " only"
+        )
         return self.playwright.chromium.launch(
-            executable_path=path, headless=True, proxy={"server": _DEAD_PROXY, "bypass": bypass},
-            args=["--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"])
+            executable_path=path,
+            headless=True,
+            proxy={"server": _DEAD_PROXY, "bypass": bypass},
+            args=[
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
 
 
 _RUNTIME = _Runtime()
@@ -128,12 +165,18 @@ def hold(allowed_hosts: Iterable[str] = ()) -> Iterator[None]:
 class BrowserSession:
     """One episode's browser context: its tabs, the current tab, and the last observation."""
 
-    def __init__(self, allowed_hosts: Iterable[str] = (), storage_state: dict[str, Any] | str | None = None,
-                 viewport_only: bool = True, settle_s: float = 0.0):
+    def __init__(
+        self,
+        allowed_hosts: Iterable[str] = (),
+        storage_state: dict[str, Any] | str | None = None,
+        viewport_only: bool = True,
+        settle_s: float = 0.0,
+    ):
         self._key, browser = _RUNTIME.acquire(allowed_hosts)
         try:
-            self.context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1,
-                                               storage_state=storage_state)
+            self.context = browser.new_context(
+                viewport=VIEWPORT, device_scale_factor=1, storage_state=storage_state
+            )
             self.context.set_default_timeout(TIMEOUT_MS)
             self.page = self.context.new_page()
         except Exception:
@@ -192,8 +235,10 @@ class BrowserSession:
         if a.type in ("click", "hover", "type"):
             center = self._center(a.element_id)
             if center is None:
-                return (f'Attempt to perfom "{a.type}" on element "[{a.element_id}]" but no matching element '
-                        "found. Please check the observation more carefully.")
+                return (
+                    f'Attempt to perfom "{a.type}" on element "[{a.element_id}]" but no matching element '
+                    "found. Please check the observation more carefully."
+                )
             if a.type == "hover":
                 page.mouse.move(*center)
             else:
@@ -204,14 +249,18 @@ class BrowserSession:
             page.keyboard.press(normalise_keys(a.key_comb))
         elif a.type == "scroll":
             sign = "-" if a.direction == "up" else "+"
-            page.evaluate("() => { const s = document.scrollingElement || document.body;"
-                          f" s.scrollTop = s.scrollTop {sign} window.innerHeight; }}")
+            page.evaluate(
+                "() => { const s = document.scrollingElement || document.body;"
+                f" s.scrollTop = s.scrollTop {sign} window.innerHeight; }}"
+            )
         elif a.type == "new_tab":
             self.page = self.context.new_page()
         elif a.type == "tab_focus":
             pages = self.context.pages
             if not 0 <= a.tab < len(pages):
-                return f"Attempt to focus tab {a.tab} failed: there are {len(pages)} tabs (0-{len(pages) - 1})."
+                return (
+                    f"Attempt to focus tab {a.tab} failed: there are {len(pages)} tabs (0-{len(pages) - 1})."
+                )
             self.page = pages[a.tab]
             self.page.bring_to_front()
         elif a.type == "close_tab":

@@ -87,7 +87,7 @@ class BrowserEnv(Environment):
         """WebArena's equivalence: the same element for click/hover/type, the same action otherwise."""
         if self.repeats_max is None:
             return False
-        self._recent = [*self._recent[-(self.repeats_max - 1):], act]
+        self._recent = [*self._recent[-(self.repeats_max - 1) :], act]
         key = [(a.type, a.element_id) if a.element_id else a for a in self._recent]
         return len(key) == self.repeats_max and all(k == key[-1] for k in key)
 
@@ -104,7 +104,11 @@ class BrowserEnv(Environment):
         return prompt.turn(view.text, self.display_url(view.url), self.objective, previous_action)
 
     def info(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"objective": self.objective, "answer": self.answer, "early_stop": self.early_stop}
+        out: dict[str, Any] = {
+            "objective": self.objective,
+            "answer": self.answer,
+            "early_stop": self.early_stop,
+        }
         if self.session is not None and not self.session.closed:
             out["final_url"] = self.session.page.url
         return out

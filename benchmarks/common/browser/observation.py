@@ -21,8 +21,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 IGNORED_PROPERTIES = ("focusable", "editable", "readonly", "level", "settable", "multiline", "invalid")
-_SKIP_IF_EMPTY = {"generic", "img", "list", "strong", "paragraph", "banner", "navigation", "Section",
-                  "LabelText", "Legend", "listitem"}
+_SKIP_IF_EMPTY = {
+    "generic",
+    "img",
+    "list",
+    "strong",
+    "paragraph",
+    "banner",
+    "navigation",
+    "Section",
+    "LabelText",
+    "Legend",
+    "listitem",
+}
 IN_VIEWPORT_RATIO = 0.6
 _STATIC = re.compile(r"\[\d+\] StaticText (.+)", re.DOTALL)
 
@@ -51,11 +62,14 @@ class PageView(BaseModel):
 
 
 def tab_strip(titles: Sequence[str], current: int) -> str:
-    return " | ".join(f"Tab {i} (current): {t}" if i == current else f"Tab {i}: {t}" for i, t in enumerate(titles))
+    return " | ".join(
+        f"Tab {i} (current): {t}" if i == current else f"Tab {i}: {t}" for i, t in enumerate(titles)
+    )
 
 
-def read_snapshot(snapshot: Mapping[str, Any], scroll_x: float = 0.0,
-                  scroll_y: float = 0.0) -> tuple[dict[int, Box], dict[int, int]]:
+def read_snapshot(
+    snapshot: Mapping[str, Any], scroll_x: float = 0.0, scroll_y: float = 0.0
+) -> tuple[dict[int, Box], dict[int, int]]:
     """From a DOMSnapshot of the main document: backend node id -> box in viewport coordinates,
     and backend node id -> position in document order."""
     doc = snapshot["documents"][0]
@@ -102,9 +116,12 @@ def _line(node: Mapping[str, Any], obs_id: str) -> str | None:
     return line
 
 
-def render_tree(ax_nodes: Sequence[Mapping[str, Any]], boxes: Mapping[int, Box],
-                viewport: tuple[float, float] | None,
-                order: Mapping[int, int] | None = None) -> tuple[str, dict[str, NodeInfo]]:
+def render_tree(
+    ax_nodes: Sequence[Mapping[str, Any]],
+    boxes: Mapping[int, Box],
+    viewport: tuple[float, float] | None,
+    order: Mapping[int, int] | None = None,
+) -> tuple[str, dict[str, NodeInfo]]:
     """The tree text and the id -> element map; ``viewport=None`` keeps nodes outside the viewport.
     ``order`` (backend node id -> document position) gives the ids; without it, Chromium's node ids."""
     by_id: dict[str, Mapping[str, Any]] = {}

@@ -58,33 +58,49 @@ If you want to visit other websites, check out the homepage at http://homepage.c
 http://homepage.com/password.html lists all the account name and password for the websites. You can use them to log in to the websites.
 """
 
-_TEMPLATE = "OBSERVATION:\n{observation}\nURL: {url}\nOBJECTIVE: {objective}\nPREVIOUS ACTION: {previous_action}"
+_TEMPLATE = (
+    "OBSERVATION:\n{observation}\nURL: {url}\nOBJECTIVE: {objective}\nPREVIOUS ACTION: {previous_action}"
+)
 
 _EXAMPLES = (
-    (_TEMPLATE.format(
-        observation="[1744] link 'HP CB782A#ABA 640 Inkjet Fax Machine (Renewed)'\n\t\t[1749] StaticText '$279.49'\n"
-                    "\t\t[1757] button 'Add to Cart'\n\t\t[1760] button 'Add to Wish List'\n"
-                    "\t\t[1761] button 'Add to Compare'",
-        url="http://onestopmarket.com/office-products/office-electronics.html",
-        objective="What is the price of HP Inkjet Fax Machine", previous_action="None"),
-     ("Let's think step-by-step. This page list the information of HP Inkjet Fax Machine, which is the product "
-     "identified in the objective. Its price is $279.49. I think I have achieved the objective. I will issue the "
-     f"stop action with the answer. {ANSWER_PHRASE} ```stop [$279.49]```")),
-    (_TEMPLATE.format(
-        observation="[164] textbox 'Search' focused: True required: False\n[171] button 'Go'\n"
-                    "[174] link 'Find directions between two points'\n[212] heading 'Search Results'\n"
-                    "[216] button 'Close'",
-        url="http://openstreetmap.org", objective="Show me the restaurants near CMU", previous_action="None"),
-     ("Let's think step-by-step. This page has a search box whose ID is [164]. According to the nominatim rule of "
-     'openstreetmap, I can search for the restaurants near a location by "restaurants near". I can submit my '
-     f"typing by pressing the Enter afterwards. {ANSWER_PHRASE} ```type [164] [restaurants near CMU] [1]```")),
+    (
+        _TEMPLATE.format(
+            observation="[1744] link 'HP CB782A#ABA 640 Inkjet Fax Machine (Renewed)'\n\t\t[1749] StaticText '$279.49'\n"
+            "\t\t[1757] button 'Add to Cart'\n\t\t[1760] button 'Add to Wish List'\n"
+            "\t\t[1761] button 'Add to Compare'",
+            url="http://onestopmarket.com/office-products/office-electronics.html",
+            objective="What is the price of HP Inkjet Fax Machine",
+            previous_action="None",
+        ),
+        (
+            "Let's think step-by-step. This page list the information of HP Inkjet Fax Machine, which is the product "
+            "identified in the objective. Its price is $279.49. I think I have achieved the objective. I will issue the "
+            f"stop action with the answer. {ANSWER_PHRASE} ```stop [$279.49]```"
+        ),
+    ),
+    (
+        _TEMPLATE.format(
+            observation="[164] textbox 'Search' focused: True required: False\n[171] button 'Go'\n"
+            "[174] link 'Find directions between two points'\n[212] heading 'Search Results'\n"
+            "[216] button 'Close'",
+            url="http://openstreetmap.org",
+            objective="Show me the restaurants near CMU",
+            previous_action="None",
+        ),
+        (
+            "Let's think step-by-step. This page has a search box whose ID is [164]. According to the nominatim rule of "
+            'openstreetmap, I can search for the restaurants near a location by "restaurants near". I can submit my '
+            f"typing by pressing the Enter afterwards. {ANSWER_PHRASE} ```type [164] [restaurants near CMU] [1]```"
+        ),
+    ),
 )
 
 
 def turn(observation: str, url: str, objective: str, previous_action: str) -> str:
     """One user turn; the observation is cut at ``MAX_OBS_CHARS``."""
-    return _TEMPLATE.format(observation=observation[:MAX_OBS_CHARS], url=url, objective=objective,
-                            previous_action=previous_action)
+    return _TEMPLATE.format(
+        observation=observation[:MAX_OBS_CHARS], url=url, objective=objective, previous_action=previous_action
+    )
 
 
 def opening(first_turn: str, homepage: bool) -> list[Message]:

@@ -63,7 +63,9 @@ exec bwrap "$@"
 # Joins the sandbox's cgroups before anything else runs, so every descendant is counted.
 _JOIN_CGROUP = 'for f in $AF_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"'
 # First thing inside: what a container runtime would have done (hosts entry, root's dotfiles).
-_PREPARE = 'printf "127.0.0.1\\t%s\\n" "$(hostname)" >> /etc/hosts; cp -a /etc/skel/. /root/ 2>/dev/null; true'
+_PREPARE = (
+    'printf "127.0.0.1\\t%s\\n" "$(hostname)" >> /etc/hosts; cp -a /etc/skel/. /root/ 2>/dev/null; true'
+)
 
 
 class SandboxError(RuntimeError):
@@ -137,13 +139,32 @@ class Sandbox:
         sync_r, sync_w = os.pipe()
         info_r, info_w = os.pipe()
         overlay = [d for d in SYSTEM_DIRS if os.path.isdir(f"/{d}") and not os.path.islink(f"/{d}")]
-        argv = [*self._host_prefix(), "unshare", "--user", "--mount", "--propagation", "private", "--",
-                "bash", "-c", _SETUP, "bash", str(self.limits.tmpfs_bytes), *self._bwrap_args(overlay, info_w)]
+        argv = [
+            *self._host_prefix(),
+            "unshare",
+            "--user",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "bash",
+            "-c",
+            _SETUP,
+            "bash",
+            str(self.limits.tmpfs_bytes),
+            *self._bwrap_args(overlay, info_w),
+        ]
         env = {**self._host_env(), "AF_SYNC_FD": str(sync_r), "AF_OVERLAY": " ".join(overlay)}
         try:
-            self._proc = subprocess.Popen(argv, pass_fds=(sync_r, info_w), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=self._errlog, env=env,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                argv,
+                pass_fds=(sync_r, info_w),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._errlog,
+                env=env,
+                start_new_session=True,
+            )
             os.close(info_w)
             self._map_ids(self._proc.pid)
             os.write(sync_w, b"go\n")
@@ -168,14 +189,39 @@ class Sandbox:
     def _host_prefix(self) -> list[str]:
         lim = self.limits
         join = ["sh", "-c", _JOIN_CGROUP, "sh"] if self.cgroup is not None else []
-        return [*join, "prlimit", f"--nproc={lim.max_processes}", f"--as={lim.address_space_bytes}",
-                f"--cpu={lim.cpu_seconds}", f"--fsize={lim.file_bytes}", f"--nofile={lim.open_files}", "--"]
+        return [
+            *join,
+            "prlimit",
+            f"--nproc={lim.max_processes}",
+            f"--as={lim.address_space_bytes}",
+            f"--cpu={lim.cpu_seconds}",
+            f"--fsize={lim.file_bytes}",
+            f"--nofile={lim.open_files}",
+            "--",
+        ]
 
     def _bwrap_args(self, overlay: Sequence[str], info_fd: int) -> list[str]:
-        args = ["--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                "--unshare-cgroup-try", "--hostname", self.hostname, "--info-fd", str(info_fd),
-                "--clearenv", "--setenv", "PATH", PATH, "--chdir", "/",
-                "--bind", "/tmp/.o/root", "/"]  # the root directory itself on the size-capped tmpfs
+        args = [
+            "--die-with-parent",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            self.hostname,
+            "--info-fd",
+            str(info_fd),
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            PATH,
+            "--chdir",
+            "/",
+            "--bind",
+            "/tmp/.o/root",
+            "/",
+        ]  # the root directory itself on the size-capped tmpfs
         for d in overlay:
             args += ["--bind", f"/tmp/.o/{d}", f"/{d}"]
         for d in SYSTEM_DIRS:  # merged-/usr systems: /bin -> usr/bin and so on
@@ -225,8 +271,19 @@ class Sandbox:
         if not self.running:
             raise SandboxError(f"the sandbox is not running ({self.killed or 'stopped'})")
         env_args = [f"{k}={v}" for k, v in env.items()]
-        return [*self._host_prefix(), "nsenter", "--all", f"--target={self._child}", "--root", "--wd", "--",
-                "env", "-i", *env_args, *argv]
+        return [
+            *self._host_prefix(),
+            "nsenter",
+            "--all",
+            f"--target={self._child}",
+            "--root",
+            "--wd",
+            "--",
+            "env",
+            "-i",
+            *env_args,
+            *argv,
+        ]
 
     def _guest_env(self, **extra: str) -> dict[str, str]:
         return {"PATH": PATH, "HOME": "/root", "HOSTNAME": self.hostname, "LANG": "C.UTF-8", **extra}
@@ -237,8 +294,14 @@ class Sandbox:
         with tempfile.TemporaryFile() as out:
             # Output goes to a file, not a pipe: background jobs an init script leaves running
             # (``sleep 60 &``) would hold a pipe open; the command ends when its process does.
-            proc = subprocess.Popen(self._enter(argv, self._guest_env()), stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=self._host_env(), start_new_session=True)
+            proc = subprocess.Popen(
+                self._enter(argv, self._guest_env()),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._host_env(),
+                start_new_session=True,
+            )
             try:
                 rc, timed_out = proc.wait(timeout=timeout), False
             except subprocess.TimeoutExpired:

@@ -52,8 +52,14 @@ class PtyShell:
         termios.tcsetattr(slave, termios.TCSANOW, attrs)
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         try:
-            self.proc = subprocess.Popen(["setsid", "--ctty", *argv], stdin=slave, stdout=slave, stderr=slave,
-                                         env=dict(env), close_fds=True)
+            self.proc = subprocess.Popen(
+                ["setsid", "--ctty", *argv],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                env=dict(env),
+                close_fds=True,
+            )
         finally:
             os.close(slave)
         self.nonce = secrets.token_hex(8)
@@ -70,7 +76,7 @@ class PtyShell:
         begin = self._marker("AFB")[1]
         if len(b64) <= _CHUNK:
             return [begin + f'; eval "$(printf %s {b64} | base64 -d)"'.encode()]
-        chunks = [b64[i:i + _CHUNK] for i in range(0, len(b64), _CHUNK)]
+        chunks = [b64[i : i + _CHUNK] for i in range(0, len(b64), _CHUNK)]
         lines = [f"__af_cmd={chunks[0]}".encode()] + [f"__af_cmd+={c}".encode() for c in chunks[1:]]
         return [*lines, begin + b'; eval "$(printf %s "$__af_cmd" | base64 -d; unset __af_cmd)"']
 
@@ -122,13 +128,15 @@ class PtyShell:
             if pos >= 0:
                 return bytes(kept[:pos][:_KEEP]), True
             if len(kept) > 4 * _KEEP:  # a flood: keep the head and the bytes where the marker may begin
-                kept[_KEEP:] = kept[-len(end):]
+                kept[_KEEP:] = kept[-len(end) :]
             scan_from = max(0, len(kept) - len(end))
         return (bytes(kept[:_KEEP]) if started else b""), False
 
     def _clean(self, raw: bytes) -> str:
         text = _ANSI.sub(b"", raw).replace(b"\r\n", b"\n").replace(b"\r", b"").decode("utf-8", "replace")
-        lines = [ln for ln in text.split("\n") if f"AFE {self.nonce}" not in ln and f"AFB {self.nonce}" not in ln]
+        lines = [
+            ln for ln in text.split("\n") if f"AFE {self.nonce}" not in ln and f"AFB {self.nonce}" not in ln
+        ]
         return "\n".join(lines).removesuffix("\n")
 
     def close(self) -> None:
