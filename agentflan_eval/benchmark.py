@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -71,6 +71,10 @@ class Benchmark(ABC):
     stop: ClassVar[tuple[str, ...]] = ()  # stop strings for the model's replies
     max_new_tokens: ClassVar[int | None] = None  # the protocol's reply budget; None keeps the run's setting
     paper: ClassVar[str] = ""
+    # Episodes whose environment raised that the original protocol left out of the average (AgentBench
+    # v0.1 dropped a sample whose ``predict_single`` raised): "start" only those that failed to start,
+    # "any" also those that failed mid-episode, "none" counts every episode (the strict figure).
+    errored_left_out: ClassVar[Literal["none", "start", "any"]] = "none"
 
     def __init__(self, config: RunConfig, data: DataResolver):
         self.config = config
@@ -114,6 +118,12 @@ class Benchmark(ABC):
             if subset is not None:
                 groups.setdefault(subset, []).append(s.value)
         return {k: sum(v) / len(v) for k, v in sorted(groups.items())}
+
+    def left_out(self, status: EpisodeStatus, steps: int) -> bool:
+        """Whether the protocol's headline leaves this episode out (an environment error it dropped)."""
+        if status is not EpisodeStatus.ENV_ERROR or self.errored_left_out == "none":
+            return False
+        return self.errored_left_out == "any" or steps == 0
 
     def task_score(self, scores: Sequence[tuple[str | None, Score]]) -> tuple[float | None, dict[str, float]]:
         """The task's headline score and named extras; default: the mean of the episode values."""

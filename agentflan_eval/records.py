@@ -131,6 +131,10 @@ class TaskResult(Record):
     statuses: dict[str, int] = Field(default_factory=dict)
     invalid_action_rate: float = 0.0
     errors: int = 0
+    # Episodes the protocol's headline leaves out (environment errors AgentBench v0.1 dropped), and the
+    # strict score that counts them as failures; None when nothing was left out.
+    left_out: int = 0
+    strict_score: float | None = None
     wall_seconds: float | None = (
         None  # wall-clock time spent on the task, summed over every (resumed) invocation
     )

@@ -323,6 +323,12 @@ def summary_lines(results: RunResults) -> list[str]:
             f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
             f"{duration_text(r.wall_seconds):>9}  {r.metric}{partial}"
         )
+        if r.left_out and r.strict_score is not None:
+            strict = r.strict_score / r.scale * 100.0
+            lines.append(
+                f"{'':<14}{r.left_out} errored episode(s) left out, as the original protocol did; "
+                f"strict score {strict:.2f}"
+            )
         if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
             lines += textwrap.wrap(
                 ", ".join(f"{k} {v:.4g}" for k, v in r.extra.items()),

@@ -25,9 +25,13 @@ _ERRORS = {EpisodeStatus.ENV_ERROR, EpisodeStatus.MODEL_ERROR}
 
 
 def task_result(bench: Benchmark, records: Iterable[EpisodeRecord]) -> TaskResult:
+    """The protocol's figure as the headline (episodes its original left out excluded), the strict one
+    (every episode, errors as failures) beside it when they differ."""
     recs = list(records)
-    scores = [(r.subset, r.score) for r in recs]
+    kept = [r for r in recs if not bench.left_out(r.status, len(r.steps))]
+    scores = [(r.subset, r.score) for r in kept]
     score, extra = bench.task_score(scores)
+    strict = bench.task_score([(r.subset, r.score) for r in recs])[0] if len(kept) < len(recs) else None
     steps = sum(len(r.steps) for r in recs)
     invalid = sum(r.invalid_actions for r in recs)
     return TaskResult(
@@ -43,6 +47,8 @@ def task_result(bench: Benchmark, records: Iterable[EpisodeRecord]) -> TaskResul
         statuses=dict(Counter(r.status.value for r in recs)),
         invalid_action_rate=invalid / steps if steps else 0.0,
         errors=sum(1 for r in recs if r.status in _ERRORS),
+        left_out=len(recs) - len(kept),
+        strict_score=strict,
     )
 
 

@@ -71,6 +71,8 @@ class TaskCell(Model):
     statuses: dict[str, int] = Field(default_factory=dict)
     invalid_action_rate: float = 0.0
     errors: int = 0
+    left_out: int = 0  # episodes the protocol's headline leaves out (see TaskResult)
+    strict_score: float | None = None  # on 0-100, every episode counted
     wall_seconds: float | None = None  # summed over every invocation of the run (None: an older run)
 
     @property
@@ -156,6 +158,8 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             statuses=res.statuses,
             invalid_action_rate=res.invalid_action_rate,
             errors=res.errors,
+            left_out=res.left_out,
+            strict_score=None if res.strict_score is None else res.strict_score / res.scale * 100.0,
             wall_seconds=res.wall_seconds,
         )
     model = manifest.model
@@ -365,6 +369,13 @@ def _notes(
             "re-constructed benchmark and are not comparable to the baselines' Agent-H, measured on "
             "the original data."
         )
+    notes += [
+        f"{r.label}, {task}: {c.left_out} episode(s) whose environment raised are left out of the score, "
+        f"as AgentBench v0.1 did; counting them as failures gives {c.strict_score:.1f}."
+        for r in runs
+        for task, c in r.tasks.items()
+        if c.left_out and c.strict_score is not None
+    ]
     if any(b.table == "agenttuning" for b in baselines):
         notes.append(
             "AgentTuning rows: Held-In is AgentTuning's published weighted score; T-Eval and "

@@ -69,6 +69,8 @@ def task_rows(runs: list[RunSummary]) -> list[dict[str, object]]:
                     "statuses": ", ".join(f"{k} {v}" for k, v in sorted(c.statuses.items())),
                     "invalid_action_rate": c.invalid_action_rate,
                     "errors": c.errors,
+                    "left_out": c.left_out,
+                    "strict_score": c.strict_score,
                     "wall_seconds": c.wall_seconds,
                 }
             )
@@ -88,6 +90,9 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Statuses": r["statuses"],
             "Invalid actions": f"{r['invalid_action_rate']:.1%}",
             "Errors": r["errors"],
+            "Left out (strict score)": (
+                f"{r['left_out']} ({r['strict_score']:.2f})" if r["strict_score"] is not None else "0"
+            ),
             "Wall time": duration_text(r["wall_seconds"]),  # type: ignore[arg-type]
         }
         for r in task_rows(runs)
@@ -105,6 +110,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Statuses",
             "Invalid actions",
             "Errors",
+            "Left out (strict score)",
             "Wall time",
         ],
     )
