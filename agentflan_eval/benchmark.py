@@ -17,7 +17,17 @@ from pydantic import BaseModel, ConfigDict
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataFile, DataResolver
-from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
+from agentflan_eval.records import (
+    Action,
+    Decoding,
+    Deviation,
+    EpisodeStatus,
+    Message,
+    Overflow,
+    PromptFormat,
+    Score,
+    Step,
+)
 
 
 class Sample(BaseModel):
@@ -75,6 +85,11 @@ class Benchmark(ABC):
     # v0.1 dropped a sample whose ``predict_single`` raised): "start" only those that failed to start,
     # "any" also those that failed mid-episode, "none" counts every episode (the strict figure).
     errored_left_out: ClassVar[Literal["none", "start", "any"]] = "none"
+    # The original protocol's decoding, context-overflow rule and prompt rendering (docs/original_protocols.md).
+    decoding: ClassVar[Decoding] = Decoding()
+    overflow: ClassVar[Overflow] = Overflow.END_EPISODE
+    overflow_note: ClassVar[str] = ""
+    prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT
 
     def __init__(self, config: RunConfig, data: DataResolver):
         self.config = config

@@ -34,6 +34,52 @@ class GenerationConfig(Record):
     seed: int = 0
 
 
+class Decoding(Record):
+    """How a protocol decoded replies: greedy (temperature 0) or sampled at ``temperature`` with nucleus
+    ``top_p``. ``source`` says where the original set it (see docs/original_protocols.md)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    source: str = ""
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+class Overflow(str, enum.Enum):
+    """What the original did with a prompt longer than the model's context."""
+
+    TRUNCATE_LEFT = (
+        "truncate_left"  # keep the newest tokens that fit context minus reply budget (TGI's truncate)
+    )
+    BENCHMARK = (
+        "benchmark"  # the benchmark trims its own prompt as its original did (few-shot turns, observation)
+    )
+    END_EPISODE = "end_episode"  # no rule in the original: the episode ends as context_limit
+
+
+class PromptFormat(str, enum.Enum):
+    """How the original rendered the messages for the model."""
+
+    CHAT = "chat"  # the model's chat template with its default system prompt (AgentLM's fixed one)
+    CHAT_NO_SYSTEM = (
+        "chat_no_system"  # the chat template with no system block (AgentBench.old's FastChat llama-2)
+    )
+    COMPLETION = "completion"  # one raw completion prompt, no chat template (BOLAA's HotpotQA)
+
+
+class TaskProtocol(Record):
+    """A task's protocol as this run applied it: written per task into the manifest and the report."""
+
+    decoding: Decoding
+    overflow: Overflow
+    overflow_note: str = ""
+    prompt_format: PromptFormat
+    max_new_tokens: int
+    first_prompt: str | None = None  # the rendered first prompt of the task's first sample
+
+
 class Completion(Record):
     text: str
     prompt_tokens: int = 0
@@ -205,3 +251,4 @@ class RunManifest(Record):
     git_commit: str | None = None
     data_files: list[FileHash] = Field(default_factory=list)
     deviations: list[Deviation] = Field(default_factory=list)
+    protocols: dict[str, TaskProtocol] = Field(default_factory=dict)  # per task: decoding, overflow, template

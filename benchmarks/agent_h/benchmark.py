@@ -35,7 +35,7 @@ from agentflan_eval.benchmarks.agent_h.build import (
 from agentflan_eval.benchmarks.agent_h.judge import H_DEFINITION, Verdict, find_calls, h_score, judge
 from agentflan_eval.benchmarks.agent_h.queries import BAMBOOGLE, GENERAL_FILES, HOTPOTQA
 from agentflan_eval.benchmarks.agent_h.tools import T_EVAL_TOOLS, TOOLBENCH_ANSWERS, TOOLBENCH_INSTRUCTIONS
-from agentflan_eval.records import Action, Deviation, Message, Score, Step
+from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 DEVIATION_NOTE = "Agent-H (re-constructed; original data unreleased)"
 
@@ -60,6 +60,11 @@ class AgentH(Benchmark):
     scale = 100.0
     max_turns = 1
     n_standard = 1800
+    decoding = Decoding(
+        source="no original (re-constructed task): greedy, as the paper's other held-out tasks"
+    )
+    overflow = Overflow.END_EPISODE
+    prompt_format = PromptFormat.CHAT
     data_files = (
         T_EVAL_TOOLS,
         *TOOLBENCH_INSTRUCTIONS,

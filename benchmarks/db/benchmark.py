@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmarks.common import agentbench
 from agentflan_eval.benchmarks.db.engines import SQLEngine, Table
 from agentflan_eval.data import DataFile, read_jsonl
 from agentflan_eval.errors import AgentFlanError, DataFormatError
@@ -156,6 +157,10 @@ class Database(Benchmark):
     scale = 1.0
     max_turns = MAX_OPERATIONS + 1
     n_standard = 300
+    decoding = agentbench.DECODING
+    overflow = agentbench.OVERFLOW
+    overflow_note = agentbench.OVERFLOW_NOTE
+    prompt_format = agentbench.PROMPT_FORMAT
     # AgentBench v0.1 dropped a sample whose set-up raised; errors during the interaction counted as wrong
     errored_left_out = "start"
     max_new_tokens = 128  # AgentTuning's eval/single-task/db.sh

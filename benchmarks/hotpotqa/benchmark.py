@@ -20,7 +20,7 @@ from agentflan_eval.benchmarks.common.qa_metrics import f1_score
 from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
 from agentflan_eval.data import DataFile, read_jsonl
 from agentflan_eval.errors import DataFormatError
-from agentflan_eval.records import Action, Deviation, Message, Score, Step
+from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 LEVELS = ("easy", "medium", "hard")
 _SRC = "THUDM/AgentTuning eval_heldout/hotpotQA/src/data/{}.joblib (JSONL export in shared/data)"
@@ -129,6 +129,11 @@ class HotpotQA(Benchmark):
     scale = 1.0
     max_turns = 10
     n_standard = 300
+    # BOLAA's TGI call (eval_heldout/hotpotQA/src/llms.py): temperature 1e-5, top-p 0.95, i.e. argmax.
+    decoding = Decoding(source="AgentTuning eval_heldout/hotpotQA llms.py: T=1e-5, effectively greedy")
+    overflow = Overflow.BENCHMARK
+    overflow_note = "the episode halts once the prompt passes 1,700 cl100k tokens (BOLAA's is_halted)"
+    prompt_format = PromptFormat.COMPLETION
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE)
     stop = ("\nObservation",)
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"

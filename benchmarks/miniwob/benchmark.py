@@ -23,7 +23,7 @@ from agentflan_eval.benchmark import Benchmark, Environment, Sample
 from agentflan_eval.benchmarks.common.browser.actions import parse_reply
 from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_unavailable
 from agentflan_eval.benchmarks.common.browser.env import BrowserEnv
-from agentflan_eval.records import Action, Deviation, Score, Step
+from agentflan_eval.records import Action, Decoding, Deviation, Overflow, PromptFormat, Score, Step
 
 # AgentTuning's 46 tasks, less those whose state the accessibility tree does not show (colours and
 # SVG shapes: click-color, click-shades, click-shape, count-shape, grid-coordinate; unnamed icon
@@ -139,6 +139,10 @@ class MiniWoB(Benchmark):
     scale = 1.0
     max_turns = 10
     n_standard = len(TASKS) * len(SEEDS)
+    decoding = Decoding(source="AgentTuning eval_heldout/miniwob++ llm_agent.py: do_sample false")
+    overflow = Overflow.TRUNCATE_LEFT
+    overflow_note = "prompt cut from the left to the context minus the reply budget (TGI truncate)"
+    prompt_format = PromptFormat.CHAT
     stop = ("\nOBSERVATION",)
     paper = "Liu et al. 2018 (MiniWoB++); protocol: AgentTuning (Zeng et al. 2023) via RCI; WebArena's agent"
 

@@ -26,7 +26,17 @@ from agentflan_eval.benchmarks.sciworld import protocol
 from agentflan_eval.benchmarks.sciworld.simulator import Simulator, missing_requirement
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
-from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
+from agentflan_eval.records import (
+    Action,
+    Decoding,
+    Deviation,
+    EpisodeStatus,
+    Message,
+    Overflow,
+    PromptFormat,
+    Score,
+    Step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +152,12 @@ class SciWorld(Benchmark):
     scale = 100.0
     max_turns = 2 * ENV_STEP_LIMIT
     n_standard = 270
+    decoding = Decoding(
+        source="AgentTuning eval_heldout/science-world eval.py: do_sample false, no temperature"
+    )
+    overflow = Overflow.BENCHMARK
+    overflow_note = "oldest few-shot turns dropped until the prompt fits 4,096 - 60 cl100k tokens"
+    prompt_format = PromptFormat.CHAT
     data_files = (PROMPT_FILE,)
     paper = "Wang et al. 2022 (ScienceWorld); protocol: AgentTuning (Zeng et al. 2023) / SwiftSage"
 

@@ -27,7 +27,17 @@ from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
 from agentflan_eval.benchmarks.teval import metrics
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError, DataMissingError
-from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
+from agentflan_eval.records import (
+    Action,
+    Decoding,
+    Deviation,
+    EpisodeStatus,
+    Message,
+    Overflow,
+    PromptFormat,
+    Score,
+    Step,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +106,10 @@ class TEval(Benchmark):
     max_turns = 1
     max_new_tokens = 1024
     paper = "Chen et al. 2023 (T-Eval), arXiv 2312.14033"
+    decoding = Decoding(source="T-Eval test.py (since 2024-02-22): do_sample false")
+    overflow = Overflow.END_EPISODE
+    overflow_note = "T-Eval's test.py does not truncate; a prompt over the context scores 0"
+    prompt_format = PromptFormat.CHAT
 
     # -- data -----------------------------------------------------------------------------------
     @cached_property

@@ -32,7 +32,7 @@ from agentflan_eval.benchmarks.webarena.evaluators import collect_program_html, 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataFile, DataResolver, read_json
 from agentflan_eval.errors import AgentFlanError
-from agentflan_eval.records import Action, Deviation, Score, Step
+from agentflan_eval.records import Action, Decoding, Deviation, Overflow, PromptFormat, Score, Step
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,12 @@ class WebArena(Benchmark):
     scale = 1.0
     max_turns = 30
     n_standard = 812
+    decoding = Decoding(
+        temperature=1.0, top_p=0.9, source="AgentTuning eval_heldout/webarena run.py defaults (sampled)"
+    )
+    overflow = Overflow.BENCHMARK
+    overflow_note = "only the current observation is sent, cut to its first 1,920 cl100k tokens"
+    prompt_format = PromptFormat.CHAT
     data_files = (CONFIG,)
     stop = ("\nOBSERVATION",)
     paper = "Zhou et al. 2023 (WebArena); protocol: AgentTuning / Agent-FLAN held-out"
