@@ -122,8 +122,9 @@ def converted_gguf_dir(gguf_path: Path) -> Path:
         model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     except Exception as e:  # noqa: BLE001 - transformers raises many types for a corrupt file
         raise ModelLoadError(f"cannot load GGUF file {gguf_path}: {type(e).__name__}: {e}") from None
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)

@@ -39,9 +39,11 @@ DEFAULT_SEED = 0
 N_PER_CASE = 300
 GENERAL_PER_CASE = 200  # in none_fits and no_tools; the rest are knowledge questions
 MAX_LISTED_APIS = 12
-CASES = ("none_fits", "no_tools", "control")
-FORMATS = ("react", "chat")
-CELL_ORDER = (
+Case = Literal["none_fits", "no_tools", "control"]
+Fmt = Literal["react", "chat"]
+CASES: tuple[Case, ...] = ("none_fits", "no_tools", "control")
+FORMATS: tuple[Fmt, ...] = ("react", "chat")
+CELL_ORDER: tuple[tuple[Case, Fmt], ...] = (
     ("none_fits", "react"),
     ("control", "chat"),
     ("no_tools", "react"),
@@ -54,8 +56,6 @@ SEARCH_GOLD = {
     "seo_api": ("search_for_seo_api", "serp_get_for_seo_api", "crawl_for_seo_api", "search_b_for_seo_api"),
 }
 
-Case = Literal["none_fits", "no_tools", "control"]
-Fmt = Literal["react", "chat"]
 T = TypeVar("T")
 
 
