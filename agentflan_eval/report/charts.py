@@ -17,7 +17,10 @@ from matplotlib.projections.polar import PolarAxes
 
 from agentflan_eval.report.tables import PARTIAL_MARK, Row, Table
 
-_SAVE: dict[str, dict[str, Any]] = {"png": {"dpi": 110, "metadata": {"Software": None}}, "svg": {"metadata": {"Date": None}}}
+_SAVE: dict[str, dict[str, Any]] = {
+    "png": {"dpi": 110, "metadata": {"Software": None}},
+    "svg": {"metadata": {"Date": None}},
+}
 _RUN_COLOURS = ("#d62728", "#1f3fbf", "#e67e00", "#2ca02c", "#9467bd", "#8c564b")
 
 

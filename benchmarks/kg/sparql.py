@@ -71,4 +71,6 @@ class LocalSparql:
         except ParseException as e:
             raise QueryError(str(e)) from e
         # a SELECT yields ResultRows; ASK (a bool) and CONSTRUCT (triples) have no bindings to return
-        return [clean_value(str(v)) for row in rows if isinstance(row, ResultRow) for v in row if v is not None]
+        return [
+            clean_value(str(v)) for row in rows if isinstance(row, ResultRow) for v in row if v is not None
+        ]

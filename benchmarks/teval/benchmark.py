@@ -63,7 +63,13 @@ PRIMARY = {
     "understand_str": "args",
     "review_str": "review_quality",
 }  # the per-sample value of each subset
-_ROLES: dict[str, Role] = {"system": "system", "user": "user", "assistant": "assistant", "function": "tool", "tool": "tool"}
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "function": "tool",
+    "tool": "tool",
+}
 
 
 class TEvalSample(Sample):
