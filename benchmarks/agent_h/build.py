@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
@@ -76,7 +76,11 @@ def _key(seed: int, *parts: str) -> str:
     return hashlib.sha256("\x1f".join([str(GENERATOR_VERSION), str(seed), *parts]).encode()).hexdigest()
 
 
-def _shuffled(items: Iterable[T], seed: int, salt: str, ident=lambda x: x.id) -> list[T]:
+def _id(x: Any) -> str:
+    return x.id
+
+
+def _shuffled(items: Iterable[T], seed: int, salt: str, ident: Callable[[T], str] = _id) -> list[T]:
     return sorted(items, key=lambda x: _key(seed, salt, ident(x)))
 
 
