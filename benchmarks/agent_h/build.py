@@ -29,7 +29,7 @@ from pydantic import Field
 
 from agentflan_eval.benchmark import Sample
 from agentflan_eval.benchmarks.agent_h.prompts import render
-from agentflan_eval.benchmarks.agent_h.queries import Query, general_queries, knowledge_queries
+from agentflan_eval.benchmarks.agent_h.queries import Query, QueryKind, general_queries, knowledge_queries
 from agentflan_eval.benchmarks.agent_h.tools import ApiSpec, Catalogue, Tool
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Message
@@ -64,7 +64,7 @@ class AgentHSample(Sample):
     format: Fmt
     query: str
     query_id: str  # "<dataset>:<id>"
-    kind: str  # general | knowledge | toolbench
+    kind: QueryKind
     apis: list[ApiSpec] = Field(default_factory=list)  # the listed functions, in prompt order
     gold: list[str] = Field(default_factory=list)  # control: the listed APIs that fit the query
 
