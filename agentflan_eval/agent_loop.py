@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Live:
     sample: Sample
-    env: Environment
+    env: Environment | None  # None only for an episode whose environment could not be built
     prompt: list[Message]
     messages: list[Message]
     steps: list[Step] = field(default_factory=list)
@@ -151,7 +151,7 @@ def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], 
         prompt = env.reset()
     except Exception as e:  # noqa: BLE001 - an environment that cannot start fails only its episode
         log.warning("%s/%s: environment failed to start: %s", bench.name, sample.id, e)
-        ep = _Live(sample, env, [], [])  # type: ignore[arg-type]
+        ep = _Live(sample, env, [], [])
         on_done(_finish(bench, ep, EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))))
         return None
     return _Live(sample, env, list(prompt), list(prompt))
@@ -183,6 +183,7 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
     if comp.finish_reason == "context_limit":
         return EpisodeStatus.CONTEXT_LIMIT, None
     action = bench.parse_action(comp.text)
+    assert ep.env is not None, "a live episode always has its environment"
     try:
         obs = ep.env.step(action)
     except Exception as e:  # noqa: BLE001 - an environment crash fails this episode only

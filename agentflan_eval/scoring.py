@@ -59,9 +59,8 @@ def percent(result: TaskResult) -> float | None:
 
 def held_in_fitted(per_task: Mapping[str, float | None]) -> float | None:
     """AgentTuning's Held-In (fitted weighting); None unless all six held-in tasks were scored."""
-    if any(per_task.get(t) is None for t in HELD_IN_FITTED_DIVISORS):
-        return None
-    return sum(per_task[t] / d for t, d in HELD_IN_FITTED_DIVISORS.items())  # type: ignore[operator]
+    terms = [v / d for t, d in HELD_IN_FITTED_DIVISORS.items() if (v := per_task.get(t)) is not None]
+    return sum(terms) if len(terms) == len(HELD_IN_FITTED_DIVISORS) else None
 
 
 def suite_scores(results: Mapping[str, TaskResult]) -> dict[str, float | None]:
@@ -81,8 +80,8 @@ def suite_scores(results: Mapping[str, TaskResult]) -> dict[str, float | None]:
 
 def overall(columns: Mapping[str, float | None]) -> float | None:
     """The Agent-FLAN paper's Overall: mean of the five held-out columns; None if any is missing."""
-    vals = [columns.get(c) for c in OVERALL_COLUMNS]
-    return None if any(v is None for v in vals) else sum(vals) / len(vals)  # type: ignore[arg-type]
+    vals = [v for c in OVERALL_COLUMNS if (v := columns.get(c)) is not None]
+    return sum(vals) / len(vals) if len(vals) == len(OVERALL_COLUMNS) else None
 
 
 def paper_columns(per_task: Mapping[str, float | None]) -> dict[str, float | None]:

@@ -7,9 +7,9 @@ from typing import Any
 
 from agentflan_eval.finetune.align import trim
 from agentflan_eval.finetune.parse import ParseError
-from agentflan_eval.finetune.records import Conversation, Turn
+from agentflan_eval.finetune.records import Conversation, Role, Turn
 
-_SHAREGPT_ROLES = {
+_SHAREGPT_ROLES: dict[str, Role] = {
     "human": "user",
     "user": "user",
     "gpt": "assistant",
@@ -23,6 +23,7 @@ _SHAREGPT_ROLES = {
     "function_call": "assistant",
     "observation": "tool",
 }
+_RELEASE_ROLES: dict[str, Role] = {"system": "system", "user": "user", "assistant": "assistant"}
 
 
 def oasst_conversation(tree: dict[str, Any], rid: str) -> Conversation:
@@ -31,7 +32,7 @@ def oasst_conversation(tree: dict[str, Any], rid: str) -> Conversation:
     node = tree.get("prompt")
     turns: list[Turn] = []
     while node is not None and not node.get("deleted"):
-        role = "assistant" if node["role"] == "assistant" else "user"
+        role: Role = "assistant" if node["role"] == "assistant" else "user"
         turns.append(
             Turn(
                 role=role,
@@ -62,7 +63,7 @@ def sharegpt_conversation(rec: dict[str, Any], rid: str, source: str = "sharegpt
         turns.append(
             Turn(
                 role=role,
-                content=str(m.get("value", m.get("content")) or ""),  # type: ignore[arg-type]
+                content=str(m.get("value", m.get("content")) or ""),
                 loss=role == "assistant",
                 capability="chat" if role == "assistant" else None,
             )
@@ -81,7 +82,7 @@ def release_conversation(rec: dict[str, Any], rid: str, split: str) -> Conversat
         raise ParseError("no 'conversation' list")
     turns = []
     for m in raw:
-        role = m.get("role") if m.get("role") in ("system", "user", "assistant") else "tool"
+        role = _RELEASE_ROLES.get(str(m.get("role")), "tool")  # other roles are tool output
         turns.append(Turn(role=role, content=str(m.get("content") or ""), loss=bool(m.get("loss", False))))
     return Conversation(
         id=f"{split}/{rec.get('id', rid)}", source=f"agentflan/{split}", format="release", turns=trim(turns)

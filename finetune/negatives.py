@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agentflan_eval.finetune.align import tools_system_prompt
-from agentflan_eval.finetune.records import Conversation, ToolSpec, Turn
+from agentflan_eval.finetune.records import Conversation, NegativeKind, ToolSpec, Turn
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ def build_negatives(
     return out
 
 
-def _sample(p: QAPair, tools: list[ToolSpec], kind: str, tool_source: str) -> Conversation:
+def _sample(p: QAPair, tools: list[ToolSpec], kind: NegativeKind, tool_source: str) -> Conversation:
     return Conversation(
         id=f"negative-{kind}/{p.id}",
         source="self_instruct",
         format="negative",
-        negative=kind,  # type: ignore[arg-type]
+        negative=kind,
         turns=[
             Turn(role="system", content=tools_system_prompt(tools)),
             Turn(role="user", content=p.query),

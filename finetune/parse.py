@@ -97,6 +97,33 @@ def parse_toolbench(rec: dict[str, Any], rid: str) -> Trajectory:
     Mid-trajectory user turns are DFSDT's "previous trials failed" prompts, search machinery rather
     than requests: they are dropped (and counted in ``metadata``).
     """
+    gen, msgs = _toolbench_winning_chain(rec)
+    tools = _toolbench_tools(gen)
+    steps, dropped = _toolbench_steps(msgs[2:])
+    query = re.sub(r"\s*Begin!\s*$", "", msgs[1]["content"].strip())
+    system = (
+        msgs[0]["content"]
+        + "\nSpecifically, you have access to the following APIs: "
+        + json.dumps(gen.get("function", []), ensure_ascii=False)
+    )
+    return Trajectory(
+        id=rid,
+        source="toolbench",
+        query=query,
+        tools=tools,
+        steps=steps,
+        original=[
+            Turn(role="system", content=system),
+            Turn(role="user", content=msgs[1]["content"]),
+            *_toolllama_turns(steps),
+        ],
+        metadata={"dropped_user_turns": dropped},
+    )
+
+
+def _toolbench_winning_chain(rec: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(``answer_generation``, its last message chain), checked to be a winning, valid trajectory that
+    opens with the system and user turns."""
     gen = rec.get("answer_generation") or {}
     chains = gen.get("train_messages") or []
     if not rec.get("win") or not gen.get("valid_data") or not chains:
@@ -104,15 +131,25 @@ def parse_toolbench(rec: dict[str, Any], rid: str) -> Trajectory:
     msgs = chains[-1]
     if len(msgs) < 3 or msgs[0]["role"] != "system" or msgs[1]["role"] != "user":
         raise ParseError("does not open with system and user turns")
-    functions = [f for f in gen.get("function", []) if f.get("name") != "Finish"]
-    tools = [
+    return gen, msgs
+
+
+def _toolbench_tools(gen: dict[str, Any]) -> list[ToolSpec]:
+    """The offered functions, less the ``Finish`` pseudo-function."""
+    return [
         ToolSpec(name=f["name"], description=f.get("description", ""), parameters=f.get("parameters", {}))
-        for f in functions
+        for f in gen.get("function", [])
+        if f.get("name") != "Finish"
     ]
+
+
+def _toolbench_steps(turns: list[dict[str, Any]]) -> tuple[list[TrajectoryStep], int]:
+    """The steps after the opening turns, up to ``Finish(give_answer)``, and the number of user turns
+    dropped. Assistant texts before a call become its thought; a function turn is the observation."""
     steps: list[TrajectoryStep] = []
     pending: list[str] = []
     dropped = 0
-    for m in msgs[2:]:
+    for m in turns:
         if m["role"] == "assistant":
             if m.get("content"):
                 pending.append(m["content"].strip())
@@ -133,25 +170,7 @@ def parse_toolbench(rec: dict[str, Any], rid: str) -> Trajectory:
             dropped += 1
     if not steps or steps[-1].final_answer is None:
         raise ParseError("no Finish(give_answer)")
-    query = re.sub(r"\s*Begin!\s*$", "", msgs[1]["content"].strip())
-    system = (
-        msgs[0]["content"]
-        + "\nSpecifically, you have access to the following APIs: "
-        + json.dumps(gen.get("function", []), ensure_ascii=False)
-    )
-    return Trajectory(
-        id=rid,
-        source="toolbench",
-        query=query,
-        tools=tools,
-        steps=steps,
-        original=[
-            Turn(role="system", content=system),
-            Turn(role="user", content=msgs[1]["content"]),
-            *_toolllama_turns(steps),
-        ],
-        metadata={"dropped_user_turns": dropped},
-    )
+    return steps, dropped
 
 
 def _json_args(text: str) -> dict[str, Any]:

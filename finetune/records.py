@@ -19,6 +19,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 # (instruction following); chat: general chat; negative: a plain answer where no tool call belongs.
 Capability = Literal["reasoning", "retrieval", "understanding", "instruct", "chat", "negative"]
 Format = Literal["react", "aligned", "chat", "negative", "release"]
+NegativeKind = Literal["a", "b"]  # a: no tools listed; b: tools listed, none fits
 AGENT_CAPABILITIES: tuple[str, ...] = ("reasoning", "retrieval", "understanding")
 
 
@@ -67,7 +68,7 @@ class Conversation(_Model):
     source: str
     format: Format
     turns: list[Turn]
-    negative: Literal["a", "b"] | None = None
+    negative: NegativeKind | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     def content_key(self) -> str:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agentflan_eval.data import DataFile, DataResolver, hub_endpoint, reachable, read_json, read_jsonl
 from agentflan_eval.errors import DataMissingError
@@ -19,6 +20,7 @@ from agentflan_eval.finetune.negatives import QAPair, seed_task_pairs
 from agentflan_eval.finetune.records import Conversation, Trajectory
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 FIREACT_FILES = ("hotpotqa", "hotpotqa_multimethod", "multitask", "multitask_multimethod")
 _FIREACT = "anchen1011/FireAct data/finetune/gpt_format/{}.jsonl"
@@ -65,9 +67,9 @@ Skips = Counter  # "source: reason" -> count
 
 
 def _collect(
-    items: Iterable[tuple[str, Any]], fn: Callable[[Any, str], Any], source: str, skipped: Skips
-) -> list[Any]:
-    out = []
+    items: Iterable[tuple[str, Any]], fn: Callable[[Any, str], _T], source: str, skipped: Skips
+) -> list[_T]:
+    out: list[_T] = []
     for rid, raw in items:
         try:
             out.append(fn(raw, rid))
@@ -164,7 +166,7 @@ def load_agentinstruct(
         rows = _local_rows(local, split) if local else _hub_rows(AGENTINSTRUCT_REPO, data, split=split)
         out += _collect(
             ((f"agentinstruct/{split}/{r.get('id', i)}", r) for i, r in enumerate(rows)),
-            lambda r, rid, s=split: parse.parse_agentinstruct(r, rid, f"agentinstruct/{s}"),
+            partial(parse.parse_agentinstruct, source=f"agentinstruct/{split}"),
             f"agentinstruct/{split}",
             skipped,
         )
@@ -184,7 +186,7 @@ def load_agentflan(
         )
         out += _collect(
             ((f"{i}", r) for i, r in enumerate(rows)),
-            lambda r, rid, s=split: chat.release_conversation(r, rid, s),
+            partial(chat.release_conversation, split=split),
             f"agentflan/{split}",
             skipped,
         )

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.projections.polar import PolarAxes
 
 from agentflan_eval.report.tables import PARTIAL_MARK, Row, Table
 
-_SAVE = {"png": {"dpi": 110, "metadata": {"Software": None}}, "svg": {"metadata": {"Date": None}}}
+_SAVE: dict[str, dict[str, Any]] = {
+    "png": {"dpi": 110, "metadata": {"Software": None}},
+    "svg": {"metadata": {"Date": None}},
+}
 _RUN_COLOURS = ("#d62728", "#1f3fbf", "#e67e00", "#2ca02c", "#9467bd", "#8c564b")
 
 
@@ -61,6 +66,7 @@ def radar_figure(table: Table) -> Figure:
     fig = Figure(figsize=(9.5, 6.6))
     fig.subplots_adjust(left=0.07, right=0.6, top=0.88, bottom=0.08)
     ax = fig.add_subplot(projection="polar")
+    assert isinstance(ax, PolarAxes)  # matplotlib's stubs type every non-3d projection as plain Axes
     ax.set_theta_offset(math.pi / 2)  # first axis on top, then clockwise, as the paper draws it
     ax.set_theta_direction(-1)
     colours = _colours(table)

@@ -26,7 +26,7 @@ _MIN_SHARED_PREFIX = 200  # characters; shorter shared prefixes are not worth a 
 
 
 def _asset(name: str) -> str:
-    return resources.files("agentflan_eval.report").joinpath("assets", name).read_text(encoding="utf-8")
+    return (resources.files("agentflan_eval.report") / "assets" / name).read_text(encoding="utf-8")
 
 
 def _table_html(table: Table) -> str:

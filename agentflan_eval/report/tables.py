@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,6 +26,9 @@ from agentflan_eval.scoring import (
     percent,
 )
 from agentflan_eval.store import RunStore
+
+if TYPE_CHECKING:
+    from agentflan_eval.benchmark import Benchmark
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +100,7 @@ class RunSummary(Model):
 
 class Row(Model):
     label: str
-    kind: str  # "baseline" | "run"
+    kind: Literal["baseline", "run"]
     source: str  # baseline table name, or the run dir
     values: dict[str, float | None]
     marks: dict[str, str] = Field(default_factory=dict)  # column → markers explained in the notes
@@ -206,7 +210,7 @@ def _interval(
     return _scaled(mean_interval(values, n_resamples, seed), to_pct)
 
 
-def _benchmark(manifest: RunManifest, task: str):  # -> Benchmark | None (imported lazily)
+def _benchmark(manifest: RunManifest, task: str) -> Benchmark | None:  # benchmarks imported lazily
     from agentflan_eval import benchmarks
     from agentflan_eval.config import RunConfig
     from agentflan_eval.data import DataResolver
@@ -220,7 +224,7 @@ def _benchmark(manifest: RunManifest, task: str):  # -> Benchmark | None (import
     return cls(config, DataResolver(config.data_dir))
 
 
-def _is_plain_mean(bench: object) -> bool:
+def _is_plain_mean(bench: Benchmark) -> bool:
     from agentflan_eval.benchmark import Benchmark
 
     return type(bench).task_score is Benchmark.task_score

@@ -7,6 +7,7 @@ Markdown and HTML outputs format cells with :func:`display_frame`, CSV keeps raw
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import pandas as pd
 
@@ -49,32 +50,51 @@ def raw_frame(table: Table) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "kind", "source", *table.columns, "marks"])
 
 
-def task_rows(runs: list[RunSummary]) -> list[dict[str, object]]:
+class TaskRow(TypedDict):
+    """One task of one run, as tasks.csv stores it (the keys are its columns, in order)."""
+
+    run: str
+    task: str
+    suite: str
+    metric: str
+    score: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_standard: int
+    partial: bool
+    statuses: str
+    invalid_action_rate: float
+    errors: int
+    left_out: int
+    strict_score: float | None
+    wall_seconds: float | None
+
+
+def task_rows(runs: list[RunSummary]) -> list[TaskRow]:
     """Per-task scores of every run with sample count, bootstrap interval and episode statuses."""
-    out = []
-    for run in runs:
-        for t, c in run.tasks.items():
-            out.append(
-                {
-                    "run": run.label,
-                    "task": t,
-                    "suite": c.suite,
-                    "metric": c.metric,
-                    "score": c.score,
-                    "ci_low": c.ci_low,
-                    "ci_high": c.ci_high,
-                    "n": c.n,
-                    "n_standard": c.n_standard,
-                    "partial": c.partial,
-                    "statuses": ", ".join(f"{k} {v}" for k, v in sorted(c.statuses.items())),
-                    "invalid_action_rate": c.invalid_action_rate,
-                    "errors": c.errors,
-                    "left_out": c.left_out,
-                    "strict_score": c.strict_score,
-                    "wall_seconds": c.wall_seconds,
-                }
-            )
-    return out
+    return [
+        TaskRow(
+            run=run.label,
+            task=t,
+            suite=c.suite,
+            metric=c.metric,
+            score=c.score,
+            ci_low=c.ci_low,
+            ci_high=c.ci_high,
+            n=c.n,
+            n_standard=c.n_standard,
+            partial=c.partial,
+            statuses=", ".join(f"{k} {v}" for k, v in sorted(c.statuses.items())),
+            invalid_action_rate=c.invalid_action_rate,
+            errors=c.errors,
+            left_out=c.left_out,
+            strict_score=c.strict_score,
+            wall_seconds=c.wall_seconds,
+        )
+        for run in runs
+        for t, c in run.tasks.items()
+    ]
 
 
 def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
@@ -84,7 +104,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Task": r["task"],
             "Suite": r["suite"],
             "Metric": r["metric"],
-            "Score": _fmt(r["score"], 2, "*" if r["partial"] else ""),  # type: ignore[arg-type]
+            "Score": _fmt(r["score"], 2, "*" if r["partial"] else ""),
             "95% CI": MISSING if r["ci_low"] is None else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
             "n / standard": f"{r['n']} / {r['n_standard']}" + (" (partial)" if r["partial"] else ""),
             "Statuses": r["statuses"],
@@ -93,7 +113,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Left out (strict score)": (
                 f"{r['left_out']} ({r['strict_score']:.2f})" if r["strict_score"] is not None else "0"
             ),
-            "Wall time": duration_text(r["wall_seconds"]),  # type: ignore[arg-type]
+            "Wall time": duration_text(r["wall_seconds"]),
         }
         for r in task_rows(runs)
     ]

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
 from agentflan_eval.benchmark import Sample
 from agentflan_eval.benchmarks.agent_h.prompts import render
-from agentflan_eval.benchmarks.agent_h.queries import Query, general_queries, knowledge_queries
+from agentflan_eval.benchmarks.agent_h.queries import Query, QueryKind, general_queries, knowledge_queries
 from agentflan_eval.benchmarks.agent_h.tools import ApiSpec, Catalogue, Tool
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Message
@@ -39,9 +39,11 @@ DEFAULT_SEED = 0
 N_PER_CASE = 300
 GENERAL_PER_CASE = 200  # in none_fits and no_tools; the rest are knowledge questions
 MAX_LISTED_APIS = 12
-CASES = ("none_fits", "no_tools", "control")
-FORMATS = ("react", "chat")
-CELL_ORDER = (
+Case = Literal["none_fits", "no_tools", "control"]
+Fmt = Literal["react", "chat"]
+CASES: tuple[Case, ...] = ("none_fits", "no_tools", "control")
+FORMATS: tuple[Fmt, ...] = ("react", "chat")
+CELL_ORDER: tuple[tuple[Case, Fmt], ...] = (
     ("none_fits", "react"),
     ("control", "chat"),
     ("no_tools", "react"),
@@ -54,8 +56,6 @@ SEARCH_GOLD = {
     "seo_api": ("search_for_seo_api", "serp_get_for_seo_api", "crawl_for_seo_api", "search_b_for_seo_api"),
 }
 
-Case = Literal["none_fits", "no_tools", "control"]
-Fmt = Literal["react", "chat"]
 T = TypeVar("T")
 
 
@@ -64,7 +64,7 @@ class AgentHSample(Sample):
     format: Fmt
     query: str
     query_id: str  # "<dataset>:<id>"
-    kind: str  # general | knowledge | toolbench
+    kind: QueryKind
     apis: list[ApiSpec] = Field(default_factory=list)  # the listed functions, in prompt order
     gold: list[str] = Field(default_factory=list)  # control: the listed APIs that fit the query
 
@@ -76,7 +76,11 @@ def _key(seed: int, *parts: str) -> str:
     return hashlib.sha256("\x1f".join([str(GENERATOR_VERSION), str(seed), *parts]).encode()).hexdigest()
 
 
-def _shuffled(items: Iterable[T], seed: int, salt: str, ident=lambda x: x.id) -> list[T]:
+def _id(x: Any) -> str:
+    return x.id
+
+
+def _shuffled(items: Iterable[T], seed: int, salt: str, ident: Callable[[T], str] = _id) -> list[T]:
     return sorted(items, key=lambda x: _key(seed, salt, ident(x)))
 
 

@@ -36,6 +36,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -82,7 +83,7 @@ _TOOL_PATH = frozenset({"action", "action input", "observation"})
 @dataclass(frozen=True)
 class Call:
     name: str
-    syntax: str  # react | json
+    syntax: Literal["react", "json"]
     arguments: str = ""
     pos: int = 0
 

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -54,12 +55,15 @@ NEEDS_TOOL = re.compile(
 )
 
 
+QueryKind = Literal["general", "knowledge", "toolbench"]
+
+
 class Query(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str  # "<dataset>:<id in the dataset>"
     text: str
-    kind: str  # general | knowledge | toolbench
+    kind: QueryKind
 
 
 def needs_tool(text: str) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -170,7 +170,7 @@ class Tool(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    source: str  # t_eval | toolbench
+    source: Literal["t_eval", "toolbench"]
     apis: list[ApiSpec]
 
     @property

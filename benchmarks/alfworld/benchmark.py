@@ -184,13 +184,16 @@ class ALFWorld(Benchmark):
         if not all(importlib.util.find_spec(m) for m in ("alfworld", "textworld", "nltk")):
             return "needs the alfworld, textworld and nltk packages (pip install 'agentflan-eval[heldin]')"
         missing = super().unavailable()
-        if missing is None and self.data.find(self._game_file(self.load_samples()[0])) is None:  # type: ignore[arg-type]
+        if missing is None and self.data.find(self._game_file(self._games()[0])) is None:
             return f"needs the ALFWorld game files under alfworld/json_2.1.1 ({GAME_SOURCE})"
         return missing
 
     def load_samples(self) -> list[Sample]:
+        return list(self._games())
+
+    def _games(self) -> list[AlfworldSample]:
         path = self.data.path(GAMES)
-        out: list[Sample] = []
+        out: list[AlfworldSample] = []
         for task_type, games in read_json(path).items():
             for game in games:
                 parts = game.split("/")

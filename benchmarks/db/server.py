@@ -20,6 +20,7 @@ from agentflan_eval.errors import AgentFlanError
 
 _SERVERS = ("mariadbd", "mysqld")
 _INSTALLERS = ("mariadb-install-db", "mysql_install_db")
+_NEEDS_SERVER = "needs a MariaDB server (Debian package mariadb-server)"
 
 
 def _find(names: tuple[str, ...]) -> str | None:
@@ -32,16 +33,24 @@ def _find(names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _binaries() -> tuple[str, str] | None:
+    """(server, installer) paths, or None when either is missing."""
+    server, installer = _find(_SERVERS), _find(_INSTALLERS)
+    return None if server is None or installer is None else (server, installer)
+
+
 def server_unavailable() -> str | None:
-    if _find(_SERVERS) is None or _find(_INSTALLERS) is None:
-        return "needs a MariaDB server (Debian package mariadb-server)"
-    return None
+    return _NEEDS_SERVER if _binaries() is None else None
 
 
 class LocalMariaDB:
     def __init__(self, root: Path | None = None):
-        self._tmp = None if root else tempfile.TemporaryDirectory(prefix="agentflan-mariadb-")
-        self.root = Path(root or self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if root:
+            self.root = Path(root)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="agentflan-mariadb-")
+            self.root = Path(self._tmp.name)
         self.socket = self.root / "mysqld.sock"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -50,14 +59,15 @@ class LocalMariaDB:
         return f"mysql://root@localhost/?unix_socket={self.socket}"
 
     def start(self, timeout: float = 60.0) -> Self:
-        reason = server_unavailable()
-        if reason:
-            raise AgentFlanError(reason)
+        binaries = _binaries()
+        if binaries is None:
+            raise AgentFlanError(_NEEDS_SERVER)
+        server, installer = binaries
         as_root = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root without it
         data = self.root / "data"
         install = subprocess.run(
             [
-                _find(_INSTALLERS),
+                installer,
                 "--no-defaults",
                 f"--datadir={data}",
                 "--skip-test-db",
@@ -73,7 +83,7 @@ class LocalMariaDB:
             raise AgentFlanError(f"mariadb-install-db failed: {install.stderr.strip()[-500:]}")
         self.proc = subprocess.Popen(
             [
-                _find(_SERVERS),
+                server,
                 "--no-defaults",
                 f"--datadir={data}",
                 f"--socket={self.socket}",

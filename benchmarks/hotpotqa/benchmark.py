@@ -139,6 +139,9 @@ class HotpotQA(Benchmark):
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"
 
     def load_samples(self) -> list[Sample]:
+        return list(self._questions())
+
+    def _questions(self) -> list[HotpotQASample]:
         """Levels interleaved (easy, medium, hard, easy, ...) so that --limit N stays balanced."""
         per_level = []
         for level, f in QUESTION_FILES.items():
@@ -175,9 +178,13 @@ class HotpotQA(Benchmark):
             from agentflan_eval.benchmarks.hotpotqa.wikipedia import WikipediaSearch
 
             return WikipediaSearch()
+        return self._corpus
+
+    @cached_property
+    def _corpus(self) -> ParagraphCorpus:
         pages: dict[str, list[str]] = {}
-        for s in self.load_samples():
-            for title, sents in s.context:  # type: ignore[attr-defined]
+        for s in self._questions():
+            for title, sents in s.context:
                 pages.setdefault(title, sents)
         extra = self.data.find(EXTRA_CORPUS)
         if extra is not None:
@@ -191,7 +198,7 @@ class HotpotQA(Benchmark):
     def deviations(self) -> list[Deviation]:
         if self.config.search_backend == "wikipedia":
             return []
-        n = len(self.search_backend.pages)  # type: ignore[attr-defined]
+        n = len(self._corpus.pages)
         return [
             Deviation(
                 task=self.name,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class ParagraphCorpus:
         return None, self.similar(query)
 
     @cached_property
-    def _index(self):
+    def _index(self) -> tuple[Any, Any, list[str]]:  # (fitted TfidfVectorizer, document matrix, titles)
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         titles = list(self.pages)

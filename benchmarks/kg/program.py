@@ -11,8 +11,10 @@ this writes standard SPARQL 1.1 (``||``, ``COUNT(DISTINCT ?x)``), which Virtuoso
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 PREFIX = "PREFIX ns: <http://rdf.freebase.com/ns/>"
+Op = Literal["ENTITY", "JOIN", "AND", "COUNT", "ARGMAX", "ARGMIN"]
 _LANG = "FILTER (!isLiteral(?x) || lang(?x) = '' || langMatches(lang(?x), 'en'))"
 
 
@@ -22,7 +24,7 @@ class ProgramError(ValueError):
 
 @dataclass(frozen=True)
 class Program:
-    op: str  # ENTITY | JOIN | AND | COUNT | ARGMAX | ARGMIN
+    op: Op
     args: tuple[Program | str, ...]
 
     @staticmethod

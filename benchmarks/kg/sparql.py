@@ -64,9 +64,13 @@ class LocalSparql:
 
     def select(self, query: str) -> list[str]:
         from pyparsing import ParseException
+        from rdflib.query import ResultRow
 
         try:
             rows = self.graph.query(query)
         except ParseException as e:
             raise QueryError(str(e)) from e
-        return [clean_value(str(v)) for row in rows for v in row if v is not None]
+        # a SELECT yields ResultRows; ASK (a bool) and CONSTRUCT (triples) have no bindings to return
+        return [
+            clean_value(str(v)) for row in rows if isinstance(row, ResultRow) for v in row if v is not None
+        ]

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from agentflan_eval.benchmarks.kg.program import (
     Program,
@@ -124,7 +125,7 @@ class KGSession:
     # -- the tools: each returns (new variable or None, observation) ------------------------
     def get_relations(self, v: Variable | str) -> tuple[None, str]:
         p = self._program(v)
-        query = entity_relations_query(p.args[0]) if p.op == "ENTITY" else relations_query(p)  # type: ignore[arg-type]
+        query = entity_relations_query(str(p.args[0])) if p.op == "ENTITY" else relations_query(p)
         rels = sorted(set(self.client.select(query)) & self.ontology.relations)
         self._relations[str(p)] = rels
         return None, f"Observation: [{', '.join(rels)}]"
@@ -150,7 +151,9 @@ class KGSession:
         self._attributes[str(v.program)] = attrs
         return None, f"Observation: [{', '.join(attrs)}]"
 
-    def _superlative(self, op: str, v: Variable, attribute: str) -> tuple[Variable, str]:
+    def _superlative(
+        self, op: Literal["ARGMAX", "ARGMIN"], v: Variable, attribute: str
+    ) -> tuple[Variable, str]:
         if attribute not in self._attributes[str(v.program)]:
             raise ValueError("attribute must be an attribute of the variable (from get_attributes)")
         return Variable(

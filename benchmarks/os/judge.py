@@ -111,12 +111,12 @@ def run_checks(problem: OSProblem, answer: str | None, box: Sandbox) -> list[Che
 
 def verdict(problem: OSProblem, answer: str | None, steps: Sequence[CheckStep]) -> bool:
     """Whether the problem is solved; comparator steps are recomputed, sandbox steps read as recorded."""
-    if problem.match is not None or problem.match_regex is not None:
-        if isinstance(answer, str) and problem.match_strip:
-            answer = answer.strip()
-        if problem.match is not None:
-            return answer == problem.match
-        return answer is not None and re.search(problem.match_regex, answer) is not None  # type: ignore[arg-type]
+    if answer is not None and problem.match_strip:  # the answer is read only by the two matchers
+        answer = answer.strip()
+    if problem.match is not None:
+        return answer == problem.match
+    if problem.match_regex is not None:
+        return answer is not None and re.search(problem.match_regex, answer) is not None
     if problem.check is None or len(steps) != len(problem.check):
         return False
     return all((compare(s.comparator, s.params) if s.comparator else s.returncode) == 0 for s in steps)

@@ -98,15 +98,15 @@ class SciWorldEnv(Environment):
         if action.name == "think":
             obs, done, status, taken = "OK.", False, None, action.raw.strip()
         else:
-            obs, done, status, taken = self._act(action.argument)
+            obs, done, status, taken = self._act(self.sim, action.argument)
         obs = protocol.clean(obs)
         self.recent.append(f"({taken}, {obs})")
         if not done and len(self.recent) >= 5 and len(set(self.recent[-5:])) == 2:
             done, self.ended = True, "loop"  # the last five turns alternate between two (action, observation)
         return Observation(text=obs, done=done, status=status)
 
-    def _act(self, text: str) -> tuple[str, bool, EpisodeStatus | None, str]:
-        env = self.sim.env  # type: ignore[union-attr]
+    def _act(self, sim: Simulator, text: str) -> tuple[str, bool, EpisodeStatus | None, str]:
+        env = sim.env
         candidates = protocol.candidate_actions(
             env.get_valid_action_object_combinations(), self.look, env.inventory().lower(), self.recent
         )

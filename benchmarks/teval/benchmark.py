@@ -35,6 +35,7 @@ from agentflan_eval.records import (
     Message,
     Overflow,
     PromptFormat,
+    Role,
     Score,
     Step,
 )
@@ -73,7 +74,13 @@ PRIMARY = {
     "understand_str": "args",
     "review_str": "review_quality",
 }  # the per-sample value of each subset
-_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "function": "tool", "tool": "tool"}
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "function": "tool",
+    "tool": "tool",
+}
 
 
 class TEvalSample(Sample):
@@ -116,9 +123,9 @@ class TEval(Benchmark):
     def files(self) -> tuple[str, dict[str, Path]] | str:
         """('subset'|'full', {stem: path}) for the first complete set found, or why there is none."""
         for kind, table in (("subset", SUBSET_FILES), ("full", FULL_FILES)):
-            found = {s: self.data.find(f) for s, f in table.items()}
-            if all(found.values()):
-                return kind, found  # type: ignore[return-value]
+            found = {s: p for s, f in table.items() if (p := self.data.find(f)) is not None}
+            if len(found) == len(table):
+                return kind, found
         need = (
             f"needs the T-Eval data in <data dir>/t_eval/data/: the eight *_v2_subset.json files (OpenCompass; "
             f"e.g. instruct_v2_subset.json) or Hub {HUB_REPO} data/*_v2.json"
@@ -277,4 +284,4 @@ def _messages(prompt: Any) -> list[Message]:
         import json
 
         prompt = json.loads(prompt)
-    return [Message(role=_ROLES[m["role"]], content=str(m["content"])) for m in prompt]  # type: ignore[arg-type]
+    return [Message(role=_ROLES[m["role"]], content=str(m["content"])) for m in prompt]

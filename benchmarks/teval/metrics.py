@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from string import Formatter
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -130,31 +130,39 @@ def instruct_metrics(
 
 
 # -- Plan -------------------------------------------------------------------------------------------
-def load_plan(data: Any) -> list[dict[str, Any]]:
+class PlanStep(TypedDict):
+    """One step of a plan, as T-Eval's data writes it (``args`` kept as text)."""
+
+    name: str
+    id: int
+    args: str
+
+
+def load_plan(data: Any) -> list[PlanStep]:
     """A plan as [{name, id, args (str)}]; [] when it does not parse."""
     try:
         plan = format_load(data, "[", "]")
         if not isinstance(plan, list):
             return []
-        return [{"name": str(s["name"]), "id": int(s["id"]), "args": str(s["args"])} for s in plan]
+        return [PlanStep(name=str(s["name"]), id=int(s["id"]), args=str(s["args"])) for s in plan]
     except (ParseError, KeyError, TypeError, ValueError):
         return []
 
 
-def plan_from_text(response: str, api_list: Sequence[str]) -> list[dict[str, Any]]:
+def plan_from_text(response: str, api_list: Sequence[str]) -> list[PlanStep]:
     """String-format plans: each line (or sentence) naming an API is a step; the earliest-named API wins."""
-    steps = []
+    steps: list[PlanStep] = []
     for line in response.replace(". ", "\n").split("\n"):
         hits = [(line.find(api), api) for api in api_list if line.find(api) != -1]
         if hits:
             name = min(hits, key=lambda h: h[0])[1]  # ties: the first API in the list, as the original
-            steps.append({"id": len(steps), "name": name, "args": line})
+            steps.append(PlanStep(id=len(steps), name=name, args=line))
     return steps
 
 
 def plan_metrics(
-    pred: list[dict[str, Any]],
-    gold: list[dict[str, Any]],
+    pred: list[PlanStep],
+    gold: list[PlanStep],
     embed: Embed,
     name_weight: float = NAME_WEIGHT,
     args_weight: float = ARGS_WEIGHT,
@@ -238,7 +246,7 @@ def rru_metrics(response: str, ground_truth: Any, eval_type: str, fmt: str, embe
         pred = load_rru(response, args_as_dict=True)
         if not pred or not gold:
             pred = {}
-        keys = ("thought", "name", "args")
+        keys: tuple[str, ...] = ("thought", "name", "args")
     else:
         field = {"reason": "thought", "retrieve": "name", "understand": "args"}[eval_type]
         pred, keys = {field: response}, (field,)
@@ -283,7 +291,7 @@ def dimension_scores(means: Mapping[str, float]) -> dict[str, float]:
 
     ``means`` keys are ``<subset>.<metric>``; an ability is left out when a subset it needs is missing.
     """
-    parts = {
+    parts: dict[str, list[tuple[str, ...]]] = {
         "Instruct": [
             ("instruct_json.format", "instruct_json.args_em"),
             ("instruct_string.format", "instruct_string.args_em"),

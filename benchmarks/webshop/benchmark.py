@@ -23,13 +23,16 @@ import uuid
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
 from agentflan_eval.benchmarks.common import agentbench
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataMissingError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
+
+if TYPE_CHECKING:
+    from agentflan_eval.benchmarks.webshop.site import WebShopSite
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +151,7 @@ class WebShop(Benchmark):
         return None
 
     @cached_property
-    def site(self):
+    def site(self) -> WebShopSite:
         from agentflan_eval.benchmarks.webshop.catalogue import human_goals, load_products
         from agentflan_eval.benchmarks.webshop.site import WebShopSite
 

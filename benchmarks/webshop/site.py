@@ -17,11 +17,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from agentflan_eval.benchmarks.webshop.catalogue import Goal, Product, ProductSearch
 from agentflan_eval.benchmarks.webshop.reward import RewardInfo, compute_reward
+
+if TYPE_CHECKING:
+    import jinja2
 
 RESULTS_PER_PAGE = 10
 SUB_PAGES = ("Description", "Features", "Reviews")
@@ -121,7 +124,7 @@ class WebShopSite:
         self.sessions: dict[str, Goal] = {}
 
     @cached_property
-    def _jinja(self):
+    def _jinja(self) -> dict[str, jinja2.Template]:
         import jinja2
 
         env = jinja2.Environment(autoescape=True)

@@ -11,7 +11,7 @@ when the phrase is missing).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,7 +32,8 @@ ActionType = Literal[
     "go_forward",
     "stop",
 ]
-NAMES: tuple[str, ...] = ActionType.__args__  # type: ignore[attr-defined]
+NAMES: tuple[ActionType, ...] = get_args(ActionType)
+_TYPES: dict[str, ActionType] = {n: n for n in NAMES}
 _BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "click": re.compile(r"click ?\[(\d+)\]"),
@@ -98,30 +99,41 @@ def parse_browser_action(action_str: str) -> BrowserAction:
     """``create_id_based_action``: one action string (without the backticks) to a typed action."""
     s = action_str.strip()
     head = (s.split("[")[0] if "[" in s else (s.split() or [""])[0]).strip()
-    if head not in NAMES:
+    kind = _TYPES.get(head)
+    if kind is None:
         raise ActionParseError(f"invalid action {s!r}")
-    if head == "type" and not s.endswith(("[0]", "[1]")):
+    if kind == "type" and not s.endswith(("[0]", "[1]")):
         s += " [1]"  # Enter is pressed by default
-    m = _PATTERNS[head].search(s) if head in _PATTERNS else None
-    if head in _PATTERNS and m is None and head != "stop":
-        raise ActionParseError(f"invalid {head} action {s!r}")
-    match head:
+    g = _arguments(kind, s)
+    match kind:
         case "click" | "hover":
-            return BrowserAction(type=head, element_id=m.group(1))  # type: ignore[union-attr]
+            return BrowserAction(type=kind, element_id=g[0])
         case "type":
-            text = m.group(2) + ("\n" if m.group(3) == "1" else "")  # type: ignore[union-attr]
-            return BrowserAction(type="type", element_id=m.group(1), text=text)  # type: ignore[union-attr]
+            return BrowserAction(type="type", element_id=g[0], text=g[1] + ("\n" if g[2] == "1" else ""))
         case "press":
-            return BrowserAction(type="press", key_comb=m.group(1))  # type: ignore[union-attr]
+            return BrowserAction(type="press", key_comb=g[0])
         case "scroll":
-            return BrowserAction(type="scroll", direction=m.group(1))  # type: ignore[union-attr]
+            return BrowserAction(type="scroll", direction=g[0])
         case "goto":
-            return BrowserAction(type="goto", url=m.group(1))  # type: ignore[union-attr]
+            return BrowserAction(type="goto", url=g[0])
         case "tab_focus":
-            return BrowserAction(type="tab_focus", tab=int(m.group(1)))  # type: ignore[union-attr]
+            return BrowserAction(type="tab_focus", tab=int(g[0]))
         case "stop":
-            return BrowserAction(type="stop", answer=m.group(1) if m else "")
-    return BrowserAction(type=head)  # type: ignore[arg-type]
+            return BrowserAction(type="stop", answer=g[0])
+    return BrowserAction(type=kind)
+
+
+def _arguments(kind: ActionType, s: str) -> tuple[str, ...]:
+    """The bracketed arguments of an action with a pattern; () for one without, ("",) for a bare stop."""
+    pattern = _PATTERNS.get(kind)
+    if pattern is None:
+        return ()
+    m = pattern.search(s)
+    if m is None:
+        if kind == "stop":
+            return ("",)
+        raise ActionParseError(f"invalid {kind} action {s!r}")
+    return m.groups()
 
 
 def parse_reply(reply: str) -> Action:

@@ -136,8 +136,8 @@ def render_tree(
     while stack:
         nid, depth = stack.pop()
         node = by_id[nid]
-        bid = node.get("backendDOMNodeId")
-        shown = str(order[bid]) if order is not None and bid in order else nid
+        bid: int | None = node.get("backendDOMNodeId")
+        shown = str(order[bid]) if order is not None and bid is not None and bid in order else nid
         line = _line(node, shown) if _visible(node, boxes, viewport) else None
         if line is not None:
             lines.append("\t" * depth + line)
