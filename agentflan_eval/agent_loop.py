@@ -208,11 +208,11 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
         )
     )
     if obs.restart and obs.text is not None and not obs.done:
-        ep.messages = [*ep.prompt[:-1], Message(role=obs.role, content=obs.text)]  # type: ignore[arg-type]
+        ep.messages = [*ep.prompt[:-1], Message(role=obs.role, content=obs.text)]
     else:
         ep.messages.append(Message(role="assistant", content=comp.text))
         if obs.text is not None and not obs.done:
-            ep.messages.append(Message(role=obs.role, content=obs.text))  # type: ignore[arg-type]
+            ep.messages.append(Message(role=obs.role, content=obs.text))
     if obs.done:
         return obs.status or EpisodeStatus.COMPLETED, None
     if len(ep.steps) >= bench.max_turns:

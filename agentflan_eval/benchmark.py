@@ -25,6 +25,7 @@ from agentflan_eval.records import (
     Message,
     Overflow,
     PromptFormat,
+    Role,
     Score,
     Step,
 )
@@ -46,7 +47,7 @@ class Observation(BaseModel):
     last one, not the conversation so far (protocols that clear the chat between rounds, e.g. Mind2Web)."""
 
     text: str | None = None
-    role: str = "user"
+    role: Role = "user"
     done: bool = False
     status: EpisodeStatus | None = None
     restart: bool = False
