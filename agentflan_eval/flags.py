@@ -80,7 +80,8 @@ def error_line(error: ValidationError, flags: Mapping[str, str]) -> str:
     for err in error.errors():
         field = str(err["loc"][0]) if err["loc"] else ""
         flag = flags.get(field, field)
-        ctx, got = err.get("ctx", {}), err.get("input")
+        ctx = {k: _number(v) for k, v in err.get("ctx", {}).items()}
+        got = _number(err.get("input"))
         if err["type"] == "greater_than_equal":
             parts.append(f"{flag} must be {ctx['ge']} or more, not {got}")
         elif err["type"] == "greater_than":
@@ -92,29 +93,29 @@ def error_line(error: ValidationError, flags: Mapping[str, str]) -> str:
     return "; ".join(parts)
 
 
+def _number(value: Any) -> Any:
+    return f"{value:g}" if isinstance(value, float) else value
+
+
 def _argparse_kwargs(name: str, field: FieldInfo) -> dict[str, Any]:
     meta = extra(field)
-    kind, optional = _unwrap(field.annotation)
+    kind = _unwrap(field.annotation)[0]
     kwargs: dict[str, Any] = {k: meta[k] for k in ("metavar", "nargs", "const", "required") if k in meta}
+    kwargs["help"] = _help(field)
     origin = typing.get_origin(kind)
     if kind is bool:
-        kwargs["action"] = "store_false" if field.default is True else "store_true"
-    elif origin is Literal:
-        kwargs.update(choices=list(typing.get_args(kind)), type=type(typing.get_args(kind)[0]))
-    elif origin in (list, tuple):
+        return {**kwargs, "action": "store_false" if field.default is True else "store_true"}
+    if origin is Literal:
+        return {**kwargs, "choices": list(typing.get_args(kind)), "type": type(typing.get_args(kind)[0])}
+    kwargs.setdefault("metavar", name.upper())
+    if origin in (list, tuple):
         item = typing.get_args(kind)[0]
-        if meta.get("action") == "append":  # repeated flag, one value each
-            kwargs.update(action="append", type=item)
-        else:
-            kwargs["type"] = lambda text, item=item: [item(x.strip()) for x in text.split(",") if x.strip()]
-    elif kind in (str, int, float, Path):
-        kwargs["type"] = kind
-    if kind is not bool and origin is not Literal:
-        kwargs.setdefault("metavar", name.upper())
-    else:
-        raise TypeError(f"no flag for a field of type {kind}; give it json_schema_extra={{'cli': False}}")
-    kwargs["help"] = _help(field, optional)
-    return kwargs
+        if meta.get("action") == "append":  # a repeated flag, one value each time
+            return {**kwargs, "action": "append", "type": item}
+        return {**kwargs, "type": lambda text: [item(x.strip()) for x in text.split(",") if x.strip()]}
+    if kind in (str, int, float, Path):
+        return {**kwargs, "type": kind}
+    raise TypeError(f"no flag for a field of type {kind}; give it json_schema_extra={{'cli': False}}")
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -126,7 +127,7 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _help(field: FieldInfo, optional: bool) -> str:
+def _help(field: FieldInfo) -> str:
     text = field.description or ""
     default = field.default
     unset = (
