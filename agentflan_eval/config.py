@@ -28,61 +28,63 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str | None = Field(
-        None,
+        default=None,
         description="local HF folder, .gguf file or folder holding one, Hub id, or model_zoo name "
         "(default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the served model "
         "name; with --backend replay the replay JSONL",
     )
     backend: Backend = Field(
-        "hf",
+        default="hf",
         description="model backend (default: hf; vllm needs the [vllm] extra on a CUDA GPU, or "
         "scripts/install_vllm_cpu.sh on a CPU)",
     )
-    suite: str | None = Field(None, description=f"one of {', '.join(SUITES)}, all")
+    suite: str | None = Field(default=None, description=f"one of {', '.join(SUITES)}, all")
     tasks: list[str] = Field(default_factory=list, description="comma-separated task names (see `list`)")
     limit: int | None = Field(
-        None, ge=1, description="first N samples of each task (default: the whole standard set)"
+        default=None, ge=1, description="first N samples of each task (default: the whole standard set)"
     )
-    output_dir: Path = Field(Path("runs"), description="where run dirs go")
+    output_dir: Path = Field(default=Path("runs"), description="where run dirs go")
     run_id: str | None = Field(
-        None, description="run dir name (default: derived from model and settings, so runs resume)"
+        default=None, description="run dir name (default: derived from model and settings, so runs resume)"
     )
-    batch_size: int = Field(8, ge=1, description="episodes advanced together")
+    batch_size: int = Field(default=8, ge=1, description="episodes advanced together")
     max_new_tokens: int = Field(
-        256,
+        default=256,
         ge=1,
         description="per model reply; tasks whose protocol fixes its own budget keep it "
         "(OS, DB, ALFWorld, KG: 128; T-Eval: 1024)",
     )
-    seed: int = Field(0, description="generation seed")
+    seed: int = Field(default=0, description="generation seed")
     chat_template: str | None = Field(
-        None, description="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)"
+        default=None, description="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)"
     )
     data_dir: Path | None = Field(
-        None, description="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
+        default=None, description="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
     )
-    replay_file: Path | None = Field(None, description="scripted replies for --backend replay")
+    replay_file: Path | None = Field(default=None, description="scripted replies for --backend replay")
     dtype: str | None = Field(
-        None, description="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)"
+        default=None, description="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)"
     )
-    report: bool = Field(True, description="do not write a report after the run")
+    report: bool = Field(default=True, description="do not write a report after the run")
     # hf backend
     device: str | None = Field(
-        None, description="torch device (default: cuda if available, else cpu)", json_schema_extra=_in("hf")
+        default=None,
+        description="torch device (default: cuda if available, else cpu)",
+        json_schema_extra=_in("hf"),
     )
     device_map: str | None = Field(
-        None,
+        default=None,
         description="'auto' spreads a model too large for one GPU over all GPUs",
         json_schema_extra=_in("hf"),
     )
     prefix_cache: bool = Field(
-        True,
+        default=True,
         description="re-read every prompt in full each turn instead of continuing the KV cache kept from "
         "the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)",
         json_schema_extra=_in("hf"),
     )
     kept_cache_gb: float | None = Field(
-        None,
+        default=None,
         ge=0,
         description="memory the kept KV caches may use, in GB (10^9 bytes); the least recently used go "
         "first; 0 keeps none, as --no-prefix-cache (default: 40% of the memory free once the model is "
@@ -91,18 +93,18 @@ class RunConfig(BaseModel):
     )
     # openai backend
     api_base: str | None = Field(
-        None,
+        default=None,
         description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (a comma-separated list "
         "spreads the requests)",
         json_schema_extra=_in("openai"),
     )
     api_key_env: str = Field(
-        "OPENAI_API_KEY",
+        default="OPENAI_API_KEY",
         description="environment variable holding the API key",
         json_schema_extra=_in("openai"),
     )
     max_connections: int = Field(
-        8,
+        default=8,
         ge=1,
         description="requests in flight, summed over every --api-base; also the number of episodes run "
         "at once (e.g. 64 for a vLLM/TGI server)",
@@ -110,35 +112,38 @@ class RunConfig(BaseModel):
     )
     # vLLM backend: parallelism and engine settings, passed to vllm.LLM; refused with other backends.
     tensor_parallel_size: int = Field(
-        1,
+        default=1,
         ge=1,
         description="GPUs each model copy is split across",
         json_schema_extra=_in("vllm", metavar="N"),
     )
     pipeline_parallel_size: int = Field(
-        1, ge=1, description="pipeline stages per model copy", json_schema_extra=_in("vllm", metavar="N")
+        default=1,
+        ge=1,
+        description="pipeline stages per model copy",
+        json_schema_extra=_in("vllm", metavar="N"),
     )
     data_parallel_size: int = Field(
-        1,
+        default=1,
         ge=1,
         description="model copies, each in its own process on its own GPUs",
         json_schema_extra=_in("vllm", metavar="N"),
     )
     gpu_memory_utilization: float | None = Field(
-        None,
+        default=None,
         gt=0,
         le=1,
         description="share of GPU memory vLLM may take; with vllm-cpu, of RAM (default: 0.9)",
         json_schema_extra=_in("vllm", metavar="F"),
     )
     max_model_len: int | None = Field(
-        None,
+        default=None,
         ge=1,
         description="context length (default: the model's)",
         json_schema_extra=_in("vllm", metavar="N"),
     )
     engine_args: str | None = Field(
-        None,
+        default=None,
         description="extra vllm.LLM arguments as a JSON object, e.g. '{\"enforce_eager\": true}'",
         json_schema_extra=_in("vllm", metavar="JSON"),
     )

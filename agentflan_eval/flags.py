@@ -130,10 +130,11 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
 def _help(field: FieldInfo) -> str:
     text = field.description or ""
     default = field.default
+    shown_elsewhere = "(default" in text or extra(field).get("required")
     unset = (
         default is None or default is PydanticUndefined or isinstance(default, bool) or default in ("", ())
     )
-    if not unset and "(default" not in text:
+    if not unset and not shown_elsewhere:
         shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
         text += f" (default: {shown})"
     return text.strip().replace("%", "%%")

@@ -57,7 +57,9 @@ def test_every_field_is_a_flag_and_the_old_flags_still_parse(tmp_path: Path) -> 
 
 def test_a_new_field_with_a_description_becomes_a_flag() -> None:
     class Later(RunConfig):
-        request_timeout: float = Field(60.0, gt=0, description="seconds before a request is abandoned")
+        request_timeout: float = Field(
+            default=60.0, gt=0, description="seconds before a request is abandoned"
+        )
 
     p = argparse.ArgumentParser()
     flags.add_flags(p, Later)

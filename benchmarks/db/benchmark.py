@@ -153,7 +153,7 @@ def parse_db_action(reply: str) -> Action:
 
 class DBOptions(TaskOptions):
     db_url: str | None = Field(
-        None, description="Database task: MySQL/MariaDB URL (default: SQLite in memory)"
+        default=None, description="Database task: MySQL/MariaDB URL (default: SQLite in memory)"
     )
 
 

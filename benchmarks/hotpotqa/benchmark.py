@@ -126,7 +126,7 @@ class HotpotQAEnv(Environment):
 
 class HotpotQAOptions(TaskOptions):
     search_backend: Literal["offline", "wikipedia"] = Field(
-        "offline", description="HotpotQA search: offline HotpotQA-paragraph corpus, or live Wikipedia"
+        default="offline", description="HotpotQA search: offline HotpotQA-paragraph corpus, or live Wikipedia"
     )
 
 

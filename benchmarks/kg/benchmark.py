@@ -93,7 +93,9 @@ class KGEnv(Environment):
 
 
 class KGOptions(TaskOptions):
-    kg_endpoint: str | None = Field(None, description="Knowledge Graph task: Freebase SPARQL endpoint URL")
+    kg_endpoint: str | None = Field(
+        default=None, description="Knowledge Graph task: Freebase SPARQL endpoint URL"
+    )
 
 
 class KnowledgeGraph(Benchmark):

@@ -151,7 +151,8 @@ class WebArenaEnv(BrowserEnv):
 
 class WebArenaOptions(TaskOptions):
     webarena_urls: str | None = Field(
-        None, description="WebArena task: JSON mapping of site placeholders to URLs, or a file holding it"
+        default=None,
+        description="WebArena task: JSON mapping of site placeholders to URLs, or a file holding it",
     )
 
 

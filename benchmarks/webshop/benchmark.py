@@ -117,7 +117,7 @@ class WebShopEnv(Environment):
 
 class WebShopOptions(TaskOptions):
     webshop_url: str | None = Field(
-        None, description="WebShop task: URL of a running official WebShop server"
+        default=None, description="WebShop task: URL of a running official WebShop server"
     )
 
 
