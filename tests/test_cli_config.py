@@ -184,3 +184,63 @@ def test_vllm_flags_with_another_backend(no_model: None, capsys: pytest.CaptureF
 def _run_parser() -> argparse.ArgumentParser:
     actions = build_parser()._subparsers._group_actions  # type: ignore[union-attr]
     return actions[0].choices["run"]
+
+
+# -- finetune: flags from BuildConfig and TrainConfig ---------------------------------------------
+
+
+def _finetune(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["finetune", *argv])
+
+
+def test_build_data_flags_fill_a_build_config(tmp_path: Path) -> None:
+    from agentflan_eval.finetune.build_data import BuildConfig
+
+    a = _finetune(
+        *(
+            "build-data",
+            "--out",
+            str(tmp_path),
+            "--sources",
+            "os,kg",
+            "--agentinstruct",
+            "--agentflan",
+            "x.jsonl",
+        ),
+        *("--sharegpt", "a.json", "--sharegpt", "b.json", "--no-oasst", "--ratio-retrieval", "0.3"),
+        *("--no-decontaminate", "--max-per-source", "5"),
+    )
+    cfg = flags.build(BuildConfig, flags.given(a, BuildConfig))
+    assert cfg.sources == ("os", "kg") and cfg.agentinstruct == "hub" and cfg.agentflan == "x.jsonl"
+    assert cfg.sharegpt == (Path("a.json"), Path("b.json")) and not cfg.oasst and not cfg.decontaminate
+    assert (
+        cfg.ratios == {"reasoning": 1.0, "retrieval": 0.3, "understanding": 0.7} and cfg.max_per_source == 5
+    )
+    assert cfg.fireact_files == BuildConfig().fireact_files and cfg.negatives_a == 40
+
+
+def test_train_flags_override_the_config_file(tmp_path: Path) -> None:
+    from agentflan_eval.finetune.train import TrainConfig
+
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps({"lr": 0.1, "batch_size": 2, "lora": True, "fsdp": "full_shard"}))
+    a = _finetune("train", "--config", str(file), "--lr", "0.001", "--no-resume", "--packing")
+    cfg = TrainConfig.from_file(a.config, **flags.given(a, TrainConfig))
+    assert (cfg.lr, cfg.batch_size, cfg.lora, cfg.fsdp) == (0.001, 2, True, "full_shard")
+    assert cfg.resume is False and cfg.packing is True and cfg.max_length == TrainConfig().max_length
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--batch-size", "0"], "--batch-size must be 1 or more, not 0"),
+        (
+            ["build-data", "--out", "o", "--ratio-reasoning", "2"],
+            "--ratio-reasoning must be at most 1, not 2",
+        ),
+    ],
+)
+def test_bad_finetune_values_name_their_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert message in one_line_error(["finetune", *argv], capsys)
