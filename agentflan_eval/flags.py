@@ -39,7 +39,7 @@ def is_flag(field: FieldInfo) -> bool:
 
 
 def flag_name(name: str, field: FieldInfo) -> str:
-    negated = field.default is True and _unwrap(field.annotation)[0] is bool
+    negated = field.default is True and _unwrap(field.annotation) is bool
     return ("--no-" if negated else "--") + name.replace("_", "-")
 
 
@@ -99,7 +99,7 @@ def _number(value: Any) -> Any:
 
 def _argparse_kwargs(name: str, field: FieldInfo) -> dict[str, Any]:
     meta = extra(field)
-    kind = _unwrap(field.annotation)[0]
+    kind = _unwrap(field.annotation)
     kwargs: dict[str, Any] = {k: meta[k] for k in ("metavar", "nargs", "const", "required") if k in meta}
     kwargs["help"] = _help(field)
     origin = typing.get_origin(kind)
@@ -118,13 +118,13 @@ def _argparse_kwargs(name: str, field: FieldInfo) -> dict[str, Any]:
     raise TypeError(f"no flag for a field of type {kind}; give it json_schema_extra={{'cli': False}}")
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """``X | None`` → (X, True); anything else → (it, False)."""
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` → X (None means "not given", which a missing flag already says)."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
-            return args[0], True
-    return annotation, False
+            return args[0]
+    return annotation
 
 
 def _help(field: FieldInfo) -> str:

@@ -244,3 +244,30 @@ def test_bad_finetune_values_name_their_flag(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert message in one_line_error(["finetune", *argv], capsys)
+
+
+def test_rescore_of_a_run_whose_config_is_no_longer_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agentflan_eval.records import GenerationConfig, RunManifest
+    from agentflan_eval.store import RunStore
+
+    store = RunStore(tmp_path / "r")
+    store.root.mkdir()
+    config = {**RunConfig().model_dump(mode="json"), "limit": -1}
+    store.write_manifest(
+        RunManifest(
+            run_id="r",
+            created="now",
+            model="m",
+            backend="hf",
+            chat_template="chatml",
+            rendered_example="",
+            generation=GenerationConfig(),
+            config=config,
+            tasks=[],
+            command_line=[],
+            package_versions={},
+        )
+    )
+    assert "limit must be 1 or more, not -1" in one_line_error(["rescore", str(store.root)], capsys)
