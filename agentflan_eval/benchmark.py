@@ -5,6 +5,10 @@ A benchmark is one package ``benchmarks/<task>/`` whose ``benchmark.py`` holds o
 episode opens, what a reply means, how the world answers and what the episode was worth.
 Scoring is a pure function of the sample, the steps and what the environment reported at the end,
 so ``rescore`` can recompute every score from saved transcripts without a model.
+
+A task's own settings (a service URL, a search backend) are fields of its ``Options`` model: the CLI
+makes each a ``run`` flag, the run config carries them in ``task_options`` (so the manifest records
+them) and the benchmark reads them as ``self.options``.
 """
 
 from __future__ import annotations
@@ -71,6 +75,12 @@ class Environment(ABC):
         return None
 
 
+class TaskOptions(BaseModel):
+    """Base of a benchmark's ``Options``; with no fields, the task has no options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class Benchmark(ABC):
     name: ClassVar[str]
     suite: ClassVar[str]  # held-in | held-out | hallucination
@@ -91,10 +101,13 @@ class Benchmark(ABC):
     overflow: ClassVar[Overflow] = Overflow.END_EPISODE
     overflow_note: ClassVar[str] = ""
     prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT
+    Options: ClassVar[type[TaskOptions]] = TaskOptions  # the task's own settings; each field is a run flag
+    options: TaskOptions  # a subclass narrows this to its Options
 
     def __init__(self, config: RunConfig, data: DataResolver):
         self.config = config
         self.data = data
+        self.options = self.Options.model_validate(config.task_options.get(self.name, {}))
 
     # -- what a run needs to know before it starts ------------------------------------------
     def unavailable(self) -> str | None:
@@ -146,3 +159,11 @@ class Benchmark(ABC):
         if not scores:
             return None, {}
         return sum(s.value for _, s in scores) / len(scores), {}
+
+
+def option_models() -> dict[str, type[TaskOptions]]:
+    """Each registered task's ``Options`` model, for the tasks that declare any option."""
+    from agentflan_eval import benchmarks
+
+    models = {n: benchmarks.get(n).Options for n in benchmarks.task_names()}
+    return {n: m for n, m in models.items() if m.model_fields}

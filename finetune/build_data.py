@@ -7,16 +7,17 @@ generators seeded by ``seed`` and the step's name, so a build is reproducible.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import random
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from agentflan_eval.data import DataFile, DataResolver, read_json, read_jsonl
 from agentflan_eval.finetune import sources
@@ -42,36 +43,86 @@ EVAL_QUESTIONS: tuple[tuple[DataFile, str], ...] = (
     (DataFile("agentbench/knowledgegraph/dev.json", "THUDM/AgentBench"), "question"),
 )
 PERCENTILES = (50, 90, 95, 99, 100)
+_HUB_OR_PATH: dict[str, Any] = {"nargs": "?", "const": "hub", "metavar": "PATH"}  # a bare flag means the Hub
+_RATIO = "share of the conversations with {} turns that are trained on them"
 
 
-@dataclass
-class BuildConfig:
-    """Everything a build depends on; saved beside the data as build_config.json."""
+class BuildConfig(BaseModel):
+    """Everything a build depends on; saved beside the data as build_config.json. Each field is a
+    ``finetune build-data`` option."""
 
-    out: Path = Path("finetune_data")
-    data_dir: Path | None = None
-    sources: tuple[str, ...] = sources.OFFLINE_SOURCES
-    fireact_files: tuple[str, ...] = ("multitask",)
-    agentinstruct: bool = False  # THUDM/AgentInstruct (Hub, or agentinstruct_path)
-    agentinstruct_path: Path | None = None
-    agentflan: bool = False  # the released internlm/Agent-FLAN rows (Hub, or agentflan_path)
-    agentflan_path: Path | None = None
-    sharegpt: tuple[Path, ...] = ()
-    oasst: bool = True  # general chat: OASST rank-0 paths
-    max_per_source: int | None = None
-    react_share: float = DEFAULT_REACT_SHARE
-    ratios: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATIOS))
-    negatives_a: int = 40
-    negatives_b: int = 40
-    decontaminate: bool = True
-    seed: int = 0
-    tokenizer: str | None = (
-        None  # model whose tokenizer measures lengths (default: the embedded model); "none": skip
+    model_config = ConfigDict(extra="forbid")
+
+    out: Path = Field(
+        default=Path("finetune_data"),
+        description="output folder (data.jsonl, dataset/, stats.json)",
+        json_schema_extra={"required": True},
     )
-    chat_template: str | None = None
+    data_dir: Path | None = Field(
+        default=None, description="data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
+    )
+    sources: tuple[str, ...] = Field(
+        default=sources.OFFLINE_SOURCES, description="offline trajectory sources, comma-separated"
+    )
+    fireact_files: tuple[str, ...] = Field(
+        default=("multitask",),
+        description="FireAct gpt_format files: hotpotqa, hotpotqa_multimethod, multitask, multitask_multimethod",
+    )
+    agentinstruct: str | None = Field(
+        default=None,
+        description="add THUDM/AgentInstruct: from the Hub, or a local parquet/JSONL file or folder",
+        json_schema_extra=_HUB_OR_PATH,
+    )
+    agentflan: str | None = Field(
+        default=None,
+        description="add the released internlm/Agent-FLAN rows: from the Hub, or a local JSONL file or folder",
+        json_schema_extra=_HUB_OR_PATH,
+    )
+    sharegpt: tuple[Path, ...] = Field(
+        default=(),
+        description="ShareGPT-style JSON/JSONL general chat to mix in (repeatable)",
+        json_schema_extra={"action": "append", "metavar": "FILE"},
+    )
+    oasst: bool = Field(default=True, description="leave out the OASST general chat")
+    max_per_source: int | None = Field(
+        default=None, ge=1, description="at most N trajectories per source (seeded sample)"
+    )
+    react_share: float = Field(
+        default=DEFAULT_REACT_SHARE, ge=0, le=1, description="share kept in ReAct format"
+    )
+    ratio_reasoning: float = Field(
+        default=DEFAULT_RATIOS["reasoning"], ge=0, le=1, description=_RATIO.format("reasoning")
+    )
+    ratio_retrieval: float = Field(
+        default=DEFAULT_RATIOS["retrieval"], ge=0, le=1, description=_RATIO.format("retrieval")
+    )
+    ratio_understanding: float = Field(
+        default=DEFAULT_RATIOS["understanding"], ge=0, le=1, description=_RATIO.format("understanding")
+    )
+    negatives_a: int = Field(default=40, ge=0, description="negative samples (a): no tools, plain answer")
+    negatives_b: int = Field(default=40, ge=0, description="negative samples (b): tools given, none needed")
+    decontaminate: bool = Field(default=True, description="keep trajectories that share an eval question")
+    seed: int = Field(default=0, description="seed of every sampling and shuffling step")
+    tokenizer: str | None = Field(
+        default=None,
+        description="model whose tokenizer measures token lengths (default: the embedded model; "
+        "'none' skips token statistics)",
+    )
+    chat_template: str | None = Field(
+        default=None, description="template for token statistics (default: as run chooses)"
+    )
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """Per capability, the share of the conversations holding it whose turns of it are trained on."""
+        return {c: getattr(self, f"ratio_{c}") for c in DEFAULT_RATIOS}
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        return self.model_dump(mode="json")
+
+
+def _local(hub_or_path: str | None) -> Path | None:
+    return None if hub_or_path in (None, "hub") else Path(hub_or_path)
 
 
 @dataclass
@@ -115,7 +166,7 @@ def _trajectories(cfg: BuildConfig, data: DataResolver, skipped: Counter[str]) -
     for s in cfg.sources:
         out += sources.load_trajectories(s, data, skipped, cfg.fireact_files)
     if cfg.agentinstruct:
-        out += sources.load_agentinstruct(data, skipped, cfg.agentinstruct_path)
+        out += sources.load_agentinstruct(data, skipped, _local(cfg.agentinstruct))
     return out
 
 
@@ -126,7 +177,7 @@ def _extra_conversations(cfg: BuildConfig, data: DataResolver, skipped: Counter[
     for path in cfg.sharegpt:
         out += sources.load_sharegpt(Path(path), skipped)
     if cfg.agentflan:
-        out += sources.load_agentflan(data, skipped, cfg.agentflan_path)
+        out += sources.load_agentflan(data, skipped, _local(cfg.agentflan))
     return out
 
 

@@ -1,5 +1,5 @@
 """``finetune train``: supervised fine-tuning on a build-data output, nanoGPT-style — one config
-dataclass, one linear ``train()``, the full config saved inside every checkpoint.
+model, one linear ``train()``, the full config saved inside every checkpoint.
 
 Any causal LM that ``run`` can load (HF folder, Hub id, GGUF file dequantised once, or the embedded
 model), rendered with the chosen model_zoo chat template; loss only on the assistant tokens the data
@@ -11,7 +11,6 @@ the tokenizer, a chat template ``run`` picks up, ``training_config.json`` and ``
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -20,58 +19,73 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError
 from agentflan_eval.finetune.records import Conversation
+from agentflan_eval.flags import build
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "training_config.json"
 
 
-@dataclass
-class TrainConfig:
-    data: Path = Path("finetune_data")  # a build-data folder (dataset/ or data.jsonl) or a JSONL file
-    out: Path = Path("finetuned")
-    model: str | None = None  # HF folder, Hub id, .gguf, model_zoo name; None: the embedded SmolLM2-135M
-    chat_template: str | None = None  # None: as `run` would choose for this model
-    max_length: int = 1024
-    limit: int | None = None  # first N samples of the data
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float = 2e-5
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    packing: bool = False  # padding-free packing; otherwise batches are bucketed by length
-    lora: bool = False
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    gradient_checkpointing: bool = False
-    bf16: bool | None = None  # None: on when a CUDA GPU is used
-    device: str | None = None  # "cpu" forces CPU
-    deepspeed: str | None = None  # DeepSpeed JSON (e.g. finetune/configs/ds_zero3.json)
-    fsdp: str = ""  # e.g. "full_shard auto_wrap"
-    fsdp_config: dict[str, Any] | None = None
-    resume: bool = True  # continue from the last checkpoint in out/checkpoints, if any
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 1
-    seed: int = 0
+_FILE_ONLY: dict[str, Any] = {"cli": False}  # set in a --config file, no flag
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run depends on; each field with a flag is a ``finetune train`` option."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    data: Path = Field(default=Path("finetune_data"), description="build-data folder or JSONL")
+    out: Path = Field(default=Path("finetuned"), description="output HF folder")
+    model: str | None = Field(
+        default=None, description="base model: HF folder, Hub id, .gguf, model_zoo name (default: embedded)"
+    )
+    chat_template: str | None = Field(
+        default=None, description="agentflan, chatml, llama2, agentlm or tokenizer (default: automatic)"
+    )
+    max_length: int = Field(default=1024, ge=1, description="tokens per sample, longer ones cut")
+    limit: int | None = Field(default=None, ge=1, description="first N samples of the data")
+    epochs: float = Field(default=1.0, gt=0, description="passes over the data")
+    max_steps: int = Field(default=-1, description="optimizer steps; > 0 overrides --epochs")
+    batch_size: int = Field(default=4, ge=1, description="samples per device and step")
+    grad_accum: int = Field(default=1, ge=1, description="gradient accumulation steps")
+    lr: float = Field(default=2e-5, gt=0, description="peak learning rate")
+    lr_scheduler: str = Field(default="cosine", json_schema_extra=_FILE_ONLY)
+    warmup_steps: int = Field(default=0, ge=0, description="learning-rate warm-up steps")
+    weight_decay: float = Field(default=0.0, json_schema_extra=_FILE_ONLY)
+    packing: bool = Field(default=False, description="padding-free packing (default: length bucketing)")
+    lora: bool = Field(default=False, description="LoRA via peft, merged on save")
+    lora_r: int = Field(default=16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(default=32, json_schema_extra=_FILE_ONLY)
+    lora_dropout: float = Field(default=0.05, json_schema_extra=_FILE_ONLY)
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations to save memory")
+    bf16: bool | None = Field(default=None, json_schema_extra=_FILE_ONLY)  # None: on when a CUDA GPU is used
+    device: str | None = Field(default=None, description="'cpu' forces CPU (default: GPU when available)")
+    deepspeed: str | None = Field(
+        default=None, description="DeepSpeed JSON config (finetune/configs/ds_zero3.json)"
+    )
+    fsdp: str = Field(default="", json_schema_extra=_FILE_ONLY)  # e.g. "full_shard auto_wrap"
+    fsdp_config: dict[str, Any] | None = Field(default=None, json_schema_extra=_FILE_ONLY)
+    resume: bool = Field(default=True, description="start over even if OUT/checkpoints holds a checkpoint")
+    save_steps: int = Field(default=50, ge=1, description="checkpoint every N steps")
+    save_total_limit: int = Field(default=2, json_schema_extra=_FILE_ONLY)
+    logging_steps: int = Field(default=1, json_schema_extra=_FILE_ONLY)
+    seed: int = Field(default=0, description="data order and initialisation seed")
 
     @classmethod
     def from_file(cls, path: Path, **overrides: Any) -> TrainConfig:
         """A JSON config file (any subset of the fields), then ``overrides`` (None means not given)."""
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(cls.model_fields)
         if unknown:
             raise AgentFlanError(f"unknown training config keys in {path}: {', '.join(sorted(unknown))}")
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: Path(v) if k in ("data", "out") else v for k, v in raw.items()})
+        return build(cls, raw)
 
     def to_json(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+        return self.model_dump(mode="json")
 
 
 def load_tokenizer(model: str | None, template_name: str | None) -> tuple[Any, Any, str]:
@@ -109,7 +123,7 @@ def tokenized_dataset(convs: list[Conversation], tokenizer: Any, template: Any, 
 
     from agentflan_eval.finetune.render import IGNORE, tokenize
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in convs:
         enc = tokenize(c.turns, template, tokenizer, max_length)
         if any(x != IGNORE for x in enc["labels"]):
@@ -130,12 +144,13 @@ def training_arguments(cfg: TrainConfig) -> Any:
     on_gpu = cfg.device != "cpu" and torch.cuda.is_available()
     names = {f.name for f in dc.fields(TrainingArguments)}
     # transformers 5 renamed these; keep working on 4.x too
-    bucketing = (
+    bucketing: dict[str, Any] = (
         {"train_sampling_strategy": "group_by_length"}
         if "train_sampling_strategy" in names
         else {"group_by_length": True}
     )
     ckpt = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    renamed: dict[str, Any] = {ckpt: cfg.gradient_checkpointing, **({} if cfg.packing else bucketing)}
     return TrainingArguments(
         output_dir=str(cfg.out / "checkpoints"),
         num_train_epochs=cfg.epochs,
@@ -148,7 +163,6 @@ def training_arguments(cfg: TrainConfig) -> Any:
         weight_decay=cfg.weight_decay,
         bf16=cfg.bf16 if cfg.bf16 is not None else on_gpu,
         use_cpu=cfg.device == "cpu",
-        **{ckpt: cfg.gradient_checkpointing},
         deepspeed=cfg.deepspeed,
         fsdp=cfg.fsdp,
         fsdp_config=cfg.fsdp_config,
@@ -161,7 +175,7 @@ def training_arguments(cfg: TrainConfig) -> Any:
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
         length_column_name="length",
-        **({} if cfg.packing else bucketing),
+        **renamed,
     )
 
 
@@ -196,7 +210,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     class SaveConfig(TrainerCallback):
         """Every checkpoint carries the full training config."""
 
-        def on_save(self, _args: Any, state: Any, _control: Any, **_: Any) -> None:
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 (ckpt / CONFIG_FILE).write_text(json.dumps(cfg.to_json(), indent=2) + "\n", encoding="utf-8")

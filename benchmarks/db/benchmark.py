@@ -25,7 +25,9 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from pydantic import Field
+
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common import agentbench
 from agentflan_eval.benchmarks.db.engines import SQLEngine, Table
 from agentflan_eval.data import DataFile, read_jsonl
@@ -150,6 +152,12 @@ def parse_db_action(reply: str) -> Action:
     return Action(name="answer", argument=final.group(1), raw=reply)
 
 
+class DBOptions(TaskOptions):
+    db_url: str | None = Field(
+        default=None, description="Database task: MySQL/MariaDB URL (default: SQLite in memory)"
+    )
+
+
 class Database(Benchmark):
     name = "db"
     suite = "held-in"
@@ -166,15 +174,17 @@ class Database(Benchmark):
     max_new_tokens = 128  # AgentTuning's eval/single-task/db.sh
     data_files = (DATA,)
     paper = "Liu et al. 2023 (AgentBench); protocol: AgentTuning (Zeng et al. 2023)"
+    Options = DBOptions
+    options: DBOptions
 
     def unavailable(self) -> str | None:
         reason = super().unavailable()
-        if reason is None and self.config.db_url:
-            return _server_problem(self.config.db_url)
+        if reason is None and self.options.db_url:
+            return _server_problem(self.options.db_url)
         return reason
 
     def deviations(self) -> list[Deviation]:
-        if not self.config.db_url:
+        if not self.options.db_url:
             return [
                 Deviation(
                     task=self.name,
@@ -184,7 +194,7 @@ class Database(Benchmark):
                     "identifiers starting with a digit) fails and error messages differ",
                 )
             ]
-        version = _server_version(self.config.db_url)
+        version = _server_version(self.options.db_url)
         if "mariadb" in version.lower():
             return [
                 Deviation(
@@ -228,7 +238,7 @@ class Database(Benchmark):
 
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, DBSample)
-        return DBEnv(sample, self.config.db_url)
+        return DBEnv(sample, self.options.db_url)
 
     def parse_action(self, reply: str) -> Action:
         return parse_db_action(reply)

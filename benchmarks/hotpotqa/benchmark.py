@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from pydantic import Field
+
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.qa_metrics import f1_score
 from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
 from agentflan_eval.data import DataFile, read_jsonl
@@ -122,6 +124,12 @@ class HotpotQAEnv(Environment):
         return {"answer": self.answer}
 
 
+class HotpotQAOptions(TaskOptions):
+    search_backend: Literal["offline", "wikipedia"] = Field(
+        default="offline", description="HotpotQA search: offline HotpotQA-paragraph corpus, or live Wikipedia"
+    )
+
+
 class HotpotQA(Benchmark):
     name = "hotpotqa"
     suite = "held-out"
@@ -137,6 +145,8 @@ class HotpotQA(Benchmark):
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE)
     stop = ("\nObservation",)
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"
+    Options = HotpotQAOptions
+    options: HotpotQAOptions
 
     def load_samples(self) -> list[Sample]:
         return list(self._questions())
@@ -174,7 +184,7 @@ class HotpotQA(Benchmark):
 
     @cached_property
     def search_backend(self) -> SearchBackend:
-        if self.config.search_backend == "wikipedia":
+        if self.options.search_backend == "wikipedia":
             from agentflan_eval.benchmarks.hotpotqa.wikipedia import WikipediaSearch
 
             return WikipediaSearch()
@@ -196,7 +206,7 @@ class HotpotQA(Benchmark):
         return ParagraphCorpus(pages)
 
     def deviations(self) -> list[Deviation]:
-        if self.config.search_backend == "wikipedia":
+        if self.options.search_backend == "wikipedia":
             return []
         n = len(self._corpus.pages)
         return [

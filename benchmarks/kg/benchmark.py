@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from pydantic import Field
+
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common import agentbench
 from agentflan_eval.benchmarks.common.agentbench import agentbench_window
 from agentflan_eval.data import DataFile, read_json
@@ -91,6 +93,12 @@ class KGEnv(Environment):
         }
 
 
+class KGOptions(TaskOptions):
+    kg_endpoint: str | None = Field(
+        default=None, description="Knowledge Graph task: Freebase SPARQL endpoint URL"
+    )
+
+
 class KnowledgeGraph(Benchmark):
     name = "kg"
     suite = "held-in"
@@ -108,9 +116,11 @@ class KnowledgeGraph(Benchmark):
     data_files = (QUESTIONS, VOCAB, ROLES)
     stop = ("Observation:",)  # AgentBench keeps only the text before the first "Observation:"
     paper = "Liu et al. 2023 (AgentBench); protocol: AgentTuning (Zeng et al. 2023) AgentBench.old"
+    Options = KGOptions
+    options: KGOptions
 
     def unavailable(self) -> str | None:
-        if not self.config.kg_endpoint:
+        if not self.options.kg_endpoint:
             return "needs a Freebase SPARQL endpoint (--kg-endpoint)"
         return super().unavailable()
 
@@ -144,8 +154,8 @@ class KnowledgeGraph(Benchmark):
         """The SPARQL client every episode shares; tests may assign a ``LocalSparql`` instead."""
         from agentflan_eval.benchmarks.kg.sparql import HttpSparql
 
-        assert self.config.kg_endpoint, "unavailable() guards this"
-        return HttpSparql(self.config.kg_endpoint)
+        assert self.options.kg_endpoint, "unavailable() guards this"
+        return HttpSparql(self.options.kg_endpoint)
 
     def make_env(self, sample: Sample) -> Environment:
         from agentflan_eval.benchmarks.kg.tools import KGSession

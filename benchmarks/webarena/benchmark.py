@@ -24,7 +24,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Sample
+from pydantic import Field
+
+from agentflan_eval.benchmark import Benchmark, Environment, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.browser.actions import answer_of, parse_reply
 from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_unavailable
 from agentflan_eval.benchmarks.common.browser.env import BrowserEnv
@@ -147,6 +149,13 @@ class WebArenaEnv(BrowserEnv):
         return out
 
 
+class WebArenaOptions(TaskOptions):
+    webarena_urls: str | None = Field(
+        default=None,
+        description="WebArena task: JSON mapping of site placeholders to URLs, or a file holding it",
+    )
+
+
 class WebArena(Benchmark):
     name = "webarena"
     suite = "held-out"
@@ -163,6 +172,8 @@ class WebArena(Benchmark):
     data_files = (CONFIG,)
     stop = ("\nOBSERVATION",)
     paper = "Zhou et al. 2023 (WebArena); protocol: AgentTuning / Agent-FLAN held-out"
+    Options = WebArenaOptions
+    options: WebArenaOptions
 
     def __init__(self, config: RunConfig, data: DataResolver):
         super().__init__(config, data)
@@ -170,7 +181,7 @@ class WebArena(Benchmark):
 
     @cached_property
     def urls(self) -> dict[str, str]:
-        return site_urls(self.config.webarena_urls)
+        return site_urls(self.options.webarena_urls)
 
     @cached_property
     def hosts(self) -> tuple[str, ...]:

@@ -25,7 +25,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from pydantic import Field
+
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common import agentbench
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataMissingError
@@ -117,6 +119,12 @@ class WebShopEnv(Environment):
         }
 
 
+class WebShopOptions(TaskOptions):
+    webshop_url: str | None = Field(
+        default=None, description="WebShop task: URL of a running official WebShop server"
+    )
+
+
 class WebShop(Benchmark):
     name = "webshop"
     suite = "held-in"
@@ -130,15 +138,17 @@ class WebShop(Benchmark):
     prompt_format = agentbench.PROMPT_FORMAT
     data_files = (CATALOGUE, ATTRIBUTES, HUMAN_INSTRUCTIONS)
     paper = "Yao et al. 2022; protocol: AgentBench (Liu et al. 2023) as run by AgentTuning"
+    Options = WebShopOptions
+    options: WebShopOptions
 
     def unavailable(self) -> str | None:
-        if self.config.webshop_url:
+        if self.options.webshop_url:
             try:
-                urllib.request.urlopen(self.config.webshop_url, timeout=10).close()
+                urllib.request.urlopen(self.options.webshop_url, timeout=10).close()
             except urllib.error.HTTPError:
                 return None  # the server answered
             except OSError as e:
-                return f"WebShop server {self.config.webshop_url} is not reachable ({e})"
+                return f"WebShop server {self.options.webshop_url} is not reachable ({e})"
             return None
         for f in self.data_files:
             try:
@@ -165,7 +175,7 @@ class WebShop(Benchmark):
         return [Message(**m) for m in json.loads(PROMPT_FILE.read_text(encoding="utf-8"))["messages"]]
 
     def load_samples(self) -> list[Sample]:
-        if self.config.webshop_url:
+        if self.options.webshop_url:
             return [WebShopSample(id=str(i), goal_index=i) for i in GOALS]
         goals = self.site.goals
         return [
@@ -178,7 +188,7 @@ class WebShop(Benchmark):
         from agentflan_eval.benchmarks.webshop.browser import HttpTransport, SiteTransport, WebShopBrowser
 
         assert isinstance(sample, WebShopSample)
-        url = self.config.webshop_url
+        url = self.options.webshop_url
         transport = HttpTransport(url) if url else SiteTransport(self.site)
         session = f"{uuid.uuid4().hex}_fixed_{sample.goal_index}"
         return WebShopEnv(WebShopBrowser(transport, session), self.prompt, url)
@@ -208,7 +218,7 @@ class WebShop(Benchmark):
         )
 
     def deviations(self) -> list[Deviation]:
-        if self.config.webshop_url:
+        if self.options.webshop_url:
             return [
                 Deviation(
                     task=self.name,
