@@ -35,6 +35,7 @@ from agentflan_eval.records import (
     RunManifest,
     RunResults,
     Score,
+    TaskProtocol,
     TaskResult,
     WallTime,
     duration_text,
@@ -220,7 +221,22 @@ def _write_manifest(
             git_commit=_git_commit(),
             data_files=list(files.values()),
             deviations=list(deviations.values()),
+            protocols={
+                **(old.protocols if old else {}),
+                **{b.name: task_protocol(b, config) for b in benches},
+            },
         )
+    )
+
+
+def task_protocol(bench: Benchmark, config: RunConfig) -> TaskProtocol:
+    """The protocol this run applies to ``bench``: its original's declarations, as the run resolved them."""
+    return TaskProtocol(
+        decoding=bench.decoding,
+        overflow=bench.overflow,
+        overflow_note=bench.overflow_note,
+        prompt_format=bench.prompt_format,
+        max_new_tokens=bench.max_new_tokens or config.max_new_tokens,
     )
 
 
