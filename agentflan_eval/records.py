@@ -34,11 +34,20 @@ class GenerationConfig(Record):
     seed: int = 0
 
 
+class FinishReason(str, enum.Enum):
+    """Why a reply ended. A str enum: records stored with the plain strings load unchanged."""
+
+    STOP = "stop"  # end of turn: EOS or a stop string
+    LENGTH = "length"  # max_new_tokens (or the context) ran out
+    CONTEXT_LIMIT = "context_limit"  # the prompt left no room: nothing was generated
+    ERROR = "error"  # the backend failed this request; Completion.error says why
+
+
 class Completion(Record):
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: str = "stop"  # stop | length | context_limit | error
+    finish_reason: FinishReason = FinishReason.STOP
     seconds: float = 0.0  # this reply's latency (a lock-step batch: its time divided by its rows)
     error: str | None = None
 

@@ -16,13 +16,8 @@ import pytest
 
 from agentflan_eval.backends import make_backend
 from agentflan_eval.backends.base import GenerationRequest, request_seed
-from agentflan_eval.backends.vllm_backend import (
-    VLLMBackend,
-    VLLMOptions,
-    llm_kwargs,
-    parse_engine_args,
-    replica_devices,
-)
+from agentflan_eval.backends.vllm_backend import VLLMBackend
+from agentflan_eval.backends.vllm_options import VLLMOptions, llm_kwargs, parse_engine_args, replica_devices
 from agentflan_eval.cli import build_parser, config_from_args
 from agentflan_eval.config import RunConfig
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError, ModelLoadError
