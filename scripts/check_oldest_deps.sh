@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Do pyproject.toml's lower bounds really work? Installs the oldest allowed set (every ">=" bound pinned
 # to "==" through a constraints file) in a fresh virtualenv and runs a representative subset: the backend
-# and decoding tests, and one real HotpotQA episode on the embedded model (its GGUF converted afresh by the
-# old transformers and gguf). Takes minutes; not part of CI. Usage: bash scripts/check_oldest_deps.sh
+# and decoding tests, what fine-tuning asks of datasets, and one real HotpotQA episode on the embedded model
+# (its GGUF converted afresh by the old transformers and gguf). About 10 minutes; not part of CI.
+# Usage: bash scripts/check_oldest_deps.sh  (VENV=/tmp/venv-oldest and PYTHON=python3 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-/tmp/venv-oldest}
@@ -37,6 +38,9 @@ for req in requirements:
 for name, version in sorted(pins.items()):
     print(f"{name}=={version}")
 EOF
+# pyarrow (which datasets pulls in) needs numpy 2 from release 26 on without saying so, and pip would still
+# pick it beside numpy 1.x
+echo "pyarrow<26" >>"$VENV/oldest.txt"
 echo "== the oldest allowed set:"
 cat "$VENV/oldest.txt"
 "$py" -m pip install -q -c "$VENV/oldest.txt" ".[openai]" pytest
@@ -49,5 +53,20 @@ grep -iE "^($(cut -d= -f1 "$VENV/oldest.txt" | paste -sd'|'))==" "$VENV/installe
 export AGENTFLAN_CACHE="$VENV/cache"
 export AGENTFLAN_DATA_DIR=${AGENTFLAN_DATA_DIR:-$(cd .. && pwd)/shared/data}
 "$py" -m pytest -q -p no:cacheprovider tests/test_backends.py tests/test_decode.py
+# datasets, which only fine-tuning uses: what finetune/ calls
+HF_HOME="$VENV/hf" "$py" - <<'EOF'
+import os
+import tempfile
+
+from datasets import Dataset, load_dataset
+
+with tempfile.TemporaryDirectory() as tmp:
+    Dataset.from_list([{"a": 1}, {"a": 2}]).save_to_disk(os.path.join(tmp, "saved"))
+    path = os.path.join(tmp, "rows.jsonl")
+    with open(path, "w") as f:
+        f.write('{"a": 1}\n{"a": 2}\n')
+    assert list(load_dataset("json", data_files=path, split="train")) == [{"a": 1}, {"a": 2}]
+print("datasets: Dataset.from_list, save_to_disk and load_dataset('json') work")
+EOF
 "$py" -m agentflan_eval run --tasks hotpotqa --limit 1 --max-new-tokens 16 --output-dir "$VENV/runs"
 echo "== oldest-dependency check passed in $(($(date +%s) - start)) s"

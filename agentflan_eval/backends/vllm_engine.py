@@ -29,11 +29,10 @@ class EngineJob:
 class EngineOutput:
     text: str
     tokens: int
-    finish_reason: str | None
+    finish_reason: str | None  # vLLM's own word ("stop", "length", "abort"); vllm_backend maps it
     seconds: float  # from submit to the reply's end: its own latency, as the hf backend reports it
-    prompt_tokens: (
-        int  # as vLLM counted the prompt it ran (records show what the model saw, not what was sent)
-    )
+    # as vLLM counted the prompt it ran (records show what the model saw, not what was sent)
+    prompt_tokens: int
 
 
 class Engine:
@@ -58,9 +57,8 @@ class Engine:
         )
         self._ids = itertools.count()
         self._closed = False
-        self._closing = (
-            threading.Lock()
-        )  # a submit racing close() is either queued before the stop, or refused
+        # a submit racing close() is either queued before the stop, or refused
+        self._closing = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="vllm-engine", daemon=True)
         self._thread.start()
         atexit.register(self.close)
