@@ -61,7 +61,7 @@ def test_rows_joining_and_leaving_a_running_batch_decode_as_if_alone(gqa) -> Non
         if steps == 5:  # c has left the batch, and d has moved into its row
             assert c.future.done() and [j.row for j in b.jobs] == [a.row, d.row]
             assert b.state.lengths == [len(short) + 7, len(long_) + 4]
-    assert [a.row.reason, c.row.reason, d.row.reason] == ["length"] * 3
+    assert [a.row.reason, c.row.reason, d.row.reason] == [RowEnd.LENGTH] * 3
     assert a.row.generated == _alone(gqa, short, 20)
     assert c.row.generated == _alone(gqa, longer, 5)
     assert d.row.generated == _alone(gqa, long_, 12)
