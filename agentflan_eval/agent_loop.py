@@ -25,6 +25,7 @@ from agentflan_eval.records import (
     EpisodeRecord,
     EpisodeStatus,
     ErrorInfo,
+    FinishReason,
     GenerationConfig,
     Message,
     Score,
@@ -127,7 +128,9 @@ def _submit(backend: Backend, bench: Benchmark, ep: _Live, gen: GenerationConfig
         return backend.submit(_request(bench, ep), gen)
     except Exception as e:  # noqa: BLE001 - a request that cannot even start fails only its episode
         fut: Future[Completion] = Future()
-        fut.set_result(Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}"))
+        fut.set_result(
+            Completion(text="", finish_reason=FinishReason.ERROR, error=f"{type(e).__name__}: {e}")
+        )
         return fut
 
 
@@ -135,7 +138,7 @@ def _result(fut: Future[Completion]) -> Completion:
     try:
         return fut.result()
     except Exception as e:  # noqa: BLE001 - a backend bug fails only this episode
-        return Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}")
+        return Completion(text="", finish_reason=FinishReason.ERROR, error=f"{type(e).__name__}: {e}")
 
 
 def _request(bench: Benchmark, ep: _Live) -> GenerationRequest:
@@ -170,17 +173,19 @@ def _generate(
         try:
             out.extend(backend.generate([req], gen))
         except Exception as e:  # noqa: BLE001
-            out.append(Completion(text="", finish_reason="error", error=f"{type(e).__name__}: {e}"))
+            out.append(
+                Completion(text="", finish_reason=FinishReason.ERROR, error=f"{type(e).__name__}: {e}")
+            )
     return out
 
 
 def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStatus | None, ErrorInfo | None]:
     """Apply one reply; returns the final status when the episode ends here."""
-    if comp.finish_reason == "error":
+    if comp.finish_reason == FinishReason.ERROR:
         return EpisodeStatus.MODEL_ERROR, ErrorInfo(
             type="ModelError", message=comp.error or "generation failed"
         )
-    if comp.finish_reason == "context_limit":
+    if comp.finish_reason == FinishReason.CONTEXT_LIMIT:
         return EpisodeStatus.CONTEXT_LIMIT, None
     action = bench.parse_action(comp.text)
     assert ep.env is not None, "a live episode always has its environment"

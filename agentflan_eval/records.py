@@ -50,12 +50,10 @@ class Decoding(Record):
 class Overflow(str, enum.Enum):
     """What the original did with a prompt longer than the model's context."""
 
-    TRUNCATE_LEFT = (
-        "truncate_left"  # keep the newest tokens that fit context minus reply budget (TGI's truncate)
-    )
-    BENCHMARK = (
-        "benchmark"  # the benchmark trims its own prompt as its original did (few-shot turns, observation)
-    )
+    # keep the newest tokens that fit the context minus the reply budget (TGI's truncate)
+    TRUNCATE_LEFT = "truncate_left"
+    # the benchmark trims its own prompt as its original did (few-shot turns, the observation)
+    BENCHMARK = "benchmark"
     END_EPISODE = "end_episode"  # no rule in the original: the episode ends as context_limit
 
 
@@ -63,9 +61,8 @@ class PromptFormat(str, enum.Enum):
     """How the original rendered the messages for the model."""
 
     CHAT = "chat"  # the model's chat template with its default system prompt (AgentLM's fixed one)
-    CHAT_NO_SYSTEM = (
-        "chat_no_system"  # the chat template with no system block (AgentBench.old's FastChat llama-2)
-    )
+    # the chat template with no system block (AgentBench.old's FastChat llama-2)
+    CHAT_NO_SYSTEM = "chat_no_system"
     COMPLETION = "completion"  # one raw completion prompt, no chat template (BOLAA's HotpotQA)
 
 
@@ -80,11 +77,20 @@ class TaskProtocol(Record):
     first_prompt: str | None = None  # the rendered first prompt of the task's first sample
 
 
+class FinishReason(str, enum.Enum):
+    """Why a reply ended. A str enum: records stored with the plain strings load unchanged."""
+
+    STOP = "stop"  # end of turn: EOS or a stop string
+    LENGTH = "length"  # max_new_tokens (or the context) ran out
+    CONTEXT_LIMIT = "context_limit"  # the prompt left no room: nothing was generated
+    ERROR = "error"  # the backend failed this request; Completion.error says why
+
+
 class Completion(Record):
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    finish_reason: str = "stop"  # stop | length | context_limit | error
+    finish_reason: FinishReason = FinishReason.STOP
     seconds: float = 0.0  # this reply's latency (a lock-step batch: its time divided by its rows)
     error: str | None = None
 

@@ -90,8 +90,8 @@ class TrainConfig(BaseModel):
 
 def load_tokenizer(model: str | None, template_name: str | None) -> tuple[Any, Any, str]:
     """(tokenizer, chat template, path to load the model from), resolved as ``run`` resolves models."""
-    from agentflan_eval.backends.hf import ChatEncoder, load_path
     from agentflan_eval.model_resolve import resolve
+    from agentflan_eval.model_zoo.chat_encoder import ChatEncoder, load_path
 
     resolved = resolve(model)
     load = load_path(resolved)

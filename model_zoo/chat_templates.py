@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentflan_eval.records import Message
+from agentflan_eval.records import Message, Role
 
 AGENTLM_SYSTEM = "You are a helpful, respectful and honest assistant."
 
@@ -34,7 +34,7 @@ class ChatTemplate:
         return tokenizer.apply_chat_template(dicts, tokenize=False, add_generation_prompt=True)
 
 
-def _plain_role(role: str) -> str:
+def _plain_role(role: Role) -> Role:
     """Templates without a tool role read tool output as a user turn, as AgentBench did."""
     return "user" if role == "tool" else role
 
@@ -53,7 +53,7 @@ def _agentflan(messages: Sequence[Message]) -> str:
 
 def _llama2(messages: Sequence[Message], system: str | None = None) -> str:
     """Llama-2-chat: <s>[INST] <<SYS>>\\n..\\n<</SYS>>\\n\\n user [/INST] answer </s> ..."""
-    msgs = [Message(role=_plain_role(m.role), content=m.content) for m in messages]  # type: ignore[arg-type]
+    msgs = [Message(role=_plain_role(m.role), content=m.content) for m in messages]
     sys_parts = [m.content for m in msgs if m.role == "system"]
     turns = [m for m in msgs if m.role != "system"]
     if system is not None:

@@ -95,8 +95,8 @@ def main() -> None:
     a = ap.parse_args()
     config = RunConfig(data_dir=a.data_dir)
     data = DataResolver(a.data_dir, offline=True)
-    from agentflan_eval.backends.hf import ChatEncoder, load_path
     from agentflan_eval.model_resolve import resolve
+    from agentflan_eval.model_zoo.chat_encoder import ChatEncoder, load_path
 
     model = resolve(None)
     encoder = ChatEncoder.load(model, load_path(model), None)

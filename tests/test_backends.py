@@ -14,7 +14,7 @@ import pytest
 
 from agentflan_eval.backends.base import GenerationRequest, cut_at_stop
 from agentflan_eval.backends.replay import ReplayBackend
-from agentflan_eval.records import Completion, GenerationConfig, Message
+from agentflan_eval.records import Completion, FinishReason, GenerationConfig, Message
 
 
 def test_common_prefix_length_counts_the_shared_leading_tokens() -> None:
@@ -27,6 +27,25 @@ def test_common_prefix_length_counts_the_shared_leading_tokens() -> None:
     assert common_prefix_length([5, 1], [6, 1]) == 0
     assert common_prefix_length([], [1]) == 0
     assert common_prefix_length(np.arange(3000), [*range(2999), 7]) == 2999
+
+
+def test_finish_reasons_stored_as_plain_strings_load_as_the_enum() -> None:
+    for value in ("stop", "length", "context_limit", "error"):
+        loaded = Completion.model_validate_json(json.dumps({"text": "", "finish_reason": value}))
+        assert loaded.finish_reason is FinishReason(value)
+        assert (
+            json.loads(loaded.model_dump_json())["finish_reason"] == value
+        )  # written back as the same string
+    with pytest.raises(ValueError):
+        Completion(text="", finish_reason="eos")  # a row's end (decode.RowEnd), not a Completion's
+
+
+def test_openai_finish_reasons_map_onto_ours() -> None:
+    from agentflan_eval.backends.openai_backend import _finish_reason
+
+    assert _finish_reason("length") is FinishReason.LENGTH
+    for api in ("stop", "tool_calls", "content_filter", "function_call", None):
+        assert _finish_reason(api) is FinishReason.STOP
 
 
 def test_cut_at_stop_takes_the_earliest() -> None:
@@ -62,17 +81,17 @@ def test_hf_left_padded_batch_equals_single(tiny) -> None:
 
 def test_hf_stop_string_cuts_generation(tiny) -> None:
     free = tiny.generate(_reqs("Tell me a story"), GenerationConfig(max_new_tokens=24))[0]
-    assert free.finish_reason == "length" and len(free.text) > 12
+    assert free.finish_reason == FinishReason.LENGTH and len(free.text) > 12
     stop = free.text[8:12]
     cut = tiny.generate(_reqs("Tell me a story"), GenerationConfig(max_new_tokens=24, stop=[stop]))[0]
-    assert cut.text == free.text[: free.text.find(stop)] and cut.finish_reason == "stop"
+    assert cut.text == free.text[: free.text.find(stop)] and cut.finish_reason == FinishReason.STOP
     assert cut.completion_tokens < free.completion_tokens
 
 
 def test_hf_context_limit_is_reported_not_raised(tiny) -> None:
     long, short = tiny.generate(_reqs("word " * 400, "short"), GenerationConfig(max_new_tokens=4))
-    assert long.finish_reason == "context_limit" and long.text == "" and long.prompt_tokens > 160
-    assert short.finish_reason in ("length", "stop") and short.completion_tokens > 0
+    assert long.finish_reason == FinishReason.CONTEXT_LIMIT and long.text == "" and long.prompt_tokens > 160
+    assert short.finish_reason in (FinishReason.LENGTH, FinishReason.STOP) and short.completion_tokens > 0
 
 
 def test_hf_manifest_description(tiny, tiny_model_dir: Path) -> None:
@@ -188,7 +207,7 @@ def test_replay_keys_on_task_sample_and_turn(tmp_path: Path) -> None:
     ]
     out = b.generate(reqs, GenerationConfig(stop=[" STOP"]))
     assert [c.text for c in out[:3]] == ["a0", "a1", "any"]
-    assert out[3].finish_reason == "error" and "turn 1" in (out[3].error or "")
+    assert out[3].finish_reason == FinishReason.ERROR and "turn 1" in (out[3].error or "")
 
 
 class _FakeOpenAI(BaseHTTPRequestHandler):

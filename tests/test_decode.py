@@ -11,7 +11,7 @@ import pytest
 from conftest import tiny_llama
 
 from agentflan_eval.backends.base import GenerationRequest
-from agentflan_eval.backends.decode import Job, Row
+from agentflan_eval.backends.decode import Job, Row, RowEnd
 from agentflan_eval.records import GenerationConfig, Message
 
 
@@ -61,7 +61,7 @@ def test_rows_joining_and_leaving_a_running_batch_decode_as_if_alone(gqa) -> Non
         if steps == 5:  # c has left the batch, and d has moved into its row
             assert c.future.done() and [j.row for j in b.jobs] == [a.row, d.row]
             assert b.state.lengths == [len(short) + 7, len(long_) + 4]
-    assert [a.row.reason, c.row.reason, d.row.reason] == ["length"] * 3
+    assert [a.row.reason, c.row.reason, d.row.reason] == [RowEnd.LENGTH] * 3
     assert a.row.generated == _alone(gqa, short, 20)
     assert c.row.generated == _alone(gqa, longer, 5)
     assert d.row.generated == _alone(gqa, long_, 12)
@@ -129,7 +129,9 @@ def test_a_cancelled_request_leaves_the_batch(gqa, monkeypatch: pytest.MonkeyPat
     kept, dropped = (gqa.submit(r, cfg) for r in reqs)
     assert dropped.cancel()
     assert kept.result(timeout=120).completion_tokens == len(jobs[0].row.generated) > 0
-    assert jobs[1].row.reason in ("", "cancelled") and len(jobs[1].row.generated) < 100  # not decoded on
+    assert (
+        jobs[1].row.reason in (None, RowEnd.CANCELLED) and len(jobs[1].row.generated) < 100
+    )  # not decoded on
     assert gqa.batcher.jobs == []
 
 

@@ -16,18 +16,13 @@ import pytest
 
 from agentflan_eval.backends import make_backend
 from agentflan_eval.backends.base import GenerationRequest, request_seed
-from agentflan_eval.backends.vllm_backend import (
-    VLLMBackend,
-    VLLMOptions,
-    llm_kwargs,
-    parse_engine_args,
-    replica_devices,
-)
+from agentflan_eval.backends.vllm_backend import VLLMBackend
+from agentflan_eval.backends.vllm_options import VLLMOptions, llm_kwargs, parse_engine_args, replica_devices
 from agentflan_eval.cli import build_parser, config_from_args
 from agentflan_eval.config import RunConfig
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError, ModelLoadError
 from agentflan_eval.model_resolve import resolve
-from agentflan_eval.records import GenerationConfig, Message
+from agentflan_eval.records import FinishReason, GenerationConfig, Message
 
 INSTALL = "pip install 'agentflan-eval[vllm]'"
 
@@ -329,20 +324,20 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(
 
     answer, overlong, paris, aborted = got
     assert answer.text == "Thought: named after Mussolini\nAction: Finish[Mussolini]"
-    assert answer.finish_reason == "stop" and answer.completion_tokens == 21
+    assert answer.finish_reason == FinishReason.STOP and answer.completion_tokens == 21
     assert answer.prompt_tokens == len(sent[0])
-    assert overlong.finish_reason == "context_limit" and overlong.text == ""
+    assert overlong.finish_reason == FinishReason.CONTEXT_LIMIT and overlong.text == ""
     assert overlong.prompt_tokens == len(seen[1])
     assert len(seen[1]) > 300
-    assert paris.finish_reason == "length" and paris.completion_tokens == 5
-    assert aborted.finish_reason == "error" and "abort" in (aborted.error or "")
+    assert paris.finish_reason == FinishReason.LENGTH and paris.completion_tokens == 5
+    assert aborted.finish_reason == FinishReason.ERROR and "abort" in (aborted.error or "")
 
     # Like hf: a prompt that leaves one token of room is not sent; two tokens of room are.
     n = len(sent[0])
     backend.max_model_len = n + 1
-    assert backend.generate(requests[:1], config)[0].finish_reason == "context_limit"
+    assert backend.generate(requests[:1], config)[0].finish_reason == FinishReason.CONTEXT_LIMIT
     backend.max_model_len = n + 2
-    assert backend.generate(requests[:1], config)[0].finish_reason == "stop"
+    assert backend.generate(requests[:1], config)[0].finish_reason == FinishReason.STOP
     assert engine.requests[-1][1].max_tokens == 2
     backend.max_model_len = 300
 
@@ -424,14 +419,16 @@ def test_requests_join_the_running_batch_and_resolve_one_by_one(
         f"None|{c.prompt_tokens}" for c in got
     ]  # each reply reached its own request
     assert got[0].prompt_tokens < got[1].prompt_tokens
-    assert all(c.finish_reason == "stop" and c.completion_tokens == 3 and c.seconds > 0 for c in got)
+    assert all(
+        c.finish_reason == FinishReason.STOP and c.completion_tokens == 3 and c.seconds > 0 for c in got
+    )
     info = backend.describe()
     assert info["dtype"] == "bfloat16"  # what the engine resolved "auto" to, for the manifest
     backend.close()
     failed = backend.submit(GenerationRequest(messages=_conversation("after close")), config).result(
         timeout=10
     )
-    assert failed.finish_reason == "error"
+    assert failed.finish_reason == FinishReason.ERROR
 
 
 def test_a_cancelled_request_is_aborted_in_the_engine(fake_vllm: ModuleType, embedded_dir: Path) -> None:
@@ -449,7 +446,7 @@ def test_a_cancelled_request_is_aborted_in_the_engine(fake_vllm: ModuleType, emb
         assert [w[0] for w in engine.waiting] != [dropped_id] and len(engine.waiting) == 1
     finally:
         fake_vllm.HOLD.set()
-    assert keep.result(timeout=10).finish_reason == "stop"
+    assert keep.result(timeout=10).finish_reason == FinishReason.STOP
     backend.close()
 
 
@@ -468,19 +465,19 @@ def test_a_failing_engine_step_fails_only_the_requests_in_flight(
     finally:
         fake_vllm.HOLD.set()
     broken = [f.result() for f in futures]
-    assert [c.finish_reason for c in broken] == ["error", "error"]
+    assert [c.finish_reason for c in broken] == [FinishReason.ERROR] * 2
     assert engine.waiting == []  # both were aborted in the engine
     assert all("engine core died" in (c.error or "") for c in broken)
     fine = backend.generate([GenerationRequest(messages=_conversation("q3"))], config)  # the thread went on
-    assert fine[0].finish_reason == "stop"
+    assert fine[0].finish_reason == FinishReason.STOP
     # a prompt the engine refuses fails alone, as an error record
     fake_vllm.ADD_ERRORS.append(ValueError("prompt has a token id out of vocabulary"))
     refused, ok = backend.generate(
         [GenerationRequest(messages=_conversation("q4")), GenerationRequest(messages=_conversation("q5"))],
         config,
     )
-    assert refused.finish_reason == "error" and "out of vocabulary" in (refused.error or "")
-    assert ok.finish_reason == "stop"
+    assert refused.finish_reason == FinishReason.ERROR and "out of vocabulary" in (refused.error or "")
+    assert ok.finish_reason == FinishReason.STOP
     backend.close()
 
 
@@ -527,8 +524,8 @@ def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(
         on_dead = [c for r, c in zip(reqs, got) if backend._replica(r) == 0]
         on_live = [c for r, c in zip(reqs, got) if backend._replica(r) == 1]
         assert on_dead and on_live
-        assert all(c.finish_reason == "error" and "replica 0" in (c.error or "") for c in on_dead)
-        assert all(c.finish_reason == "stop" and c.text.startswith("1|") for c in on_live)
+        assert all(c.finish_reason == FinishReason.ERROR and "replica 0" in (c.error or "") for c in on_dead)
+        assert all(c.finish_reason == FinishReason.STOP and c.text.startswith("1|") for c in on_live)
     finally:
         backend.close()
 
@@ -551,7 +548,7 @@ def test_closing_with_requests_in_flight_fails_them_and_frees_the_engine(
     finally:
         fake_vllm.HOLD.set()
     got = [f.result(timeout=10) for f in futures]
-    assert [c.finish_reason for c in got] == ["error", "error"] and "closed" in (got[0].error or "")
+    assert [c.finish_reason for c in got] == [FinishReason.ERROR] * 2 and "closed" in (got[0].error or "")
     assert engine.waiting == [] and len(engine.aborted) == 2  # aborted in the engine, not left decoding
     assert freed == [True]  # the engine's processes (and the KV cache they reserved) end with close()
 

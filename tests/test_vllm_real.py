@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from agentflan_eval import benchmarks
-from agentflan_eval.backends.hf import ChatEncoder
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.model_resolve import resolve
+from agentflan_eval.model_zoo.chat_encoder import ChatEncoder
 from agentflan_eval.records import EpisodeRecord
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,7 +40,8 @@ def make_backend(config: RunConfig) -> Backend:
             config.kept_cache_gb,
         )
     if config.backend == "vllm":
-        from agentflan_eval.backends.vllm_backend import VLLMBackend, VLLMOptions, require_vllm
+        from agentflan_eval.backends.vllm_backend import VLLMBackend
+        from agentflan_eval.backends.vllm_options import VLLMOptions, require_vllm
         from agentflan_eval.model_resolve import resolve
 
         options = VLLMOptions.from_config(config)  # bad flags fail before anything loads

@@ -32,10 +32,10 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
-        """One completion per request, in order. A request that fails gets finish_reason 'error'."""
+        """One completion per request, in order. A request that fails gets FinishReason.ERROR."""
 
     def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
-        """Start one request without waiting; a request that fails resolves to finish_reason 'error'.
+        """Start one request without waiting; a request that fails resolves to FinishReason.ERROR.
 
         Only backends with ``streaming = True`` implement it.
         """

@@ -12,6 +12,7 @@ next turn, and the last row moves into its place), and new keys/values are writt
 from __future__ import annotations
 
 import atexit
+import enum
 import threading
 import time
 from collections import deque
@@ -82,13 +83,22 @@ class SlotLayer(DynamicLayer):
             self.keys, self.values = k[:, :, :0], v[:, :, :0]  # let the old buffers go now
 
 
+class RowEnd(str, enum.Enum):
+    """Why a row stopped decoding."""
+
+    EOS = "eos"
+    STOP = "stop"  # a stop string
+    LENGTH = "length"  # max_new tokens
+    CANCELLED = "cancelled"  # its caller gave up on it
+
+
 @dataclass
 class Row:
     """One prompt being answered: its ids, the tokens generated so far, and why it stopped."""
 
     prompt: list[int]
     generated: list[int] = field(default_factory=list)
-    reason: str = ""  # "" while generating, then "eos" | "stop" | "length" | "cancelled"
+    reason: RowEnd | None = None  # None while generating
 
 
 @dataclass
@@ -290,11 +300,11 @@ class Batcher:
         row = job.row
         row.generated.append(token)
         if job.abandoned:  # its caller cancelled it: free the row
-            row.reason = "cancelled"
+            row.reason = RowEnd.CANCELLED
         elif token in self.eos_ids:
-            row.reason = "eos"
+            row.reason = RowEnd.EOS
         elif job.stops and any(s in self.decode_text(row.generated) for s in job.stops):
-            row.reason = "stop"
+            row.reason = RowEnd.STOP
         elif len(row.generated) >= job.max_new:
-            row.reason = "length"
-        return bool(row.reason)
+            row.reason = RowEnd.LENGTH
+        return row.reason is not None

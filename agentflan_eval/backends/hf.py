@@ -6,75 +6,53 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
-from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
-from agentflan_eval.backends.decode import Batcher, Job, Row
+from agentflan_eval.backends.decode import Batcher, Job, Row, RowEnd
 from agentflan_eval.backends.prefix_cache import PrefixCache
-from agentflan_eval.errors import ModelLoadError
-from agentflan_eval.model_resolve import ResolvedModel, converted_gguf_dir, model_hash
-from agentflan_eval.model_zoo.chat_templates import ChatTemplate, choose
-from agentflan_eval.records import Completion, GenerationConfig, Message
+from agentflan_eval.model_resolve import ResolvedModel, model_hash
+from agentflan_eval.model_zoo.chat_encoder import (
+    ChatEncoder,
+    load_path,
+    model_load_errors,
+    trusts_remote_code,
+)
+from agentflan_eval.records import Completion, FinishReason, GenerationConfig, Message
 
 log = logging.getLogger(__name__)
 
 
-def load_path(model: ResolvedModel) -> str:
-    """What transformers and vLLM load: a GGUF file goes through its cached, dequantised HF folder."""
-    return str(converted_gguf_dir(Path(model.path))) if model.kind == "gguf" else model.path
+def load_model(
+    model: ResolvedModel, path: str, device: str | None, dtype: str | None, device_map: str | None
+) -> tuple[Any, str]:
+    """The model in eval mode, and the device its inputs go to (default: a GPU if there is one)."""
+    import torch
+    from transformers import AutoModelForCausalLM
 
-
-def trusts_remote_code(model: ResolvedModel) -> bool:
-    return bool(model.known and model.known.trust_remote_code)
-
-
-@contextmanager
-def model_load_errors(model: ResolvedModel) -> Iterator[None]:
-    """Loading failures (missing files, bad configs) as one-line ModelLoadErrors."""
-    try:
-        yield
-    except OSError as e:
-        raise ModelLoadError(f"cannot load model {model.spec!r}: {str(e).splitlines()[0]}") from None
-    except (ValueError, RuntimeError) as e:
-        raise ModelLoadError(
-            f"cannot load model {model.spec!r}: {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}"
-        ) from None
-
-
-@dataclass(frozen=True)
-class ChatEncoder:
-    """Messages → prompt text → token ids: one path for every local backend (hf, vllm), so they see
-    identical inputs."""
-
-    tokenizer: Any
-    template: ChatTemplate
-
-    @classmethod
-    def load(cls, model: ResolvedModel, path: str, chat_template: str | None = None) -> ChatEncoder:
-        """The model's tokenizer and its template (--chat-template, else known model, else tokenizer's)."""
-        from transformers import AutoTokenizer
-
-        with model_load_errors(model):
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusts_remote_code(model))
-        return cls(tokenizer, choose(chat_template, model.known.template if model.known else None, tokenizer))
-
-    def render(self, messages: Sequence[Message]) -> str:
-        return self.template.render(messages, self.tokenizer)
-
-    def encode(self, messages: Sequence[Message]) -> list[int]:
-        own_bos = self.template.adds_bos or self.template.name == "tokenizer"
-        return self.tokenizer(self.render(messages), add_special_tokens=not own_bos)["input_ids"]
-
-    def stops(self, requested: Sequence[str]) -> tuple[str, ...]:
-        """The request's stop strings, then the template's end-of-turn markers."""
-        return tuple(dict.fromkeys([*requested, *self.template.stop]))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device != "cpu" else torch.float32)
+    with model_load_errors(model):
+        # device_map="auto" (accelerate) spreads a model too large for one GPU over all visible ones.
+        loaded: Any = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch_dtype, device_map=device_map, trust_remote_code=trusts_remote_code(model)
+        )
+    if device_map:
+        device = str(loaded.get_input_embeddings().weight.device)  # where inputs go in
+    else:
+        loaded.to(device)
+    loaded.eval()
+    if str(device).startswith("cuda"):
+        # cuDNN's attention builds an execution graph for each new shape and caches it per thread. An agent
+        # loop's lengths change at every step: on an H200 the profiler counted 1.26 ms of CPU per attention
+        # call (one per layer and step), and a 7B model's 32-row step took 79 ms, of which 15 ms on the GPU
+        # (21 ms once that thread had seen the shapes). PyTorch's flash and memory-efficient kernels plan
+        # nothing. The switch is process-wide and stays off after close().
+        torch.backends.cuda.enable_cudnn_sdp(False)
+    return loaded, device
 
 
 def _abandon(job: Job, done: Future[Completion]) -> None:
@@ -98,36 +76,13 @@ class HFBackend(Backend):
         prefix_cache: bool = True,
         kept_cache_gb: float | None = None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM
-
         self.resolved = model
         self.batch_size = max(1, batch_size)
         load = load_path(model)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = (
-            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device != "cpu" else torch.float32)
-        )
         self.encoder = ChatEncoder.load(model, load, chat_template)
         self.tokenizer, self.template = self.encoder.tokenizer, self.encoder.template
-        with model_load_errors(model):
-            # device_map="auto" (accelerate) spreads a model too large for one GPU over all visible ones.
-            self.model = AutoModelForCausalLM.from_pretrained(
-                load, dtype=torch_dtype, device_map=device_map, trust_remote_code=trusts_remote_code(model)
-            )
+        self.model, self.device = load_model(model, load, device, dtype, device_map)
         self.device_map = device_map
-        if device_map:
-            self.device = str(self.model.get_input_embeddings().weight.device)  # where inputs go in
-        else:
-            self.model.to(self.device)
-        self.model.eval()
-        if str(self.device).startswith("cuda"):
-            # cuDNN's attention builds an execution graph for each new shape and caches it per thread. An agent
-            # loop's lengths change at every step: on an H200 the profiler counted 1.26 ms of CPU per attention
-            # call (one per layer and step), and a 7B model's 32-row step took 79 ms, of which 15 ms on the GPU
-            # (21 ms once that thread had seen the shapes). PyTorch's flash and memory-efficient kernels plan
-            # nothing. The switch is process-wide and stays off after close().
-            torch.backends.cuda.enable_cudnn_sdp(False)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -135,16 +90,7 @@ class HFBackend(Backend):
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 4096)
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
         self._tokenizer_lock = threading.Lock()
-        # kept caches live on one device: a model spread over several GPUs decodes through generate()
-        one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
-        keep = prefix_cache and kept_cache_gb != 0 and one_device and PrefixCache.supports(self.model)
-        # a kept cache per episode in flight (see pool_size), and a few for shared instructions
-        budget = None if kept_cache_gb is None else int(kept_cache_gb * 1e9)
-        self.prefixes = (
-            PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4, max_bytes=budget)
-            if keep
-            else None
-        )
+        self.prefixes = self._kept_caches(prefix_cache, kept_cache_gb)
         # Models with a plain cache decode in our own continuously batched loop; others through generate().
         self.batcher = (
             Batcher(self.model, self.prefixes, self.batch_size, self._eos_ids(), self._decode_text)
@@ -152,6 +98,16 @@ class HFBackend(Backend):
             else None
         )
         self.streaming = self.batcher is not None
+
+    def _kept_caches(self, prefix_cache: bool, kept_cache_gb: float | None) -> PrefixCache | None:
+        """Kept prompt caches, where the model's cache is a plain key/value stack on one device (a model
+        spread over several GPUs decodes through generate())."""
+        one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
+        if not (prefix_cache and kept_cache_gb != 0 and one_device and PrefixCache.supports(self.model)):
+            return None
+        # a kept cache per episode in flight (see pool_size), and a few for shared instructions
+        budget = None if kept_cache_gb is None else int(kept_cache_gb * 1e9)
+        return PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4, max_bytes=budget)
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
@@ -242,7 +198,7 @@ class HFBackend(Backend):
 
     @staticmethod
     def _context_limit(ids: list[int]) -> Completion:
-        return Completion(text="", prompt_tokens=len(ids), finish_reason="context_limit")
+        return Completion(text="", prompt_tokens=len(ids), finish_reason=FinishReason.CONTEXT_LIMIT)
 
     def _completion(self, row: Row, stops: tuple[str, ...], seconds: float) -> Completion:
         text, stopped = cut_at_stop(self._decode_text(row.generated), stops)
@@ -250,7 +206,7 @@ class HFBackend(Backend):
             text=text,
             prompt_tokens=len(row.prompt),
             completion_tokens=len(row.generated),
-            finish_reason="stop" if (stopped or row.reason == "eos") else "length",
+            finish_reason=FinishReason.STOP if (stopped or row.reason is RowEnd.EOS) else FinishReason.LENGTH,
             seconds=seconds,
         )
 
@@ -307,7 +263,7 @@ class HFBackend(Backend):
                 Row(
                     prompt=list(prompt),
                     generated=ids[:n],
-                    reason="eos" if n and ids[n - 1] in eos_ids else "",
+                    reason=RowEnd.EOS if n and ids[n - 1] in eos_ids else None,
                 )
             )
         return rows

@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
 from agentflan_eval.errors import BackendUnavailableError, MissingDependencyError
-from agentflan_eval.records import Completion, GenerationConfig
+from agentflan_eval.records import Completion, FinishReason, GenerationConfig, Message
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 # How OpenAI, vLLM and TGI word a prompt that does not fit the model's window (HTTP 400).
 _CONTEXT_OVERFLOW = re.compile(
@@ -99,18 +102,17 @@ class OpenAIBackend(Backend):
             self._in_flight[i] += 1
             t0 = time.perf_counter()
             try:
-                resp = await self.clients[
-                    i
-                ].chat.completions.create(
+                resp = await self.clients[i].chat.completions.create(
                     model=self.model,
-                    messages=[{"role": m.role, "content": m.content} for m in req.messages],  # type: ignore[misc]
+                    messages=[_api_message(m) for m in req.messages],
                     max_tokens=config.max_new_tokens,
                     temperature=config.temperature,
                     seed=config.seed,
                     stop=config.stop[:4] or None,  # the API accepts at most four; the rest are cut below
                 )
             except self._openai.BadRequestError as e:
-                reason = "context_limit" if _CONTEXT_OVERFLOW.search(str(e)) else "error"
+                overflow = _CONTEXT_OVERFLOW.search(str(e))
+                reason = FinishReason.CONTEXT_LIMIT if overflow else FinishReason.ERROR
                 return Completion(
                     text="",
                     finish_reason=reason,
@@ -120,7 +122,7 @@ class OpenAIBackend(Backend):
             except self._openai.OpenAIError as e:
                 return Completion(
                     text="",
-                    finish_reason="error",
+                    finish_reason=FinishReason.ERROR,
                     error=f"{type(e).__name__}: {e}",
                     seconds=time.perf_counter() - t0,
                 )
@@ -129,7 +131,7 @@ class OpenAIBackend(Backend):
         seconds = time.perf_counter() - t0
         if not resp.choices or resp.choices[0].message is None:
             return Completion(
-                text="", finish_reason="error", error="response without a message", seconds=seconds
+                text="", finish_reason=FinishReason.ERROR, error="response without a message", seconds=seconds
             )
         choice = resp.choices[0]
         text, _ = cut_at_stop(choice.message.content or "", config.stop)
@@ -138,7 +140,7 @@ class OpenAIBackend(Backend):
             text=text,
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
-            finish_reason=choice.finish_reason or "stop",
+            finish_reason=_finish_reason(choice.finish_reason),
             seconds=seconds,
         )
 
@@ -163,3 +165,21 @@ class OpenAIBackend(Backend):
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+
+
+def _finish_reason(api: str | None) -> FinishReason:
+    """The API's finish_reason: "length" is the token limit; every other ("stop", "tool_calls",
+    "content_filter", "function_call") ended the reply, which the agent loop then reads as it stands."""
+    return FinishReason.LENGTH if api == "length" else FinishReason.STOP
+
+
+def _api_message(m: Message) -> ChatCompletionMessageParam:
+    if m.role == "system":
+        return {"role": "system", "content": m.content}
+    if m.role == "user":
+        return {"role": "user", "content": m.content}
+    if m.role == "assistant":
+        return {"role": "assistant", "content": m.content}
+    # an observation sent as a "tool" turn without the tool_call_id the API's type asks for (no tool calls
+    # are made: the agent's actions are text); servers that need one answer 400, an error for that episode
+    return cast("ChatCompletionMessageParam", {"role": "tool", "content": m.content})

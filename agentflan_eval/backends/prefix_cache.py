@@ -97,12 +97,12 @@ class PrefixCache:
         return not any(getattr(layer, "is_sliding", False) for layer in getattr(probe, "layers", []))
 
     # -- a row's cache -----------------------------------------------------------------------------
-    def row_kv(self, ids: Sequence[int]) -> list[tuple[Any, Any]]:
-        """Per layer (keys, values) of ``ids``, batch 1: the longest kept prefix, and the rest computed."""
+    def row_kv(self, prompt: Sequence[int]) -> list[tuple[Any, Any]]:
+        """Per layer (keys, values) of ``prompt``, batch 1: the longest kept prefix, and the rest computed."""
         import torch
         from transformers import DynamicCache
 
-        ids = np.array(ids, dtype=np.int64)  # a copy: the entry keeps it, and the prefill tensor shares it
+        ids = np.array(prompt, dtype=np.int64)  # a copy: the entry keeps it, and the prefill tensor shares it
         best, shared = None, 0
         for entry in self._entries:
             n = common_prefix_length(entry.ids, ids)

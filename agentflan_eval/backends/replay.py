@@ -13,7 +13,7 @@ from pathlib import Path
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
 from agentflan_eval.data import read_jsonl
 from agentflan_eval.errors import DataFormatError, ModelLoadError
-from agentflan_eval.records import Completion, GenerationConfig
+from agentflan_eval.records import Completion, FinishReason, GenerationConfig
 
 
 class ReplayBackend(Backend):
@@ -45,7 +45,7 @@ class ReplayBackend(Backend):
                 out.append(
                     Completion(
                         text="",
-                        finish_reason="error",
+                        finish_reason=FinishReason.ERROR,
                         error=f"no scripted reply for {req.task}/{req.sample_id} turn {req.turn}",
                     )
                 )
