@@ -89,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
         "every --api-base (comma-separated list allowed); also the number of episodes run at once "
         "(default: 8; e.g. 64 for a vLLM/TGI server)",
     )
+    r.add_argument(
+        "--request-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="--backend openai: a request unanswered after this long is retried, then its episode "
+        "is a model error (default: 300)",
+    )
     r.add_argument("--replay-file", type=Path, help="scripted replies for --backend replay")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     r.add_argument(
@@ -196,6 +204,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         api_base=a.api_base,
         api_key_env=a.api_key_env,
         max_connections=a.max_connections,
+        request_timeout=a.request_timeout,
         replay_file=a.replay_file,
         device=a.device,
         device_map=a.device_map,

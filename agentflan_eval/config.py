@@ -31,6 +31,7 @@ class RunConfig(BaseModel):
     api_base: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     max_connections: int = 8
+    request_timeout: float = 300.0  # seconds one model request may take before it is retried (openai backend)
     replay_file: Path | None = None
     device: str | None = None
     device_map: str | None = None  # hf backend: "auto" spreads a model over every visible GPU

@@ -19,6 +19,8 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pydantic_core import PydanticSerializationError
+
 from agentflan_eval.errors import AgentFlanError, DataFormatError
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults, WallTime
 
@@ -159,7 +161,7 @@ class RunStore:
     def append(self, record: EpisodeRecord) -> None:
         path = self._write_path(record.task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._append_lines(path, [record.model_dump_json()])
+        self._append_lines(path, [dump_record(record)])
 
     def _append_lines(self, path: Path, lines: list[str]) -> None:
         self._repair_tail(path)
@@ -190,7 +192,7 @@ class RunStore:
             if not line.strip():
                 continue
             try:
-                yield EpisodeRecord.model_validate_json(line)
+                yield parse_record(line)
             except ValueError as e:
                 if i == len(lines):  # a torn final line from a killed run: that episode never finished
                     continue
@@ -213,7 +215,7 @@ class RunStore:
                 if r.sample_id not in kept or kept[r.sample_id] in RETRIED
             ]
             if new:
-                self._append_lines(self.episode_path(task), [r.model_dump_json() for r in new])
+                self._append_lines(self.episode_path(task), [dump_record(r) for r in new])
             merged += len(new)
             for p in shards:
                 p.unlink()
@@ -238,3 +240,22 @@ class RunStore:
             fh.seek(0)
             data = fh.read()
             fh.truncate(data.rfind(b"\n") + 1)
+
+
+def dump_record(record: EpisodeRecord) -> str:
+    """One JSON line. Text holding a lone surrogate (``\\ud800``, which a model or a replayed file can
+    produce) is not UTF-8, so pydantic cannot write it: such a record is written with every non-ASCII
+    character escaped, and the text is kept exactly."""
+    try:
+        return record.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(record.model_dump(mode="json"))
+
+
+def parse_record(line: str) -> EpisodeRecord:
+    try:
+        return EpisodeRecord.model_validate_json(line)
+    except ValueError:
+        if "\\ud" not in line.lower():  # pydantic's parser refuses only escaped lone surrogates
+            raise
+        return EpisodeRecord.model_validate(json.loads(line))

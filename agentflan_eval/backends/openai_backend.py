@@ -29,6 +29,11 @@ _CONTEXT_OVERFLOW = re.compile(
 )
 
 
+def _utf8(text: str) -> str:
+    """``text`` with any lone surrogate (a reply can hold one) as U+FFFD: a request body must be UTF-8."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class OpenAIBackend(Backend):
     name = "openai"
     template_name = "server"
@@ -41,7 +46,7 @@ class OpenAIBackend(Backend):
         api_key_env: str = "OPENAI_API_KEY",
         max_connections: int = 8,
         max_retries: int = 5,
-        timeout: float = 600.0,
+        timeout: float = 300.0,
     ):
         try:
             import openai
@@ -53,6 +58,7 @@ class OpenAIBackend(Backend):
         self.endpoints = [b.strip() for b in base.split(",") if b.strip()]
         self.api_base = ",".join(self.endpoints)
         key = os.environ.get(api_key_env) or "EMPTY"  # local servers accept any key
+        self._check_timeout = min(10.0, timeout)
         self.clients = [
             openai.AsyncOpenAI(base_url=b, api_key=key, max_retries=max_retries, timeout=timeout)
             for b in self.endpoints
@@ -80,7 +86,7 @@ class OpenAIBackend(Backend):
     async def _check(self, client: Any, base_url: str) -> None:
         """Fail fast with one line when an endpoint cannot be reached at all."""
         try:
-            await client.with_options(max_retries=1, timeout=10).models.list()
+            await client.with_options(max_retries=1, timeout=self._check_timeout).models.list()
         except self._openai.APIConnectionError as e:
             raise BackendUnavailableError(f"endpoint {base_url} is unreachable: {e}") from None
         except self._openai.APIStatusError:
@@ -103,7 +109,7 @@ class OpenAIBackend(Backend):
                     i
                 ].chat.completions.create(
                     model=self.model,
-                    messages=[{"role": m.role, "content": m.content} for m in req.messages],  # type: ignore[misc]
+                    messages=[{"role": m.role, "content": _utf8(m.content)} for m in req.messages],  # type: ignore[misc]
                     max_tokens=config.max_new_tokens,
                     temperature=config.temperature,
                     seed=config.seed,
