@@ -13,6 +13,7 @@ newer record replaces it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -46,6 +47,26 @@ class RunStore:
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
+
+    # -- one writer ----------------------------------------------------------------------------
+    def lock(self) -> RunDirLock:
+        """Claim the run dir for this process until ``release()``; AgentFlanError if another run holds it.
+
+        A single process holds ``run.lock`` exclusively. The ranks of a sharded run share it (each holds
+        its own ``run.rank<N>.lock`` exclusively), so a second run of either kind is refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        held = []
+        try:
+            if self.shard_rank is None:
+                held.append(_flock(self.root / "run.lock", fcntl.LOCK_EX, self.root))
+            else:
+                held.append(_flock(self.root / "run.lock", fcntl.LOCK_SH, self.root))
+                held.append(_flock(self.root / f"run.rank{self.shard_rank}.lock", fcntl.LOCK_EX, self.root))
+        except BaseException:
+            for fd in held:
+                os.close(fd)
+            raise
+        return RunDirLock(held)
 
     # -- manifest and results --------------------------------------------------------------
     def read_manifest(self) -> RunManifest:
@@ -230,7 +251,8 @@ class RunStore:
 
     @staticmethod
     def _repair_tail(path: Path) -> None:
-        """Cut a torn last line (no trailing newline) so the next append starts on a clean line."""
+        """Cut a torn last line so the next append starts on a clean line; a last line that lacks only
+        its newline (the kill came between the record and the ``\\n``) is a whole record: it is kept."""
         if not path.is_file() or path.stat().st_size == 0:
             return
         with open(path, "rb+") as fh:
@@ -239,7 +261,15 @@ class RunStore:
                 return
             fh.seek(0)
             data = fh.read()
-            fh.truncate(data.rfind(b"\n") + 1)
+            start = data.rfind(b"\n") + 1
+            try:
+                parse_record(data[start:].decode("utf-8"))
+            except ValueError:
+                fh.truncate(start)
+            else:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
 
 
 def dump_record(record: EpisodeRecord) -> str:
@@ -259,3 +289,26 @@ def parse_record(line: str) -> EpisodeRecord:
         if "\\ud" not in line.lower():  # pydantic's parser refuses only escaped lone surrogates
             raise
         return EpisodeRecord.model_validate(json.loads(line))
+
+
+class RunDirLock:
+    def __init__(self, fds: list[int]):
+        self._fds = fds
+
+    def release(self) -> None:
+        for fd in self._fds:
+            os.close(fd)  # closing the descriptor drops its flock
+        self._fds = []
+
+
+def _flock(path: Path, mode: int, root: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AgentFlanError(
+            f"run dir {root} is in use by another agentflan_eval run; wait for it to end, or pass another "
+            "--run-id or --output-dir"
+        ) from None
+    return fd
