@@ -89,7 +89,7 @@ class SQLiteEngine(SQLEngine):
         # its target) would create or read files on the host.
         self.conn.set_authorizer(_no_attach)
         if hasattr(self.conn, "setlimit"):  # Python 3.11+: a second lock on the same door
-            self.conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            self.conn.setlimit(getattr(sqlite3, "SQLITE_LIMIT_ATTACHED", 7), 0)
         self._deadline = 0.0
         self.conn.set_progress_handler(lambda: time.monotonic() > self._deadline, 10000)
         self._deadline = time.monotonic() + STATEMENT_SECONDS
