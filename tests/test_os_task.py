@@ -275,3 +275,13 @@ def test_model_that_fork_bombs_its_sandbox(
     rec = _replay(bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
     assert rec.error is None and rec.score.value == 0.0
     assert rec.env_info["sandbox_error"] in (None, "more than 256 processes")
+
+
+def test_a_model_that_kills_its_sandbox_is_an_environment_error(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
+    """`kill -9 -1` ends every process of the sandbox: the episode is not `completed`, and nothing is judged."""
+    kill = "Act: bash\n```bash\nkill -9 -1\n```"
+    rec = _replay(bench, problems["os-4-Q19-0"], [kill, "Act: answer(3)"], tmp_path)
+    assert rec.status == EpisodeStatus.ENV_ERROR and len(rec.steps) == 1
+    assert rec.score.value == 0.0 and rec.env_info["sandbox_error"] == "sandbox not running"
