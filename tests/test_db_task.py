@@ -287,3 +287,18 @@ def test_sqlite_escape_through_an_episode(
     rec = _replay(bench, samples["db-0"], replies, tmp_path)
     assert [s.observation for s in rec.steps[:2]] == ["not authorized", "authorization denied"]
     assert not target.exists()
+
+
+def test_local_mariadb_statements_cannot_touch_host_files(
+    samples: dict[str, DBSample], mariadb: LocalMariaDB, tmp_path: Path
+) -> None:
+    """Probe: the throw-away server runs as the host's root, yet the model's SQL reads and writes no host file."""
+    target = tmp_path / "out.txt"
+    mysql = MySQLEngine(mariadb.url, samples["db-0"].table)
+    try:
+        wrote = mysql.execute(f"SELECT 'x' INTO OUTFILE '{target}'")
+        read = mysql.execute("SELECT LOAD_FILE('/etc/passwd')")
+    finally:
+        mysql.close()
+    assert "secure-file-priv" in wrote and not target.exists()
+    assert read == "[(None,)]"
