@@ -280,9 +280,7 @@ class Sandbox:
         for d in EMPTY_DIRS:
             args += ["--size", str(self.limits.tmpfs_bytes), "--tmpfs", f"/{d}"]
         args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
-        if (
-            os.geteuid() == 0
-        ):  # the one /proc directory only the host's root may read, as a container's shows it
+        if os.geteuid() == 0:  # /proc's one directory only the host's root may read: empty, not an error
             args += ["--tmpfs", "/proc/tty/driver"]
         return [*args, "--", "sleep", "infinity"]
 
