@@ -110,6 +110,12 @@ class RunConfig(BaseModel):
         "at once (e.g. 64 for a vLLM/TGI server)",
         json_schema_extra=_in("openai"),
     )
+    request_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="a request unanswered after this long is retried, then its episode is a model error",
+        json_schema_extra=_in("openai", metavar="SECONDS"),
+    )
     # vLLM backend: parallelism and engine settings, passed to vllm.LLM; refused with other backends.
     tensor_parallel_size: int = Field(
         default=1,

@@ -72,11 +72,14 @@ def selected_tasks(config: RunConfig) -> list[str]:
 def default_run_id(config: RunConfig) -> str:
     """Same model and generation settings → same run dir, so re-running resumes instead of restarting."""
     model = config.model or EMBEDDED
+    replay = config.replay_file or (Path(config.model) if config.model else None)
+    if config.backend == "replay" and replay is not None:
+        model = str(replay)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name if Path(model).exists() else model).strip("-")
     key = f"{config.backend}|{config.model}|{config.chat_template}|{config.max_new_tokens}|{config.seed}"
-    if (
-        config.dtype
-    ):  # other weights' precision, other replies (kept out of the key when unset: older runs resume)
+    if config.backend == "replay" and replay is not None and replay.is_file():  # the replies, not the name
+        key = key.replace(f"|{config.model}|", f"|{hashlib.sha256(replay.read_bytes()).hexdigest()}|", 1)
+    if config.dtype:  # other weights' precision, other replies (unset: kept out, so older runs resume)
         key += f"|{config.dtype}"
     return f"{slug}-{config.backend}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
@@ -100,6 +103,22 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
         config.output_dir / (config.run_id or default_run_id(config)),
         shard_rank=shard.rank if shard.distributed else None,
     )
+    lock = store.lock()  # before anything is read or written: one run at a time per run dir
+    try:
+        return _run_locked(config, argv, store, shard, runnable, not_run, samples)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: RunConfig,
+    argv: Sequence[str],
+    store: RunStore,
+    shard: Shard,
+    runnable: list[Benchmark],
+    not_run: list[NotRun],
+    samples: dict[str, list[Sample]],
+) -> tuple[RunStore, RunResults]:
     _check_resume(store, config)
     if shard.distributed and config.device is None:
         config = config.model_copy(update={"device": shard.device()})

@@ -13,11 +13,14 @@ newer record replaces it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from pydantic_core import PydanticSerializationError
 
 from agentflan_eval.errors import AgentFlanError, DataFormatError
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, RunResults, WallTime
@@ -44,6 +47,26 @@ class RunStore:
 
     def exists(self) -> bool:
         return self.manifest_path.is_file()
+
+    # -- one writer ----------------------------------------------------------------------------
+    def lock(self) -> RunDirLock:
+        """Claim the run dir for this process until ``release()``; AgentFlanError if another run holds it.
+
+        A single process holds ``run.lock`` exclusively. The ranks of a sharded run share it (each holds
+        its own ``run.rank<N>.lock`` exclusively), so a second run of either kind is refused."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        held = []
+        try:
+            if self.shard_rank is None:
+                held.append(_flock(self.root / "run.lock", fcntl.LOCK_EX, self.root))
+            else:
+                held.append(_flock(self.root / "run.lock", fcntl.LOCK_SH, self.root))
+                held.append(_flock(self.root / f"run.rank{self.shard_rank}.lock", fcntl.LOCK_EX, self.root))
+        except BaseException:
+            for fd in held:
+                os.close(fd)
+            raise
+        return RunDirLock(held)
 
     # -- manifest and results --------------------------------------------------------------
     def read_manifest(self) -> RunManifest:
@@ -159,7 +182,7 @@ class RunStore:
     def append(self, record: EpisodeRecord) -> None:
         path = self._write_path(record.task)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._append_lines(path, [record.model_dump_json()])
+        self._append_lines(path, [dump_record(record)])
 
     def _append_lines(self, path: Path, lines: list[str]) -> None:
         self._repair_tail(path)
@@ -190,7 +213,7 @@ class RunStore:
             if not line.strip():
                 continue
             try:
-                yield EpisodeRecord.model_validate_json(line)
+                yield parse_record(line)
             except ValueError as e:
                 if i == len(lines):  # a torn final line from a killed run: that episode never finished
                     continue
@@ -213,7 +236,7 @@ class RunStore:
                 if r.sample_id not in kept or kept[r.sample_id] in RETRIED
             ]
             if new:
-                self._append_lines(self.episode_path(task), [r.model_dump_json() for r in new])
+                self._append_lines(self.episode_path(task), [dump_record(r) for r in new])
             merged += len(new)
             for p in shards:
                 p.unlink()
@@ -228,7 +251,8 @@ class RunStore:
 
     @staticmethod
     def _repair_tail(path: Path) -> None:
-        """Cut a torn last line (no trailing newline) so the next append starts on a clean line."""
+        """Cut a torn last line so the next append starts on a clean line; a last line that lacks only
+        its newline (the kill came between the record and the ``\\n``) is a whole record: it is kept."""
         if not path.is_file() or path.stat().st_size == 0:
             return
         with open(path, "rb+") as fh:
@@ -237,4 +261,54 @@ class RunStore:
                 return
             fh.seek(0)
             data = fh.read()
-            fh.truncate(data.rfind(b"\n") + 1)
+            start = data.rfind(b"\n") + 1
+            try:
+                parse_record(data[start:].decode("utf-8"))
+            except ValueError:
+                fh.truncate(start)
+            else:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def dump_record(record: EpisodeRecord) -> str:
+    """One JSON line. Text holding a lone surrogate (``\\ud800``, which a model or a replayed file can
+    produce) is not UTF-8, so pydantic cannot write it: such a record is written with every non-ASCII
+    character escaped, and the text is kept exactly."""
+    try:
+        return record.model_dump_json()
+    except PydanticSerializationError:
+        return json.dumps(record.model_dump(mode="json"))
+
+
+def parse_record(line: str) -> EpisodeRecord:
+    try:
+        return EpisodeRecord.model_validate_json(line)
+    except ValueError:
+        if "\\ud" not in line.lower():  # pydantic's parser refuses only escaped lone surrogates
+            raise
+        return EpisodeRecord.model_validate(json.loads(line))
+
+
+class RunDirLock:
+    def __init__(self, fds: list[int]):
+        self._fds = fds
+
+    def release(self) -> None:
+        for fd in self._fds:
+            os.close(fd)  # closing the descriptor drops its flock
+        self._fds = []
+
+
+def _flock(path: Path, mode: int, root: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AgentFlanError(
+            f"run dir {root} is in use by another agentflan_eval run; wait for it to end, or pass another "
+            "--run-id or --output-dir"
+        ) from None
+    return fd

@@ -249,3 +249,83 @@ def test_sessions_are_isolated(site: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+# -- issue 22: what a model's browser can reach --------------------------------------------------------
+@pytest.fixture
+def host_service() -> Iterator[tuple[str, list[str]]]:
+    """Another service on the host's loopback (e.g. a database admin page): records every request."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body = b"<html><body>HOST SERVICE SECRET</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def task_session(site: str) -> Iterator[BrowserSession]:
+    s = BrowserSession(allowed_origins=[site])
+    s.page.goto(site + "form.html")
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/shadow", "file:///etc/passwd", "chrome://version", "view-source:file:///etc/passwd"]
+)
+@pytest.mark.parametrize("restricted", [True, False], ids=["task-origin", "any-origin"])
+def test_goto_never_opens_host_files(site: str, url: str, restricted: bool) -> None:
+    """Probe: ``goto [file:///etc/shadow]`` and other non-web schemes are refused in every session."""
+    s = BrowserSession(allowed_origins=[site] if restricted else None)
+    try:
+        s.page.goto(site + "form.html")
+        msg = s.execute(BrowserAction(type="goto", url=url))
+        text = s.observe().text
+    finally:
+        s.close()
+    assert msg is not None and "outside this task" in msg
+    assert "root:" not in text and "Sign up" in text  # still on the task's page
+
+
+def test_goto_other_loopback_services_is_refused(
+    task_session: BrowserSession, site: str, host_service: tuple[str, list[str]]
+) -> None:
+    """Probe: ``goto [http://127.0.0.1:PORT/]`` of another service on the host, typed or through a link."""
+    url, seen = host_service
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    for target in (url, f"http://localhost:{port}/", f"http://[::1]:{port}/", f"http://0.0.0.0:{port}/"):
+        msg = task_session.execute(BrowserAction(type="goto", url=target))
+        assert msg is not None and "outside this task" in msg
+    task_session.page.evaluate(f"() => {{ document.body.innerHTML += '<a id=out href=\"{url}x\">Out</a>'; }}")
+    task_session.page.click("#out")  # a link on the task's own page
+    task_session.page.wait_for_timeout(300)
+    assert "HOST SERVICE SECRET" not in task_session.observe().text
+    assert seen == []  # measured at the service: not one request reached it
+    assert task_session.execute(BrowserAction(type="goto", url=site + "next.html")) is None  # its own origin
+
+
+def test_chromium_runs_unprivileged(task_session: BrowserSession) -> None:
+    """Probe: run as root, the browser (and every process it starts) is not root."""
+    procs = chromium_children()
+    assert procs
+    if os.geteuid() == 0:
+        assert all(p.uids().real != 0 and p.uids().effective != 0 for p in procs)

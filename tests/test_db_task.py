@@ -247,3 +247,58 @@ def test_cli_run_writes_per_type_scores(mariadb: LocalMariaDB, data_dir: Path, t
     assert db.extra["INSERT_accuracy"] == 1.0 and db.extra["SELECT_accuracy"] == 0.0
     manifest = json.loads((store.root / "manifest.json").read_text())
     assert any("MariaDB" in d["what"] for d in manifest["deviations"])
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE '{p}' AS x",
+        "ATTACH DATABASE 'file:{p}?mode=rwc' AS x",
+        "VACUUM INTO '{p}'",
+        "VACUUM INTO 'file:{p}'",
+    ],
+)
+def test_sqlite_statements_cannot_touch_host_files(
+    samples: dict[str, DBSample], tmp_path: Path, sql: str
+) -> None:
+    """Probe: the model's SQL reaches only its in-memory database, never a file on the host."""
+    target = tmp_path / "escape.db"
+    lite = SQLiteEngine(samples["db-0"].table)
+    try:
+        out = lite.execute(sql.format(p=target))
+        assert "not authorized" in out or "authorization denied" in out, out
+        assert lite.execute("SELECT count(*) FROM `Jiu-Jitsu Championships Results`") != "[(0,)]"
+    finally:
+        lite.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_sqlite_escape_through_an_episode(
+    samples: dict[str, DBSample], data_dir: Path, tmp_path: Path
+) -> None:
+    bench = Database(RunConfig(data_dir=data_dir), DataResolver(data_dir))
+    target = tmp_path / "out" / "y.db"
+    target.parent.mkdir()
+    replies = [
+        f"Action: Operation\n```sql\nATTACH DATABASE '{target}' AS x\n```",
+        f"Action: Operation\n```sql\nVACUUM INTO '{target}'\n```",
+        'Action: Answer\nFinal Answer: ["x"]',
+    ]
+    rec = _replay(bench, samples["db-0"], replies, tmp_path)
+    assert [s.observation for s in rec.steps[:2]] == ["not authorized", "authorization denied"]
+    assert not target.exists()
+
+
+def test_local_mariadb_statements_cannot_touch_host_files(
+    samples: dict[str, DBSample], mariadb: LocalMariaDB, tmp_path: Path
+) -> None:
+    """Probe: the throw-away server runs as the host's root, yet the model's SQL reads and writes no host file."""
+    target = tmp_path / "out.txt"
+    mysql = MySQLEngine(mariadb.url, samples["db-0"].table)
+    try:
+        wrote = mysql.execute(f"SELECT 'x' INTO OUTFILE '{target}'")
+        read = mysql.execute("SELECT LOAD_FILE('/etc/passwd')")
+    finally:
+        mysql.close()
+    assert "secure-file-priv" in wrote and not target.exists()
+    assert read == "[(None,)]"

@@ -141,8 +141,10 @@ def test_fork_bomb_is_contained(forced_watchdog: bool, monkeypatch: pytest.Monke
     assert time.monotonic() - start < 10
     if cgroup is not None:
         assert max(peak) <= limits.max_processes
-    else:  # the watchdog acts after the fact: it polls every 50 ms, then kills the whole sandbox
-        assert box.killed == "more than 64 processes" and max(peak) < 2000
+    else:  # RLIMIT_NPROC holds the sandbox's root (an unprivileged host user, counted per user namespace);
+        # the watchdog, polling every 50 ms, is the fallback that kills the whole sandbox
+        assert box.killed == "more than 64 processes" or max(peak) <= limits.max_processes
+        assert max(peak) < 2000
     assert pidns_members(ns) == 0
     assert not box.running
 
@@ -159,3 +161,109 @@ def test_nothing_outlives_the_sandbox() -> None:
     assert not any(d.exists() for d in cgroup_dirs)
     with pytest.raises(bwrap.SandboxError):
         box.exec(["true"])
+
+
+# -- issue 22: the sandbox's root is not the host's root ------------------------------------------------
+SYSCTLS = ("/proc/sys/kernel/printk_ratelimit_burst", "/proc/sys/kernel/core_pattern")
+
+
+def test_kernel_settings_stay_untouched(box: Sandbox) -> None:
+    """Probe: write host kernel settings (core_pattern would run a program as the host's root)."""
+    before = {p: Path(p).read_text() for p in SYSCTLS}
+    try:
+        burst = int(before[SYSCTLS[0]]) + 7
+        out = box.shell(
+            f"echo {burst} > {SYSCTLS[0]}; echo '|/bin/sh -c id' > {SYSCTLS[1]}; "
+            f"mount -o remount,rw /proc/sys; echo {burst} > {SYSCTLS[0]}; "
+            f"umount /proc/sys; echo {burst} > {SYSCTLS[0]}; "
+            "[ -w /proc/sysrq-trigger ] && echo SYSRQ-WRITABLE; cat /proc/sys/kernel/printk_ratelimit_burst"
+        )
+        assert "SYSRQ-WRITABLE" not in out.text
+        assert {p: Path(p).read_text() for p in SYSCTLS} == before  # measured on the host
+    finally:
+        for p, v in before.items():  # put back what a failing run changed
+            if Path(p).read_text() != v:
+                Path(p).write_text(v)
+
+
+def test_no_host_secrets_in_etc() -> None:
+    """Probe: the host's password hashes (and any file only root may read) stay on the host."""
+    secret = Path(f"/etc/agentflan-probe-{uuid.uuid4().hex}")
+    secret.write_text("host secret")
+    secret.chmod(0o600)
+    try:
+        with Sandbox(SandboxLimits(command_timeout=3.0)) as box:
+            shadow = box.exec(["cat", "/etc/shadow"]).output
+            out = box.exec(
+                ["bash", "-c", f"cat {secret} /etc/gshadow /etc/shadow- 2>&1; ls -A /etc/ssl/private"]
+            )
+            # a task can still add users and set passwords, as in AgentBench's container
+            res = box.exec(
+                ["bash", "-c", "useradd -m jack && echo jack:pw | chpasswd && su - jack -c whoami"]
+            )
+    finally:
+        secret.unlink()
+    host = Path("/etc/shadow").read_text()
+    assert shadow != host and shadow.startswith("root:*:")  # made for the sandbox: names, no hashes
+    assert "host secret" not in out.output and Path("/etc/gshadow").read_text() not in out.output
+    assert res.returncode == 0 and res.output.strip().endswith("jack"), res.output
+
+
+def test_runs_as_an_unprivileged_host_user(box: Sandbox) -> None:
+    """Probe: root inside is an ordinary, unmapped user outside, with no capability over the host."""
+    out = box.exec(["bash", "-c", "id -u; cat /proc/self/uid_map"]).output.split()
+    assert out[:2] == ["0", "0"] and out[2] != "0"  # uid 0 inside is not uid 0 outside
+    keeper = box._child
+    assert os.stat(f"/proc/{keeper}").st_uid != 0  # measured on the host
+
+
+def test_mount_and_nsenter_are_refused(box: Sandbox, tmp_path: Path) -> None:
+    """Probe: mount (the host's disk, a bind of /, a new proc) and nsenter into other namespaces."""
+    token = f"agentflan-probe-{uuid.uuid4().hex}"
+    root_dev = os.stat("/").st_dev
+    out = box.shell(
+        "mkdir -p /mnt/a /mnt/b; mount -t proc proc /mnt/a && echo MOUNTED-PROC; "
+        "mount --bind / /mnt/b && echo MOUNTED-BIND; "
+        f"mknod /mnt/disk b {os.major(root_dev)} {os.minor(root_dev)} && echo MKNOD; "
+        f"nsenter -t 1 -a -- touch {tmp_path}/{token} && echo ENTERED; "
+        f"nsenter -t 1 -m -- sh -c 'echo {token} > /tmp/{token}' && echo ENTERED-MNT; true"
+    )
+    assert "MOUNTED" not in out.text and "MKNOD" not in out.text
+    assert not (tmp_path / token).exists() and not Path(f"/tmp/{token}").exists()
+
+
+def test_host_environment_is_not_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe: /proc/1/environ (and every other process's) holds none of the host's environment."""
+    secret = f"agentflan-secret-{uuid.uuid4().hex}"
+    monkeypatch.setenv("AGENTFLAN_PROBE_SECRET", secret)
+    with Sandbox(SandboxLimits(command_timeout=3.0)) as box:
+        out = box.exec(
+            ["bash", "-c", "cat /proc/1/environ /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'"]
+        )
+        shell = box.shell("cat /proc/1/environ | tr '\\0' '\\n'; env")
+    assert secret not in out.output and secret not in shell.text
+
+
+def _available_bytes() -> int:
+    return next(int(ln.split()[1]) * 1024 for ln in open("/proc/meminfo") if ln.startswith("MemAvailable:"))
+
+
+def test_a_20_gb_memory_hog_is_stopped() -> None:
+    """Probe: 20 GB asked for (one process, then eight at once) is stopped by the limits, not the host."""
+    limits = SandboxLimits(command_timeout=20.0, memory_bytes=1 << 30)
+    low = [_available_bytes()]
+    stop = threading.Event()
+    threading.Thread(
+        target=lambda: [low.append(_available_bytes()) for _ in iter(lambda: stop.wait(0.05), True)],
+        daemon=True,
+    ).start()
+    hog = "python3 -c 'import sys; b = [bytearray(1 << 28) for _ in range(int(sys.argv[1]))]' {n}"
+    try:
+        with Sandbox(limits) as box:
+            one = box.shell(hog.format(n=80) + "; echo rc=$?")
+            many = box.shell(" & ".join([hog.format(n=10)] * 8) + " & wait; echo done")
+            assert box.shell("echo alive").text == "alive\n" or not box.running
+    finally:
+        stop.set()
+    assert "rc=0" not in one.text and "done" in many.text
+    assert min(low) > low[0] - (3 << 30)  # the host never lost more than the cap (and some slack)

@@ -263,7 +263,8 @@ def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> No
 def test_model_that_fork_bombs_its_sandbox(
     bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a pids cgroup the watchdog kills the sandbox; the episode ends unanswered, the run goes on."""
+    """Without a pids cgroup, RLIMIT_NPROC holds the bomb (the sandbox's root is an unprivileged host user)
+    or the watchdog kills the sandbox; the episode scores nothing, the run goes on."""
     from agentflan_eval.benchmarks.common.sandbox import bwrap
 
     monkeypatch.setattr(bwrap.SandboxCgroup, "create", classmethod(lambda cls, *a: None))
@@ -272,5 +273,15 @@ def test_model_that_fork_bombs_its_sandbox(
         "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
     )
     rec = _replay(bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
-    assert rec.error is None and rec.score.value == 0.0 and rec.env_info["checks"] == []
-    assert rec.env_info["sandbox_error"] == "more than 256 processes"
+    assert rec.error is None and rec.score.value == 0.0
+    assert rec.env_info["sandbox_error"] in (None, "more than 256 processes")
+
+
+def test_a_model_that_kills_its_sandbox_is_an_environment_error(
+    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
+    """`kill -9 -1` ends every process of the sandbox: the episode is not `completed`, and nothing is judged."""
+    kill = "Act: bash\n```bash\nkill -9 -1\n```"
+    rec = _replay(bench, problems["os-4-Q19-0"], [kill, "Act: answer(3)"], tmp_path)
+    assert rec.status == EpisodeStatus.ENV_ERROR and len(rec.steps) == 1
+    assert rec.score.value == 0.0 and rec.env_info["sandbox_error"] == "sandbox not running"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentflan_eval.config import RunConfig
-from agentflan_eval.errors import DataFormatError
+from agentflan_eval.errors import AgentFlanError, DataFormatError
 from agentflan_eval.records import EpisodeRecord, EpisodeStatus, RunManifest, Score
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
@@ -275,3 +275,135 @@ def test_another_dtype_is_another_run_and_cannot_resume_this_one(tmp_path: Path)
         assert "different dtype" in str(e)
     else:
         raise AssertionError("a bfloat16 run resumed a float32 run dir")
+
+
+# -- two runs on one run dir; a lost final newline (issue 22, item 6) -----------------------------
+N_AT_ONCE = 40
+
+
+def _guess_replay(tmp_path: Path) -> Path:
+    path = tmp_path / "replay.jsonl"
+    reply = "Thought: guess\nAction: Finish[no idea]"
+    path.write_text(json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": [reply]}) + "\n")
+    return path
+
+
+def _cli_run(tmp_path: Path, limit: int) -> subprocess.Popen[str]:
+    args = [
+        "run",
+        "--backend",
+        "replay",
+        "--replay-file",
+        str(_guess_replay(tmp_path)),
+        "--tasks",
+        "hotpotqa",
+    ]
+    args += ["--limit", str(limit), "--output-dir", str(tmp_path / "out"), "--run-id", "r", "--no-report"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "agentflan_eval", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ.copy(),
+    )
+
+
+def _task_lines(tmp_path: Path) -> list[str]:
+    return (tmp_path / "out" / "r" / "episodes" / "hotpotqa.jsonl").read_text().splitlines()
+
+
+def test_a_second_run_on_a_held_run_dir_is_refused(tmp_path: Path) -> None:
+    lock = RunStore(tmp_path / "out" / "r").lock()  # as a run in progress holds it
+    try:
+        proc = _cli_run(tmp_path, 3)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        lock.release()
+    assert proc.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and "in use by another agentflan_eval run" in err
+    assert not (tmp_path / "out" / "r" / "episodes").exists()  # it wrote nothing
+
+
+def test_two_runs_at_once_write_each_episode_once(tmp_path: Path) -> None:
+    procs = [_cli_run(tmp_path, N_AT_ONCE), _cli_run(tmp_path, N_AT_ONCE)]
+    results = [(p.wait(timeout=180), p.stderr.read() if p.stderr else "") for p in procs]
+    for p in procs:
+        for fh in (p.stdout, p.stderr):
+            if fh:
+                fh.close()
+    assert sorted(rc for rc, _ in results) in ([0, 0], [0, 2]), results  # refused, or ran after the first
+    ids = [json.loads(ln)["sample_id"] for ln in _task_lines(tmp_path)]
+    assert len(ids) == N_AT_ONCE == len(set(ids))
+    assert not list((tmp_path / "out" / "r").glob("*.tmp"))
+
+
+def test_sharded_ranks_share_the_run_dir_and_keep_others_out(tmp_path: Path) -> None:
+    root = tmp_path / "run"
+    ranks = [RunStore(root, shard_rank=r).lock() for r in (0, 1)]
+    try:
+        with pytest.raises(AgentFlanError, match="in use"):
+            RunStore(root).lock()
+        with pytest.raises(AgentFlanError, match="in use"):
+            RunStore(root, shard_rank=1).lock()  # a second sharded run
+    finally:
+        for lk in ranks:
+            lk.release()
+    RunStore(root).lock().release()  # free again once the ranks are done
+
+
+def _whole(i: int) -> EpisodeRecord:
+    return EpisodeRecord(
+        task="t", sample_id=f"s{i}", prompt=[], status=EpisodeStatus.COMPLETED, score=Score(value=1.0)
+    )
+
+
+def test_a_last_line_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    for i in range(3):
+        store.append(_whole(i))
+    path = store.episode_path("t")
+    path.write_bytes(path.read_bytes()[:-1])  # killed between the record and its newline
+    assert store.done_ids("t") == {"s0", "s1", "s2"}
+    store.append(_whole(3))
+    assert store.done_ids("t") == {"s0", "s1", "s2", "s3"}
+    assert len(path.read_text().splitlines()) == 4
+    path.write_bytes(path.read_bytes()[:-20])  # a truly torn line is still cut
+    store.append(_whole(4))
+    assert store.done_ids("t") == {"s0", "s1", "s2", "s4"}
+
+
+def test_resume_after_a_lost_final_newline_loses_nothing(tmp_path: Path) -> None:
+    """Killed after its 5th record but before that record's newline; the resumed run adds a 6th."""
+    assert _cli_run(tmp_path, 5).wait(timeout=120) == 0
+    path = tmp_path / "out" / "r" / "episodes" / "hotpotqa.jsonl"
+    path.write_bytes(path.read_bytes().removesuffix(b"\n"))
+    assert _cli_run(tmp_path, 6).wait(timeout=120) == 0
+    ids = [json.loads(ln)["sample_id"] for ln in _task_lines(tmp_path)]
+    assert len(ids) == 6 == len(set(ids))
+
+
+def test_another_replay_file_is_another_run(tmp_path: Path, data_dir: Path) -> None:
+    """A second replay file must not silently resume (and so report) the first one's results."""
+    right, wrong = tmp_path / "a" / "replies.jsonl", tmp_path / "b" / "replies.jsonl"
+    for path, answer in ((right, "yes"), (wrong, "no")):
+        path.parent.mkdir()
+        reply = f"Thought: sure\nAction: Finish[{answer}]"
+        path.write_text(json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": [reply]}) + "\n")
+    out = tmp_path / "runs"
+    cfgs = [
+        RunConfig(
+            backend="replay", replay_file=p, tasks=["hotpotqa"], limit=2, output_dir=out, data_dir=data_dir
+        )
+        for p in (right, wrong)
+    ]
+    stores = [run(c)[0] for c in cfgs]
+    assert stores[0].root != stores[1].root
+    finals = [{r.steps[-1].reply for r in s.episodes("hotpotqa")} for s in stores]
+    assert finals == [{"Thought: sure\nAction: Finish[yes]"}, {"Thought: sure\nAction: Finish[no]"}]
+    from agentflan_eval.runner import default_run_id
+
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(right.read_bytes())
+    same = RunConfig(backend="replay", model=str(copy))  # the same replies, however named: the same run
+    assert default_run_id(same).rsplit("-", 1)[1] == stores[0].root.name.rsplit("-", 1)[1]

@@ -24,7 +24,13 @@ def make_backend(config: RunConfig) -> Backend:
 
         if not config.model:
             raise AgentFlanError("--backend openai needs --model NAME (the model name the endpoint serves)")
-        return OpenAIBackend(config.model, config.api_base, config.api_key_env, config.max_connections)
+        return OpenAIBackend(
+            config.model,
+            config.api_base,
+            config.api_key_env,
+            config.max_connections,
+            timeout=config.request_timeout,
+        )
     if config.backend == "hf":
         from agentflan_eval.backends.hf import HFBackend
         from agentflan_eval.model_resolve import resolve

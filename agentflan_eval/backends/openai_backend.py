@@ -32,6 +32,11 @@ _CONTEXT_OVERFLOW = re.compile(
 )
 
 
+def _utf8(text: str) -> str:
+    """``text`` with any lone surrogate (a reply can hold one) as U+FFFD: a request body must be UTF-8."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class OpenAIBackend(Backend):
     name = "openai"
     template_name = "server"
@@ -44,7 +49,7 @@ class OpenAIBackend(Backend):
         api_key_env: str = "OPENAI_API_KEY",
         max_connections: int = 8,
         max_retries: int = 5,
-        timeout: float = 600.0,
+        timeout: float = 300.0,
     ):
         try:
             import openai
@@ -56,6 +61,7 @@ class OpenAIBackend(Backend):
         self.endpoints = [b.strip() for b in base.split(",") if b.strip()]
         self.api_base = ",".join(self.endpoints)
         key = os.environ.get(api_key_env) or "EMPTY"  # local servers accept any key
+        self._check_timeout = min(10.0, timeout)
         self.clients = [
             openai.AsyncOpenAI(base_url=b, api_key=key, max_retries=max_retries, timeout=timeout)
             for b in self.endpoints
@@ -83,7 +89,7 @@ class OpenAIBackend(Backend):
     async def _check(self, client: Any, base_url: str) -> None:
         """Fail fast with one line when an endpoint cannot be reached at all."""
         try:
-            await client.with_options(max_retries=1, timeout=10).models.list()
+            await client.with_options(max_retries=1, timeout=self._check_timeout).models.list()
         except self._openai.APIConnectionError as e:
             raise BackendUnavailableError(f"endpoint {base_url} is unreachable: {e}") from None
         except self._openai.APIStatusError:
@@ -174,12 +180,13 @@ def _finish_reason(api: str | None) -> FinishReason:
 
 
 def _api_message(m: Message) -> ChatCompletionMessageParam:
+    content = _utf8(m.content)
     if m.role == "system":
-        return {"role": "system", "content": m.content}
+        return {"role": "system", "content": content}
     if m.role == "user":
-        return {"role": "user", "content": m.content}
+        return {"role": "user", "content": content}
     if m.role == "assistant":
-        return {"role": "assistant", "content": m.content}
+        return {"role": "assistant", "content": content}
     # an observation sent as a "tool" turn without the tool_call_id the API's type asks for (no tool calls
     # are made: the agent's actions are text); servers that need one answer 400, an error for that episode
-    return cast("ChatCompletionMessageParam", {"role": "tool", "content": m.content})
+    return cast("ChatCompletionMessageParam", {"role": "tool", "content": content})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from html import escape
 from importlib import resources
@@ -129,8 +130,12 @@ def _episode_json(
     }
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _json_script(payload: dict[str, Any]) -> str:
     text = json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c")
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)  # not UTF-8; valid as JSON escapes
     return f'<script type="application/json" id="episodes-data">{text}</script>'
 
 

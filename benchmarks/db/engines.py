@@ -85,6 +85,11 @@ class SQLiteEngine(SQLEngine):
     def __init__(self, table: Table):
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.conn.create_collation("mysql", _mysql_collation)
+        # The model's SQL reaches only this in-memory database: ATTACH (and VACUUM INTO, which attaches
+        # its target) would create or read files on the host.
+        self.conn.set_authorizer(_no_attach)
+        if hasattr(self.conn, "setlimit"):  # Python 3.11+: a second lock on the same door
+            self.conn.setlimit(getattr(sqlite3, "SQLITE_LIMIT_ATTACHED", 7), 0)
         self._deadline = 0.0
         self.conn.set_progress_handler(lambda: time.monotonic() > self._deadline, 10000)
         self._deadline = time.monotonic() + STATEMENT_SECONDS
@@ -113,6 +118,10 @@ class SQLiteEngine(SQLEngine):
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _no_attach(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_ATTACH else sqlite3.SQLITE_OK
 
 
 def _quote(name: str) -> str:

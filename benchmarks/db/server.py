@@ -65,6 +65,8 @@ class LocalMariaDB:
         server, installer = binaries
         as_root = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root without it
         data = self.root / "data"
+        files = self.root / "files"
+        files.mkdir(exist_ok=True)
         install = subprocess.run(
             [
                 installer,
@@ -93,6 +95,7 @@ class LocalMariaDB:
                 "--innodb-buffer-pool-size=32M",
                 "--skip-name-resolve",
                 "--character-set-server=utf8mb4",
+                f"--secure-file-priv={files}",  # INTO OUTFILE, LOAD_FILE: only this empty directory
                 *as_root,
             ],
             stdin=subprocess.DEVNULL,

@@ -95,7 +95,7 @@ class MiniWoBEnv(BrowserEnv):
         self.final: dict[str, Any] = {}
 
     def open_session(self) -> BrowserSession:
-        return BrowserSession(viewport_only=True)
+        return BrowserSession(viewport_only=True, allowed_origins=[base_url()])  # the task's own server
 
     def start(self, session: BrowserSession) -> str:
         page = self.task_page = session.page

@@ -16,6 +16,7 @@ per data file (AgentBench reports both).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -113,15 +114,34 @@ class OSEnv(Environment):
 
     def step(self, action: Action) -> Observation:
         if action.name == "bash":
-            if not self.box.running:  # e.g. killed by the process watchdog: the episode ends unanswered
-                return Observation(done=True)
-            return Observation(text=observation(self.box.shell(action.argument).text))
+            if not self._alive():  # e.g. killed by the process watchdog: the episode ends unanswered
+                return Observation(done=True, status=EpisodeStatus.ENV_ERROR)
+            text = observation(self.box.shell(action.argument).text)
+            if not self._alive():  # the command killed the sandbox (`kill -9 -1`): nothing left to judge
+                return Observation(text=text, done=True, status=EpisodeStatus.ENV_ERROR)
+            return Observation(text=text)
         if action.name in ("answer", "finish"):
             self.answer = action.argument if action.name == "answer" else None
-            return Observation(done=True)
+            return Observation(done=True, status=None if self._alive() else EpisodeStatus.ENV_ERROR)
         return Observation(
             done=True, status=EpisodeStatus.INVALID_ACTION
         )  # AgentBench stops here, unanswered
+
+    def _alive(self) -> bool:
+        """Whether the sandbox still runs commands; a killed keeper takes a moment to end what we wait on."""
+        from agentflan_eval.benchmarks.common.sandbox import SandboxError
+
+        deadline = time.monotonic() + 2.0
+        while self.box.running:
+            try:
+                if self.box.exec(["true"], timeout=10).returncode == 0:
+                    return True
+            except SandboxError:
+                return False
+            if time.monotonic() > deadline:
+                return True  # running, but too busy to start a command (e.g. at its process cap)
+            time.sleep(0.1)
+        return False
 
     def info(self) -> dict[str, Any]:
         """Judge in the still-running sandbox: the checks read the state the episode left."""

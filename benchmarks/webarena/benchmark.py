@@ -108,7 +108,9 @@ class WebArenaEnv(BrowserEnv):
 
     def open_session(self) -> BrowserSession:
         return BrowserSession(
-            allowed_hosts=self.bench.hosts, storage_state=self.bench.login_state(self.config)
+            allowed_hosts=self.bench.hosts,
+            storage_state=self.bench.login_state(self.config),
+            allowed_origins=self.bench.urls.values(),  # WebArena's sites, nowhere else
         )
 
     def start(self, session: BrowserSession) -> str:
@@ -271,7 +273,7 @@ class WebArena(Benchmark):
 
     def _login(self, sites: list[str]) -> dict[str, Any]:
         """WebArena's auto_login steps for each site, in one context whose storage state is kept."""
-        session = BrowserSession(allowed_hosts=self.hosts)
+        session = BrowserSession(allowed_hosts=self.hosts, allowed_origins=self.urls.values())
         try:
             page = session.page
             for site in sites:

@@ -6,17 +6,28 @@ every request goes through a proxy address on 127.0.0.1 where nothing listens, a
 and the hosts a task names (WebArena's sites) bypass it. One browser process serves all open
 episodes (each gets its own context, so no cookies or tabs leak between them); it is closed as
 soon as the last session using it closes, so no browser outlives the run or a test.
+
+What a model can reach: ``goto`` takes only http(s) URLs (never ``file:``, ``chrome:``...), and a session
+given ``allowed_origins`` (the task's own server, WebArena's sites) refuses a navigation anywhere else,
+whether typed or clicked, so no other service on the host's loopback is reachable. Run as root, Chromium
+runs as an unprivileged user of its own (``BROWSER_UID``), and reads no file only root may read.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentflan_eval.benchmarks.common.browser.actions import BrowserAction
 from agentflan_eval.benchmarks.common.browser.observation import (
@@ -33,6 +44,14 @@ VIEWPORT = {"width": 1280, "height": 720}  # WebArena's default viewport
 TIMEOUT_MS = 15_000
 _DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: connections are refused
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+BROWSER_UID = (1 << 30) - 2  # run as root: Chromium's own unprivileged user (no passwd entry needed)
+# Playwright starts this as root: it gives the profile directory Playwright made to Chromium's user, then
+# runs Chromium as that user, with no capability left.
+_UNPRIVILEGED = """#!/bin/sh
+for a in "$@"; do case "$a" in --user-data-dir=*) chown -R {uid}:{uid} "${{a#--user-data-dir=}}";; esac; done
+export HOME={home}
+exec setpriv --reuid={uid} --regid={uid} --clear-groups --inh-caps=-all --bounding-set=-all -- {chromium} "$@"
+"""
 # jQuery animations (MiniWoB++'s widgets, many real sites) move elements for a few hundred ms after a
 # click; the next observation waits for them so that the boxes it records are where things end up.
 _QUIET_JS = "() => !window.jQuery || !window.jQuery.timers || window.jQuery.timers.length === 0"
@@ -131,7 +150,7 @@ class _Runtime:
             "launching %s (network: loopback%s)", path, f" + {', '.join(allowed)}" if allowed else " only"
         )
         return self.playwright.chromium.launch(
-            executable_path=path,
+            executable_path=_unprivileged(path) if os.geteuid() == 0 else path,
             headless=True,
             proxy={"server": _DEAD_PROXY, "bypass": bypass},
             args=[
@@ -145,6 +164,29 @@ class _Runtime:
 
 
 _RUNTIME = _Runtime()
+
+
+@cache
+def _unprivileged(chromium: str) -> str:
+    """A launcher script that runs ``chromium`` as ``BROWSER_UID`` (made once per process, removed at exit)."""
+    home = tempfile.mkdtemp(prefix="agentflan-chromium-home-")
+    os.chown(home, BROWSER_UID, BROWSER_UID)
+    launcher = Path(tempfile.mkdtemp(prefix="agentflan-chromium-")) / "chromium"
+    launcher.write_text(_UNPRIVILEGED.format(uid=BROWSER_UID, home=home, chromium=chromium))
+    launcher.chmod(stat.S_IRWXU)
+    for d in (home, launcher.parent):
+        atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return str(launcher)
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, the port spelled out (``http://a`` -> ``http://a:80``)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    except ValueError:  # a port out of range
+        port = -1
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 def browser_processes_open() -> int:
@@ -171,13 +213,19 @@ class BrowserSession:
         storage_state: dict[str, Any] | str | None = None,
         viewport_only: bool = True,
         settle_s: float = 0.0,
+        allowed_origins: Iterable[str] | None = None,
     ):
+        """``allowed_origins``: the only places a page may be navigated to (None: any loopback or allowed
+        host, for tests); subresources of those pages load as usual."""
+        self.allowed_origins = None if allowed_origins is None else {origin(u) for u in allowed_origins}
         self._key, browser = _RUNTIME.acquire(allowed_hosts)
         try:
             self.context = browser.new_context(
                 viewport=VIEWPORT, device_scale_factor=1, storage_state=storage_state
             )
             self.context.set_default_timeout(TIMEOUT_MS)
+            if self.allowed_origins is not None:
+                self.context.route("**/*", self._only_allowed)
             self.page = self.context.new_page()
         except Exception:
             _RUNTIME.release(self._key)
@@ -268,17 +316,35 @@ class BrowserSession:
             pages = self.context.pages
             self.page = pages[-1] if pages else self.context.new_page()
         elif a.type == "goto":
-            self._goto(a.url)
+            return self._goto(a.url)
         elif a.type == "go_back":
             page.go_back()
         elif a.type == "go_forward":
             page.go_forward()
         return None
 
-    def _goto(self, url: str) -> None:
+    def _only_allowed(self, route: Any) -> None:
+        """Navigations (typed, clicked, in frames) to another origin are aborted; subresources load."""
+        request = route.request
+        if request.is_navigation_request() and not self.may_visit(request.url):
+            route.abort("blockedbyclient")
+        else:
+            route.continue_()
+
+    def may_visit(self, url: str) -> bool:
+        if url == "about:blank":
+            return True
+        if urlsplit(url).scheme not in ("http", "https"):
+            return False  # file:, chrome:, view-source:, javascript:, data:...
+        return self.allowed_origins is None or origin(url) in self.allowed_origins
+
+    def _goto(self, url: str) -> str | None:
         """``page.goto``; once more if a late error page from a failed navigation interrupted it."""
         from playwright.sync_api import Error
 
+        if not self.may_visit(url):
+            allowed = ", ".join(sorted(self.allowed_origins or ())) or "http(s) pages"
+            return f'Attempt to perform "goto" failed: {url} is outside this task (allowed: {allowed})'
         try:
             self.page.goto(url)
         except Error as e:
@@ -286,6 +352,7 @@ class BrowserSession:
                 raise
             self.page.wait_for_load_state("load")
             self.page.goto(url)
+        return None
 
     def _center(self, element_id: str) -> tuple[float, float] | None:
         node = self.view.nodes.get(element_id) if self.view else None

@@ -3,18 +3,21 @@
 What a sandbox sees: the host's /usr, /etc, /var and /opt (and /bin, /lib... where they are real
 directories) through overlayfs whose upper layer is a size-capped tmpfs, so a task may change
 anything (``chmod u+s /usr/bin/find``, ``useradd jack``) without touching the host; empty tmpfs at
-/root, /home, /tmp, /run, /mnt, /srv and /media; a fresh /proc and a minimal /dev. Nothing else of
-the host (its /root and /home, the project, /sys) exists inside.
+/root, /home, /tmp, /run, /mnt, /srv and /media; a fresh /proc (its /proc/sys read-only) and a minimal
+/dev. Nothing else of the host (its /root and /home, the project, /sys) exists inside, nor any file
+only the host's root may read (/etc/shadow is made afresh: the same users, no passwords).
 
-How: ``unshare`` makes a user namespace (the host's uids 0-65535 mapped to themselves when run as
-root, so files keep their owners as in a container image; the caller's uid mapped to root
-otherwise) and a private mount namespace in which the overlays are mounted; ``bwrap`` then adds new
-PID, network (loopback only), IPC, UTS and cgroup namespaces, ``--die-with-parent``, and runs a
-sleeping keeper. Commands enter with ``nsenter``, so a model that runs ``exit`` ends its shell, not
-the sandbox. Limits: rlimits through ``prlimit`` (CPU time, address space, file size, open files,
-processes), a pids+memory cgroup where one can be created (root's processes ignore RLIMIT_NPROC),
-else a watchdog that kills the sandbox past the process cap; a timeout on every command.
-``close()`` kills every process of the sandbox; the overlays vanish with its mount namespace.
+Who runs it: root inside is *not* the host's root. Run as root, ``rootfs.py`` makes a user namespace
+whose ids 0-65535 are the unprivileged host ids from ``HOST_ID_BASE``, shows the system directories
+through idmapped mounts (so files keep their owners, as in a container image), then becomes that
+namespace's root and runs ``bwrap``. Run as another user, ``unshare`` maps that user to root. ``bwrap``
+adds new PID, network (loopback only), IPC, UTS and cgroup namespaces, ``--die-with-parent``, and runs a
+sleeping keeper. Commands enter with ``nsenter``, so a model that runs ``exit`` ends its shell, not the
+sandbox, with docker's default capabilities (no mount, no setns). Limits: rlimits through ``prlimit``
+(CPU time, address space, file size, open files, processes: counted per sandbox, as each has its own user
+namespace), a pids+memory cgroup where one can be created, else a watchdog that kills the sandbox past
+the process cap; a timeout on every command. ``close()`` kills every process of the sandbox; the
+overlays vanish with its mount namespace.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import os
 import select
 import shutil
 import signal
+import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -46,17 +51,29 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SYSTEM_DIRS = ("usr", "etc", "var", "opt", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 EMPTY_DIRS = ("root", "home", "tmp", "run", "mnt", "srv", "media")
 ID_RANGE = 65536
-TOOLS = ("bwrap", "unshare", "nsenter", "setsid", "prlimit", "mount", "bash")
+HOST_ID_BASE = 1 << 30  # run as root: the sandbox's ids 0-65535 are these unprivileged host ids
+HOST_ONLY_DIRS = ("etc", "var", "opt")  # scanned for files only the host's root may read, which are hidden
+ROOTFS = Path(__file__).with_name("rootfs.py")
+TOOLS = ("bwrap", "unshare", "nsenter", "setsid", "setpriv", "prlimit", "mount", "bash")
+# What root may do inside: docker's default set (no CAP_SYS_ADMIN: no mount, no setns), and CAP_SYS_PTRACE so
+# that root reads all of /proc as there (it reaches only the sandbox's own processes)
+CAPS = "-all," + ",".join(
+    "+" + c
+    for c in (
+        "chown", "dac_override", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap",
+        "net_bind_service", "net_raw", "sys_chroot", "mknod", "audit_write", "setfcap", "sys_ptrace",
+    )
+)  # fmt: skip
 
-# Runs inside the new user+mount namespace once the parent has written the id maps.
+# Not root: runs inside the new user+mount namespace once the parent has written the id maps.
 _SETUP = r"""set -eu
 eval "read -r _ <&$AF_SYNC_FD; exec $AF_SYNC_FD<&-"
 mount -t tmpfs -o "size=$1,mode=0755" agentflan-sandbox /tmp
 shift
 mkdir -p /tmp/.o/root
 for d in $AF_OVERLAY; do
-  mkdir -p "/tmp/.o/$d.u" "/tmp/.o/$d.w" "/tmp/.o/$d"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=/tmp/.o/$d.u,workdir=/tmp/.o/$d.w" "/tmp/.o/$d"
+  mkdir -p "/tmp/.o/$d.u" "/tmp/.o/$d.w" "/tmp/.o/$d.m"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=/tmp/.o/$d.u,workdir=/tmp/.o/$d.w" "/tmp/.o/$d.m"
 done
 exec bwrap "$@"
 """
@@ -136,9 +153,51 @@ class Sandbox:
     def start(self) -> Self:
         if os.geteuid() == 0:
             self.cgroup = SandboxCgroup.create(self.limits.max_processes, self.limits.memory_bytes)
-        sync_r, sync_w = os.pipe()
         info_r, info_w = os.pipe()
-        overlay = [d for d in SYSTEM_DIRS if os.path.isdir(f"/{d}") and not os.path.islink(f"/{d}")]
+        try:
+            if os.geteuid() == 0:
+                self._start_as_root(info_w)
+            else:
+                self._start_unprivileged(info_w)
+            os.close(info_w)
+            self._child = int(self._read_info(info_r)["child-pid"])
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for fd in (info_r, info_w):
+                _close_fd(fd)
+        if self.cgroup is None and os.geteuid() == 0:
+            threading.Thread(target=self._watchdog, daemon=True).start()
+        self.exec(["bash", "-c", _PREPARE], timeout=20)
+        return self
+
+    def _start_as_root(self, info_w: int) -> None:
+        """``rootfs.py`` builds the file system as the host's root, then runs bwrap as an unprivileged one."""
+        overlay = _overlay_dirs()
+        spec = {
+            "base": HOST_ID_BASE,
+            "count": ID_RANGE,
+            "size": self.limits.tmpfs_bytes,
+            "overlay": overlay,
+            "hide": _host_only_paths(tuple(d for d in HOST_ONLY_DIRS if d in overlay)),
+            "bwrap": shutil.which("bwrap"),
+        }
+        argv = [*self._host_prefix(), sys.executable, "-I", "-S", str(ROOTFS), json.dumps(spec)]
+        self._proc = subprocess.Popen(
+            [*argv, *self._bwrap_args(overlay, info_w)],
+            pass_fds=(info_w,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._errlog,
+            env=self._host_env(),
+            start_new_session=True,
+        )
+
+    def _start_unprivileged(self, info_w: int) -> None:
+        """Not root: the caller's own uid becomes the sandbox's root, so nothing more is needed."""
+        sync_r, sync_w = os.pipe()
+        overlay = _overlay_dirs()
         argv = [
             *self._host_prefix(),
             "unshare",
@@ -165,20 +224,11 @@ class Sandbox:
                 env=env,
                 start_new_session=True,
             )
-            os.close(info_w)
             self._map_ids(self._proc.pid)
             os.write(sync_w, b"go\n")
-            self._child = int(self._read_info(info_r)["child-pid"])
-        except BaseException:
-            self.close()
-            raise
         finally:
-            for fd in (sync_r, sync_w, info_r, info_w):
+            for fd in (sync_r, sync_w):
                 _close_fd(fd)
-        if self.cgroup is None and os.geteuid() == 0:
-            threading.Thread(target=self._watchdog, daemon=True).start()
-        self.exec(["bash", "-c", _PREPARE], timeout=20)
-        return self
 
     def _host_env(self) -> dict[str, str]:
         env = {"PATH": os.environ.get("PATH", PATH), "LANG": "C.UTF-8"}
@@ -223,13 +273,16 @@ class Sandbox:
             "/",
         ]  # the root directory itself on the size-capped tmpfs
         for d in overlay:
-            args += ["--bind", f"/tmp/.o/{d}", f"/{d}"]
+            args += ["--bind", f"/tmp/.o/{d}.m", f"/{d}"]
         for d in SYSTEM_DIRS:  # merged-/usr systems: /bin -> usr/bin and so on
             if os.path.islink(f"/{d}"):
                 args += ["--symlink", os.readlink(f"/{d}"), f"/{d}"]
         for d in EMPTY_DIRS:
             args += ["--size", str(self.limits.tmpfs_bytes), "--tmpfs", f"/{d}"]
-        return [*args, "--proc", "/proc", "--dev", "/dev", "--", "sleep", "infinity"]
+        args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
+        if os.geteuid() == 0:  # /proc's one directory only the host's root may read: empty, not an error
+            args += ["--tmpfs", "/proc/tty/driver"]
+        return [*args, "--", "sleep", "infinity"]
 
     def _map_ids(self, pid: int) -> None:
         """Write the new user namespace's id maps from outside, once ``unshare`` has made it."""
@@ -239,13 +292,9 @@ class Sandbox:
             if self._proc is not None and self._proc.poll() is not None or time.monotonic() > deadline:
                 raise SandboxError(f"unshare failed: {self._stderr()}")
             time.sleep(0.002)
-        if os.geteuid() == 0:
-            uid_map = gid_map = f"0 0 {ID_RANGE}\n"
-        else:
-            Path(f"/proc/{pid}/setgroups").write_text("deny")
-            uid_map, gid_map = f"0 {os.geteuid()} 1\n", f"0 {os.getegid()} 1\n"
-        Path(f"/proc/{pid}/uid_map").write_text(uid_map)
-        Path(f"/proc/{pid}/gid_map").write_text(gid_map)
+        Path(f"/proc/{pid}/setgroups").write_text("deny")
+        Path(f"/proc/{pid}/uid_map").write_text(f"0 {os.geteuid()} 1\n")
+        Path(f"/proc/{pid}/gid_map").write_text(f"0 {os.getegid()} 1\n")
 
     def _read_info(self, fd: int) -> dict:
         data, deadline = b"", time.monotonic() + 20
@@ -278,6 +327,9 @@ class Sandbox:
             f"--target={self._child}",
             "--root",
             "--wd",
+            "--",
+            "setpriv",
+            f"--bounding-set={CAPS}",
             "--",
             "env",
             "-i",
@@ -364,6 +416,31 @@ class Sandbox:
             self.cgroup.remove()
             self.cgroup = None
         self._errlog.close()
+
+
+def _overlay_dirs() -> list[str]:
+    return [d for d in SYSTEM_DIRS if os.path.isdir(f"/{d}") and not os.path.islink(f"/{d}")]
+
+
+def _host_only_paths(dirs: tuple[str, ...]) -> list[str]:
+    """Files and directories under ``dirs`` that others may not read (``/etc/shadow``, ``/etc/ssl/private``,
+    ``/var/lib/mysql/...``): the host keeps them to its root, so the sandbox does not get them. Looked up
+    at every start (about 0.1 s), so a file made since is hidden too."""
+    hidden: list[str] = []
+    for d in dirs:
+        for top, subdirs, files in os.walk(f"/{d}"):
+            here = [os.path.join(top, n) for n in [*subdirs, *files] if _host_only(os.path.join(top, n))]
+            hidden += here
+            subdirs[:] = [n for n in subdirs if os.path.join(top, n) not in here]  # gone as a whole
+    return hidden
+
+
+def _host_only(path: str) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return not stat.S_ISLNK(st.st_mode) and not st.st_mode & stat.S_IROTH
 
 
 def pidns_members(ns: str, stop_above: int | None = None) -> int:

@@ -1,8 +1,7 @@
 """A throw-away cgroup per sandbox: caps its process count and memory, and kills everything in it.
 
-Why: a sandbox whose root is the host's root user (uid 0 mapped to itself, so that the overlay over
-the host's system directories behaves like a container image) is exempt from RLIMIT_NPROC, so a fork
-bomb can only be stopped by the ``pids`` controller. cgroup v2 (one hierarchy) and v1 (one mount per
+Why: RLIMIT_NPROC alone counts processes, not memory, and a process that holds capabilities over the
+host would be exempt from it; the ``pids`` and ``memory`` controllers hold the whole sandbox. cgroup v2 (one hierarchy) and v1 (one mount per
 controller) are both handled; where no cgroup can be created the caller falls back to a watchdog.
 """
 
