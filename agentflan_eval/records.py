@@ -237,6 +237,8 @@ class FileHash(Record):
 
 
 class RunManifest(Record):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())  # model_path, model_hash are ours
+
     schema_version: int = SCHEMA_VERSION
     run_id: str
     created: str
