@@ -1,6 +1,6 @@
 """The agent loop: many episodes advance together, one batched model call per turn.
 
-A pool of up to ``batch_size`` live episodes is kept full: when one ends, the next sample starts
+A pool of up to ``concurrency`` live episodes is kept full: when one ends, the next sample starts
 at once, so the batch stays wide instead of draining to the slowest episode. Each finished
 episode is handed to ``on_done`` immediately (the runner appends it to disk).
 
@@ -50,11 +50,11 @@ def run_episodes(
     samples: Sequence[Sample],
     backend: Backend,
     gen: GenerationConfig,
-    batch_size: int,
+    concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
 ) -> None:
-    """Run every sample to its end; ``batch_size`` is the number of live episodes (requests in flight
-    for a streaming backend)."""
+    """Run every sample to its end with ``concurrency`` episodes in flight (the run's one knob, on every
+    backend): a lock-step backend gets batches of that many, a streaming one that many requests."""
     gen = gen.model_copy(
         update={
             "stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
@@ -62,13 +62,13 @@ def run_episodes(
         }
     )
     if backend.streaming:
-        _run_streaming(bench, samples, backend, gen, backend.pool_size(batch_size), on_done)
+        _run_streaming(bench, samples, backend, gen, concurrency, on_done)
         return
     queue = deque(samples)
     live: list[_Live] = []
     try:
         while queue or live:
-            while queue and len(live) < batch_size:
+            while queue and len(live) < concurrency:
                 started = _start(bench, queue.popleft(), on_done)
                 if started is not None:
                     live.append(started)
@@ -93,14 +93,14 @@ def _run_streaming(
     samples: Sequence[Sample],
     backend: Backend,
     gen: GenerationConfig,
-    pool_size: int,
+    concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
 ) -> None:
     queue = deque(samples)
     pending: dict[Future[Completion], _Live] = {}
     try:
         while queue or pending:
-            while queue and len(pending) < pool_size:
+            while queue and len(pending) < concurrency:
                 started = _start(bench, queue.popleft(), on_done)
                 if started is not None:
                     pending[_submit(backend, bench, started, gen)] = started

@@ -172,8 +172,24 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# Flags of `run` that --concurrency replaced (one knob for every backend).
+_REPLACED = {"--batch-size": "--concurrency", "--max-connections": "--concurrency"}
+
+
+def _replaced_flag(argv: Sequence[str]) -> str | None:
+    if "run" not in argv:
+        return None
+    used = [a.split("=")[0] for a in argv[argv.index("run") + 1 :] if a.split("=")[0] in _REPLACED]
+    if not used:
+        return None
+    return f"{used[0]} was replaced by {_REPLACED[used[0]]} (episodes in flight, for every backend)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if (replaced := _replaced_flag(argv)) is not None:
+        print(f"error: {replaced}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"

@@ -47,7 +47,13 @@ class RunConfig(BaseModel):
     run_id: str | None = Field(
         default=None, description="run dir name (default: derived from model and settings, so runs resume)"
     )
-    batch_size: int = Field(default=8, ge=1, description="episodes advanced together")
+    concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="episodes in flight at once, on every backend: hf decodes up to that many replies "
+        "together, openai keeps that many requests in flight (summed over every --api-base; e.g. 64 for a "
+        "vLLM/TGI server), vLLM's engine batches them",
+    )
     max_new_tokens: int = Field(
         default=256,
         ge=1,
@@ -80,7 +86,7 @@ class RunConfig(BaseModel):
     prefix_cache: bool = Field(
         default=True,
         description="re-read every prompt in full each turn instead of continuing the KV cache kept from "
-        "the episode's previous turn (saves memory: about 2 x batch-size + 4 caches are kept)",
+        "the episode's previous turn (saves memory: about concurrency + 4 caches are kept)",
         json_schema_extra=_in("hf"),
     )
     kept_cache_gb: float | None = Field(
@@ -101,13 +107,6 @@ class RunConfig(BaseModel):
     api_key_env: str = Field(
         default="OPENAI_API_KEY",
         description="environment variable holding the API key",
-        json_schema_extra=_in("openai"),
-    )
-    max_connections: int = Field(
-        default=8,
-        ge=1,
-        description="requests in flight, summed over every --api-base; also the number of episodes run "
-        "at once (e.g. 64 for a vLLM/TGI server)",
         json_schema_extra=_in("openai"),
     )
     request_timeout: float = Field(
@@ -171,6 +170,19 @@ class RunConfig(BaseModel):
         if name is not None and name not in TEMPLATES:
             raise ValueError(str(UnknownNameError("chat template", name, list(TEMPLATES))))
         return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_concurrency(cls, data: Any) -> Any:
+        """Manifests before --concurrency held --batch-size (episodes of a lock-step backend) and
+        --max-connections (episodes of a streaming one): keep the one that set the run's episodes."""
+        if not isinstance(data, dict) or not {"batch_size", "max_connections"} & set(data):
+            return data
+        data = dict(data)
+        batch, connections = data.pop("batch_size", None), data.pop("max_connections", None)
+        streamed = data.get("backend", "hf") != "replay"  # hf, openai and vllm streamed before
+        data.setdefault("concurrency", (connections if streamed else batch) or batch or connections)
+        return data
 
     @model_validator(mode="before")
     @classmethod

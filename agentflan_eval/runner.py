@@ -307,10 +307,7 @@ def _run_task(
         _postfix(bar, bench, scores)
 
     try:
-        pool = (
-            config.max_connections if backend.streaming else config.batch_size
-        )  # streaming: requests in flight
-        run_episodes(bench, todo, backend, config.generation(), pool, on_done)
+        run_episodes(bench, todo, backend, config.generation(), config.concurrency, on_done)
     finally:
         bar.close()
         if todo:

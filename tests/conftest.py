@@ -46,3 +46,41 @@ def tiny_llama(out: Path, tokenizer_dir: Path, **config: object) -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, embedded_dir: Path) -> Path:
     """The embedded model's tokenizer on a tiny random Llama: fast unit tests of the hf backend."""
     return tiny_llama(tmp_path_factory.mktemp("tiny"), embedded_dir)
+
+
+class InFlight:
+    """Counts HotpotQA episodes between their environment's start and its close, through the runner."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = self.started = 0
+
+    def opened(self) -> None:
+        self.now += 1
+        self.started += 1
+        self.peak = max(self.peak, self.now)
+
+    def closed(self) -> None:
+        self.now -= 1
+
+
+@pytest.fixture()
+def in_flight(monkeypatch: pytest.MonkeyPatch) -> InFlight:
+    """Every HotpotQA environment the run makes is counted while it is open (close is always called)."""
+    from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
+
+    counter, make_env = InFlight(), HotpotQA.make_env
+
+    def counted(self, sample):  # type: ignore[no-untyped-def]
+        env = make_env(self, sample)
+        close = env.close
+        counter.opened()
+
+        def closing() -> None:
+            counter.closed()
+            close()
+
+        env.close = closing  # type: ignore[method-assign]
+        return env
+
+    monkeypatch.setattr(HotpotQA, "make_env", counted)
+    return counter

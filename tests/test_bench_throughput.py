@@ -60,7 +60,7 @@ def test_bench_script_measures_a_b_and_c(tmp_path: Path, embedded_dir: Path, dat
             str(tmp_path / "tiny"),
             "--episodes",
             "3",
-            "--batch-size",
+            "--concurrency",
             "2",
             "--max-new-tokens",
             "8",

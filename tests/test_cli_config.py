@@ -34,19 +34,14 @@ def test_no_flags_give_runconfigs_defaults() -> None:
 def test_every_field_is_a_flag_and_the_old_flags_still_parse(tmp_path: Path) -> None:
     config = parse(
         *("--model", "m", "--backend", "hf", "--tasks", "hotpotqa, os", "--limit", "3"),
-        *("--output-dir", str(tmp_path), "--run-id", "r", "--batch-size", "2", "--max-new-tokens", "9"),
+        *("--output-dir", str(tmp_path), "--run-id", "r", "--concurrency", "2", "--max-new-tokens", "9"),
         *("--seed", "4", "--chat-template", "chatml", "--data-dir", str(tmp_path), "--replay-file", "x"),
-        *("--api-base", "http://h/v1", "--api-key-env", "K", "--max-connections", "3", "--device", "cpu"),
+        *("--api-base", "http://h/v1", "--api-key-env", "K", "--device", "cpu"),
         *("--device-map", "auto", "--no-prefix-cache", "--kept-cache-gb", "0.5", "--dtype", "float32"),
         *("--no-report", "--search-backend", "wikipedia", "--db-url", "mysql://u@h/db"),
         *("--kg-endpoint", "http://kg", "--webshop-url", "http://ws", "--webarena-urls", "{}"),
     )
-    assert (config.tasks, config.limit, config.batch_size, config.max_connections) == (
-        ["hotpotqa", "os"],
-        3,
-        2,
-        3,
-    )
+    assert (config.tasks, config.limit, config.concurrency) == (["hotpotqa", "os"], 3, 2)
     assert config.prefix_cache is False and config.report is False and config.kept_cache_gb == 0.5
     assert config.task_options["db"] == {"db_url": "mysql://u@h/db"}
     assert config.task_options["hotpotqa"] == {"search_backend": "wikipedia"}
@@ -142,8 +137,7 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     [
         ("--limit", "-1", "--limit must be 1 or more, not -1"),
         ("--limit", "0", "--limit must be 1 or more, not 0"),
-        ("--batch-size", "0", "--batch-size must be 1 or more, not 0"),
-        ("--max-connections", "0", "--max-connections must be 1 or more, not 0"),
+        ("--concurrency", "0", "--concurrency must be 1 or more, not 0"),
         ("--kept-cache-gb", "-1", "--kept-cache-gb must be 0 or more"),
         ("--chat-template", "nosuch", "--chat-template: unknown chat template 'nosuch'"),
     ],

@@ -4,7 +4,7 @@ The server answers HotpotQA in ReAct form (a search, then the gold answer, or a 
 sixth question), injects 429s (with Retry-After, retry-after-ms, and none), 503s and dropped
 connections on a fixed schedule, and counts the requests in flight. A run must record every episode
 with the scores its replies earn, retry each failure exactly once per fault, and keep between 2 and
---max-connections requests in flight.
+--concurrency requests in flight.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import InFlight
 
 from agentflan_eval.backends.base import GenerationRequest
 from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample
@@ -212,10 +213,8 @@ def test_flaky_server_loses_no_episode(
         "hotpotqa",
         "--limit",
         str(N),
-        "--max-connections",
+        "--concurrency",
         "4",
-        "--batch-size",
-        "1",  # streaming ignores --batch-size
         "--output-dir",
         "out",
         "--run-id",
@@ -253,7 +252,12 @@ def test_flaky_server_loses_no_episode(
     indirect=["server"],
 )
 def test_failing_endpoint_fails_only_its_episodes(
-    server: FakeServer, status: EpisodeStatus, words: str | None, data_dir: Path, tmp_path: Path
+    server: FakeServer,
+    status: EpisodeStatus,
+    words: str | None,
+    data_dir: Path,
+    tmp_path: Path,
+    in_flight: InFlight,
 ) -> None:
     config = RunConfig(
         backend="openai",
@@ -261,7 +265,7 @@ def test_failing_endpoint_fails_only_its_episodes(
         api_base=server.url,
         tasks=["hotpotqa"],
         limit=3,
-        max_connections=2,
+        concurrency=2,
         output_dir=tmp_path,
         run_id="r",
         data_dir=data_dir,
@@ -274,6 +278,7 @@ def test_failing_endpoint_fails_only_its_episodes(
         assert all(words in r.error.message and "model worker crashed" in r.error.message for r in records)
         assert server.posts == 3 * 6  # each request tried once and retried five times (the default)
     assert results.tasks["hotpotqa"].n == 3 and (store.root / "results.json").is_file()
+    assert (in_flight.peak, in_flight.started, in_flight.now) == (2, 3, 0)  # --concurrency 2
 
 
 def test_requests_spread_over_several_endpoints(samples: list[HotpotQASample]) -> None:

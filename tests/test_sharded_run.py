@@ -96,7 +96,7 @@ def test_two_ranks_merge_to_the_one_process_result(tmp_path: Path, data_dir: Pat
         "hotpotqa",
         "--limit",
         str(N),
-        "--batch-size",
+        "--concurrency",
         "2",
         "--no-report",
     ]
@@ -176,7 +176,7 @@ def test_two_cpu_ranks_on_the_embedded_model_equal_one_process(tmp_path: Path, e
         "hotpotqa",
         "--limit",
         "3",
-        "--batch-size",
+        "--concurrency",
         "1",
         "--max-new-tokens",
         "24",

@@ -64,7 +64,7 @@ def test_kill_9_then_resume_loses_nothing_and_regenerates_nothing(tmp_path: Path
         replay_file=_script(tmp_path),
         tasks=["hotpotqa"],
         limit=N,
-        batch_size=1,
+        concurrency=1,
         output_dir=tmp_path / "runs",
         run_id="r",
         data_dir=data_dir,

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import InFlight
 
 from agentflan_eval.backends import make_backend
 from agentflan_eval.backends.base import GenerationRequest, request_seed
@@ -401,7 +402,7 @@ def test_requests_join_the_running_batch_and_resolve_one_by_one(
     fake_vllm: ModuleType, embedded_dir: Path
 ) -> None:
     backend = make_backend(RunConfig(backend="vllm"))
-    assert backend.streaming and backend.pool_size(8) == 8
+    assert backend.streaming
     engine = fake_vllm.ENGINES[-1].llm_engine
     config = GenerationConfig(max_new_tokens=16)
     fake_vllm.HOLD.clear()
@@ -502,6 +503,43 @@ def test_the_agent_loop_streams_episodes_through_vllm(
         tokens = [s.prompt_tokens for s in r.steps]
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)  # each turn's prompt grows
     assert sum(len(r.steps) for r in records) == len(fake_vllm.ENGINES[-1].requests)
+
+
+def test_the_runner_keeps_concurrency_episodes_in_flight_on_vllm(
+    fake_vllm: ModuleType, embedded_dir: Path, data_dir: Path, tmp_path: Path, in_flight: InFlight
+) -> None:
+    """--concurrency 32 through the runner: 32 episodes open at once and 32 requests in the engine at once
+    (the engine holds its replies until all 32 have arrived), never more."""
+    from agentflan_eval.runner import run
+
+    fake_vllm.REPLIES.extend([("Thought: look it up\nAction: Search[Milhouse]", 9, "stop")] * 200)
+    engine_peak = 0
+    step = fake_vllm.Engine.step
+
+    def counted_step(self):  # type: ignore[no-untyped-def]
+        nonlocal engine_peak
+        engine_peak = max(engine_peak, len(self.waiting))
+        if len(self.waiting) >= 32:
+            fake_vllm.HOLD.set()
+        return step(self)
+
+    fake_vllm.HOLD.clear()
+    config = RunConfig(
+        backend="vllm",
+        tasks=["hotpotqa"],
+        limit=40,
+        concurrency=32,
+        max_new_tokens=16,
+        output_dir=tmp_path,
+        run_id="r",
+        data_dir=data_dir,
+        report=False,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fake_vllm.Engine, "step", counted_step)
+        _, results = run(config)
+    assert (in_flight.peak, in_flight.started, in_flight.now) == (32, 40, 0)
+    assert engine_peak == 32 and results.tasks["hotpotqa"].n == 40
 
 
 def test_a_replica_that_dies_fails_its_requests_instead_of_hanging(

@@ -28,7 +28,7 @@ def make_backend(config: RunConfig) -> Backend:
             config.model,
             config.api_base,
             config.api_key_env,
-            config.max_connections,
+            config.concurrency,
             timeout=config.request_timeout,
         )
     if config.backend == "hf":
@@ -38,7 +38,7 @@ def make_backend(config: RunConfig) -> Backend:
         return HFBackend(
             resolve(config.model),
             config.chat_template,
-            config.batch_size,
+            config.concurrency,
             config.device,
             config.dtype,
             config.device_map,

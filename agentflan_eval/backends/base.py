@@ -41,10 +41,6 @@ class Backend(ABC):
         """
         raise NotImplementedError(f"backend {self.name!r} has no submit(); use generate()")
 
-    def pool_size(self, batch_size: int) -> int:
-        """How many episodes a streaming agent loop keeps in flight for ``batch_size``."""
-        return batch_size
-
     def describe(self) -> dict[str, Any]:
         """Model path, hash and settings for the run manifest."""
         return {}

@@ -108,6 +108,7 @@ class DecodeStats:
 
     steps: int = 0
     row_steps: int = 0  # rows decoded, summed over steps: / steps = mean batch fill
+    widest: int = 0  # the most rows one step decoded
     step_seconds: float = 0.0
     admitted: int = 0
     admit_seconds: float = 0.0
@@ -290,6 +291,7 @@ class Batcher:
         finally:  # counted before any reply is handed over, so a caller woken by the last one sees the whole step
             self.stats.steps += 1
             self.stats.row_steps += rows
+            self.stats.widest = max(self.stats.widest, rows)
             self.stats.step_seconds += time.perf_counter() - t0
             for (
                 job

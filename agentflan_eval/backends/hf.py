@@ -105,9 +105,9 @@ class HFBackend(Backend):
         one_device = len(set((getattr(self.model, "hf_device_map", None) or {}).values())) <= 1
         if not (prefix_cache and kept_cache_gb != 0 and one_device and PrefixCache.supports(self.model)):
             return None
-        # a kept cache per episode in flight (see pool_size), and a few for shared instructions
+        # a kept cache per episode in flight (batch_size: the run's concurrency), a few for shared instructions
         budget = None if kept_cache_gb is None else int(kept_cache_gb * 1e9)
-        return PrefixCache(self.model, self.device, capacity=2 * self.batch_size + 4, max_bytes=budget)
+        return PrefixCache(self.model, self.device, capacity=self.batch_size + 4, max_bytes=budget)
 
     # -- prompt building -------------------------------------------------------------------
     def render_example(self, messages: Sequence[Message]) -> str:
@@ -140,11 +140,6 @@ class HFBackend(Backend):
 
     def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
         return self._submit([request], config)[0]
-
-    def pool_size(self, batch_size: int) -> int:
-        """Twice the batch: a row whose episode is busy in its environment is refilled at once from the
-        requests waiting, so the batch stays full (each in-flight episode keeps one cache: memory)."""
-        return 2 * batch_size if self.batcher is not None else batch_size
 
     def _submit(
         self, requests: Sequence[GenerationRequest], config: GenerationConfig

@@ -1,7 +1,8 @@
 """Any OpenAI-compatible /v1/chat/completions endpoint (OpenAI, vLLM, TGI, llama.cpp server...).
 
 Requests are async (``openai.AsyncOpenAI``) on one event loop in a background thread, so hundreds can
-be in flight from a single-threaded agent loop; a semaphore caps them at ``max_connections`` in all.
+be in flight from a single-threaded agent loop; a semaphore caps them at ``max_connections`` (the run's
+``--concurrency``) in all.
 ``api_base`` may list several servers, comma-separated: each request goes to the one with the fewest
 requests in flight. The openai client retries 429, 5xx and dropped connections with exponential
 backoff (honouring Retry-After); a request that still fails marks only its own episode as a model

@@ -45,7 +45,7 @@ from agentflan_eval.records import Completion, FinishReason, GenerationConfig, M
 
 class VLLMBackend(Backend):
     """Streaming: the agent loop submits each episode's next turn as soon as its last reply is applied, and
-    vLLM's scheduler batches whatever is in flight (``--batch-size`` episodes)."""
+    vLLM's scheduler batches whatever is in flight (``--concurrency`` episodes)."""
 
     name = "vllm"
     streaming = True
