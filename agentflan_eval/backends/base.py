@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from agentflan_eval.model_zoo.prompt_formats import chat_messages
+from agentflan_eval.model_zoo.prompt_formats import chat_messages, completion_text
 from agentflan_eval.records import Completion, GenerationConfig, Message, Overflow, PromptFormat, Record
 
 
@@ -63,6 +63,8 @@ class Backend(ABC):
     def render(self, request: GenerationRequest) -> str:
         """The prompt the model is sent for ``request``, in its task's prompt format (the manifest's
         first_prompt); backends without a template show the messages they send."""
+        if request.prompt_format is PromptFormat.COMPLETION and self.raw_prompts:
+            return completion_text(request.messages)
         return self.render_example(chat_messages(request.messages, request.prompt_format))
 
     def close(self) -> None:
