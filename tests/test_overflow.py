@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -238,6 +239,28 @@ def test_openai_backend_records_deviations_for_what_it_cannot_do(data_dir: Path)
     assert openai.render(request) == "[user] U1\n" and replay.render(request) == "U1\n"
 
 
+def test_openai_backend_sends_a_completion_prompt_as_one_user_turn() -> None:
+    from http.server import ThreadingHTTPServer
+
+    from test_backends import _FakeOpenAI
+
+    from agentflan_eval.backends.openai_backend import OpenAIBackend
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    b = OpenAIBackend("fake", f"http://127.0.0.1:{srv.server_address[1]}/v1", max_connections=2)
+    try:
+        messages = [Message(role="user", content="Q"), Message(role="assistant", content="A")]
+        messages.append(Message(role="user", content="O"))
+        request = GenerationRequest(messages=messages, prompt_format=PromptFormat.COMPLETION)
+        (out,) = b.generate([request], GenerationConfig(stop=["\nObservation"]))
+    finally:
+        b.close()
+        srv.shutdown()
+        srv.server_close()
+    assert out.text == "echo Q\nA\nO\n"  # the stand-in server echoes the last message it got: the only one
+
+
 # -- the manifest ---------------------------------------------------------------------------------------
 
 
@@ -283,3 +306,29 @@ def test_run_records_each_tasks_protocol_and_first_prompt(tmp_path: Path, data_d
     run(config.model_copy(update={"limit": 4}))
     again = RunManifest.model_validate_json(store.manifest_path.read_text())
     assert again.protocols["os"].first_prompt == os_p.first_prompt
+
+
+# -- the count, in the summary and the report's per-task table --------------------------------------------
+
+
+def test_truncations_show_in_the_summary_and_the_report_table() -> None:
+    from agentflan_eval.records import RunResults, TaskResult
+    from agentflan_eval.report.tables import RunSummary, TaskCell
+    from agentflan_eval.report.writers import task_display_frame
+    from agentflan_eval.runner import summary_lines
+
+    result = TaskResult(
+        task="db",
+        suite="held-in",
+        metric="success rate",
+        score=50.0,
+        n=2,
+        n_standard=300,
+        truncated_prompts=3,
+    )
+    lines = summary_lines(RunResults(run_id="r", model="m", tasks={"db": result}))
+    assert any("3 prompt(s) cut from the left to fit the context" in line for line in lines)
+    cell = TaskCell(**{k: v for k, v in result.model_dump().items() if k in TaskCell.model_fields})
+    run_ = RunSummary(label="m", run_id="r", model="m", backend="hf", root="runs/r", tasks={"db": cell})
+    frame = task_display_frame([run_])
+    assert frame.loc[0, "Truncated prompts"] == 3
