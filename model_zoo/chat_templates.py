@@ -84,17 +84,20 @@ def _llama2(messages: Sequence[Message], system: str | None = None) -> str:
             merged[-1] = Message(role=m.role, content=merged[-1].content + "\n\n" + m.content)
         else:
             merged.append(m)
+    # FastChat's llama-2 rendering (v0.2.31, which AgentTuning used) writes an empty turn as its bare tag: an
+    # empty reply adds nothing after "[/INST]" (and no "</s><s>"), an empty user turn is "[INST][/INST]".
     out = []
-    first = True
+    first, bos = True, "<s>"
     for m in merged:
+        text = m.content.strip()
         if m.role == "user":
-            text = m.content.strip()
             if first and sys_text:
                 text = f"<<SYS>>\n{sys_text}\n<</SYS>>\n\n{text}"
-            out.append(f"<s>[INST] {text} [/INST]")
+            out.append(f"{bos}[INST] {text} [/INST]" if text else f"{bos}[INST][/INST]")
             first = False
         else:
-            out.append(f" {m.content.strip()} </s>")
+            out.append(f" {text} </s>" if text else "")
+            bos = "<s>" if text else ""
     return "".join(out)
 
 

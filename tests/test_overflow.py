@@ -65,6 +65,9 @@ def test_llama2_renders_as_fastchat_with_and_without_the_system_prompt() -> None
     assert render(agentlm, U1_A1_U2, PromptFormat.CHAT_NO_SYSTEM) == "<s>" + FASTCHAT_NO_SYSTEM
     assert render(agentlm, U1_A1_U2, PromptFormat.CHAT) == "<s>" + FASTCHAT_AGENTLM
     assert render(llama2, U1_A1_U2, PromptFormat.CHAT_NO_SYSTEM) == "<s>" + FASTCHAT_NO_SYSTEM
+    # an empty reply (AgentBench.old strips every turn) is FastChat's bare tag: "[INST] U1 " + "[/INST]" + ...
+    empty = [U1_A1_U2[0], Message(role="assistant", content=" \n"), U1_A1_U2[2]]
+    assert render(agentlm, empty, PromptFormat.CHAT_NO_SYSTEM) == "<s>[INST] U1 [/INST][INST] U2 [/INST]"
     # a task's own system text opens the first user turn instead of a <<SYS>> block
     with_system = [Message(role="system", content="S"), *U1_A1_U2]
     assert render(llama2, with_system, PromptFormat.CHAT_NO_SYSTEM) == "<s>[INST] S\n\nU1 [/INST]" + (
