@@ -52,9 +52,12 @@ def run_episodes(
     gen: GenerationConfig,
     concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
+    on_first_request: Callable[[GenerationRequest], None] | None = None,
 ) -> None:
     """Run every sample to its end with ``concurrency`` episodes in flight (the run's one knob, on every
-    backend): a lock-step backend gets batches of that many, a streaming one that many requests."""
+    backend): a lock-step backend gets batches of that many, a streaming one that many requests.
+    ``on_first_request`` sees the request that opens the first episode started (the runner keeps its
+    rendering in the manifest)."""
     gen = gen.model_copy(
         update={
             "stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
@@ -62,7 +65,7 @@ def run_episodes(
         }
     )
     if backend.streaming:
-        _run_streaming(bench, samples, backend, gen, concurrency, on_done)
+        _run_streaming(bench, samples, backend, gen, concurrency, on_done, on_first_request)
         return
     queue = deque(samples)
     live: list[_Live] = []
@@ -71,6 +74,7 @@ def run_episodes(
             while queue and len(live) < concurrency:
                 started = _start(bench, queue.popleft(), on_done)
                 if started is not None:
+                    on_first_request = _first(bench, started, on_first_request)
                     live.append(started)
             if not live:
                 continue
@@ -95,6 +99,7 @@ def _run_streaming(
     gen: GenerationConfig,
     concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
+    on_first_request: Callable[[GenerationRequest], None] | None = None,
 ) -> None:
     queue = deque(samples)
     pending: dict[Future[Completion], _Live] = {}
@@ -103,6 +108,7 @@ def _run_streaming(
             while queue and len(pending) < concurrency:
                 started = _start(bench, queue.popleft(), on_done)
                 if started is not None:
+                    on_first_request = _first(bench, started, on_first_request)
                     pending[_submit(backend, bench, started, gen)] = started
             if not pending:
                 continue
@@ -143,8 +149,25 @@ def _result(fut: Future[Completion]) -> Completion:
 
 def _request(bench: Benchmark, ep: _Live) -> GenerationRequest:
     return GenerationRequest(
-        messages=bench.fit_prompt(ep.messages), task=bench.name, sample_id=ep.sample.id, turn=len(ep.steps)
+        messages=bench.fit_prompt(ep.messages),
+        task=bench.name,
+        sample_id=ep.sample.id,
+        turn=len(ep.steps),
+        overflow=bench.request_overflow(),
+        prompt_format=bench.prompt_format,
     )
+
+
+def _first(
+    bench: Benchmark, ep: _Live, hook: Callable[[GenerationRequest], None] | None
+) -> Callable[[GenerationRequest], None] | None:
+    """Show ``hook`` the episode's opening request; None afterwards, so it sees only the first one."""
+    if hook is not None:
+        try:
+            hook(_request(bench, ep))
+        except Exception as e:  # noqa: BLE001 - a manifest detail never fails the episode
+            log.warning("%s: could not record the first prompt: %s", bench.name, e)
+    return None
 
 
 def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
@@ -199,6 +222,7 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
                 prompt_tokens=comp.prompt_tokens,
                 completion_tokens=comp.completion_tokens,
                 seconds=comp.seconds,
+                truncated_tokens=comp.truncated_tokens,
             )
         )
         return EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))
@@ -210,6 +234,7 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
             prompt_tokens=comp.prompt_tokens,
             completion_tokens=comp.completion_tokens,
             seconds=comp.seconds,
+            truncated_tokens=comp.truncated_tokens,
         )
     )
     if obs.restart and obs.text is not None and not obs.done:

@@ -101,6 +101,9 @@ class Benchmark(ABC):
     overflow: ClassVar[Overflow] = Overflow.END_EPISODE
     overflow_note: ClassVar[str] = ""
     prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT
+    # Under Overflow.BENCHMARK: whether the original's server still cut from the left what the benchmark's
+    # own trimming left over the context (TGI's ``truncate`` in AgentTuning's held-out scripts).
+    server_truncates: ClassVar[bool] = True
     Options: ClassVar[type[TaskOptions]] = TaskOptions  # the task's own settings; each field is a run flag
     options: TaskOptions  # a subclass narrows this to its Options
 
@@ -120,6 +123,15 @@ class Benchmark(ABC):
     def deviations(self) -> list[Deviation]:
         """How this run departs from the original protocol; written to the manifest and reports."""
         return []
+
+    def request_overflow(self) -> Overflow:
+        """What a backend does with a prompt still over the context after ``fit_prompt``: TRUNCATE_LEFT
+        (cut from the left) or END_EPISODE (the episode ends as context_limit)."""
+        if self.overflow is Overflow.TRUNCATE_LEFT or (
+            self.overflow is Overflow.BENCHMARK and self.server_truncates
+        ):
+            return Overflow.TRUNCATE_LEFT
+        return Overflow.END_EPISODE
 
     # -- the episode ------------------------------------------------------------------------
     @abstractmethod

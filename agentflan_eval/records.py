@@ -75,6 +75,7 @@ class TaskProtocol(Record):
     prompt_format: PromptFormat
     max_new_tokens: int
     first_prompt: str | None = None  # the rendered first prompt of the task's first sample
+    template: str = ""  # the chat template the prompts went through ("none" for a raw completion)
 
 
 class FinishReason(str, enum.Enum):
@@ -93,6 +94,7 @@ class Completion(Record):
     finish_reason: FinishReason = FinishReason.STOP
     seconds: float = 0.0  # this reply's latency (a lock-step batch: its time divided by its rows)
     error: str | None = None
+    truncated_tokens: int = 0  # prompt tokens cut from the left to fit the context (Overflow.TRUNCATE_LEFT)
 
 
 class EpisodeStatus(str, enum.Enum):
@@ -124,6 +126,7 @@ class Step(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    truncated_tokens: int = 0  # prompt tokens cut from the left this turn to fit the context
 
 
 class Score(Record):
@@ -190,6 +193,7 @@ class TaskResult(Record):
     wall_seconds: float | None = (
         None  # wall-clock time spent on the task, summed over every (resumed) invocation
     )
+    truncated_prompts: int = 0  # steps whose prompt was cut from the left to fit the context
 
 
 class NotRun(Record):

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,6 +27,8 @@ from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.model_zoo.known_models import EMBEDDED
+from agentflan_eval.model_zoo.prompt_formats import template_label
+from agentflan_eval.protocols import backend_deviations, record_first_prompt
 from agentflan_eval.records import (
     MODEL_LOAD,
     EpisodeRecord,
@@ -103,11 +106,23 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
         config.output_dir / (config.run_id or default_run_id(config)),
         shard_rank=shard.rank if shard.distributed else None,
     )
+    made = [d for d in (store.root, *store.root.parents) if not d.exists()]
     lock = store.lock()  # before anything is read or written: one run at a time per run dir
     try:
         return _run_locked(config, argv, store, shard, runnable, not_run, samples)
     finally:
         lock.release()
+        _remove_if_unused(made)
+
+
+def _remove_if_unused(made: list[Path]) -> None:
+    """A run that failed before writing anything (no backend, say) leaves no run dir behind: only the
+    folders it made itself, holding nothing but its lock files, are removed."""
+    for d in made:
+        if d.is_dir() and all(f.suffix == ".lock" and f.is_file() for f in d.iterdir()):
+            for f in d.iterdir():
+                f.unlink()
+            d.rmdir()
 
 
 def _run_locked(
@@ -215,7 +230,7 @@ def _write_manifest(
             p = b.data.find(df)
             if p is not None and p.is_file() and df.path not in files:
                 files[df.path] = FileHash(path=df.path, sha256=sha256_file(p))
-        for d in b.deviations():
+        for d in [*b.deviations(), *backend_deviations(b, backend)]:
             deviations[(d.task, d.what)] = d
     example = [
         Message(role="system", content="You are an agent."),
@@ -242,13 +257,16 @@ def _write_manifest(
             deviations=list(deviations.values()),
             protocols={
                 **(old.protocols if old else {}),
-                **{b.name: task_protocol(b, config) for b in benches},
+                **{
+                    b.name: _kept_first_prompt(old, b.name, task_protocol(b, config, backend))
+                    for b in benches
+                },
             },
         )
     )
 
 
-def task_protocol(bench: Benchmark, config: RunConfig) -> TaskProtocol:
+def task_protocol(bench: Benchmark, config: RunConfig, backend: Backend | None = None) -> TaskProtocol:
     """The protocol this run applies to ``bench``: its original's declarations, as the run resolved them."""
     return TaskProtocol(
         decoding=bench.decoding,
@@ -256,7 +274,16 @@ def task_protocol(bench: Benchmark, config: RunConfig) -> TaskProtocol:
         overflow_note=bench.overflow_note,
         prompt_format=bench.prompt_format,
         max_new_tokens=bench.max_new_tokens or config.max_new_tokens,
+        template=template_label(backend.template_name, bench.prompt_format) if backend else "",
     )
+
+
+def _kept_first_prompt(old: RunManifest | None, task: str, protocol: TaskProtocol) -> TaskProtocol:
+    """A resumed run keeps the first prompt an earlier invocation recorded for the task."""
+    kept = old.protocols.get(task) if old else None
+    if kept is None or kept.first_prompt is None:
+        return protocol
+    return protocol.model_copy(update={"first_prompt": kept.first_prompt})
 
 
 def _run_task(
@@ -307,7 +334,8 @@ def _run_task(
         _postfix(bar, bench, scores)
 
     try:
-        run_episodes(bench, todo, backend, config.generation(), config.concurrency, on_done)
+        first = partial(record_first_prompt, store, backend) if shard.is_main else None
+        run_episodes(bench, todo, backend, config.generation(), config.concurrency, on_done, first)
     finally:
         bar.close()
         if todo:
@@ -375,6 +403,11 @@ def summary_lines(results: RunResults) -> list[str]:
             lines.append(
                 f"{'':<14}{r.left_out} errored episode(s) left out, as the original protocol did; "
                 f"strict score {strict:.2f}"
+            )
+        if r.truncated_prompts:
+            lines.append(
+                f"{'':<14}{r.truncated_prompts} prompt(s) cut from the left to fit the context, "
+                "as the original protocol did"
             )
         if r.extra:  # the score's parts (Agent-H's hallucination rates, DB's per-type accuracy...)
             lines += textwrap.wrap(

@@ -49,6 +49,7 @@ def task_result(bench: Benchmark, records: Iterable[EpisodeRecord]) -> TaskResul
         errors=sum(1 for r in recs if r.status in _ERRORS),
         left_out=len(recs) - len(kept),
         strict_score=strict,
+        truncated_prompts=sum(1 for r in recs for s in r.steps if s.truncated_tokens),
     )
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from agentflan_eval.errors import ModelLoadError
 from agentflan_eval.model_resolve import ResolvedModel, converted_gguf_dir
+from agentflan_eval.model_zoo import prompt_formats
 from agentflan_eval.model_zoo.chat_templates import ChatTemplate, choose
-from agentflan_eval.records import Message
+from agentflan_eval.records import Message, PromptFormat
 
 
 def load_path(model: ResolvedModel) -> str:
@@ -59,12 +60,16 @@ class ChatEncoder:
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trusts_remote_code(model))
         return cls(tokenizer, choose(chat_template, model.known.template if model.known else None, tokenizer))
 
-    def render(self, messages: Sequence[Message]) -> str:
-        return self.template.render(messages, self.tokenizer)
+    def render(self, messages: Sequence[Message], fmt: PromptFormat = PromptFormat.CHAT) -> str:
+        return prompt_formats.render(self.template, messages, fmt, self.tokenizer)
 
-    def encode(self, messages: Sequence[Message]) -> list[int]:
-        own_bos = self.template.adds_bos or self.template.name == "tokenizer"
-        ids: list[int] = self.tokenizer(self.render(messages), add_special_tokens=not own_bos)["input_ids"]
+    def encode(self, messages: Sequence[Message], fmt: PromptFormat = PromptFormat.CHAT) -> list[int]:
+        """Token ids; a raw completion gets the tokenizer's BOS, as TGI's tokenizer added it."""
+        own_bos = fmt is not PromptFormat.COMPLETION and (
+            self.template.adds_bos or self.template.name == "tokenizer"
+        )
+        text = self.render(messages, fmt)
+        ids: list[int] = self.tokenizer(text, add_special_tokens=not own_bos)["input_ids"]
         return ids
 
     def stops(self, requested: Sequence[str]) -> tuple[str, ...]:

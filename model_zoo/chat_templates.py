@@ -23,11 +23,14 @@ class ChatTemplate:
     render_fn: Callable[[Sequence[Message]], str] | None
     stop: tuple[str, ...] = ()
     adds_bos: bool = False  # the rendered text already holds the BOS token
+    # the rendering without the system prompt the template adds by itself (AgentLM's fixed one)
+    bare_fn: Callable[[Sequence[Message]], str] | None = None
 
-    def render(self, messages: Sequence[Message], tokenizer: Any = None) -> str:
-        """The prompt text for ``messages``, ending where the assistant's reply begins."""
+    def render(self, messages: Sequence[Message], tokenizer: Any = None, system: bool = True) -> str:
+        """The prompt text for ``messages``, ending where the assistant's reply begins; ``system=False``
+        leaves out the template's own default system prompt (messages of role system still render)."""
         if self.render_fn is not None:
-            return self.render_fn(messages)
+            return (self.render_fn if system or self.bare_fn is None else self.bare_fn)(messages)
         if tokenizer is None or not getattr(tokenizer, "chat_template", None):
             raise ValueError("the 'tokenizer' chat template needs a tokenizer that has a chat_template")
         dicts = [{"role": _plain_role(m.role), "content": m.content} for m in messages]
@@ -37,6 +40,19 @@ class ChatTemplate:
 def _plain_role(role: Role) -> Role:
     """Templates without a tool role read tool output as a user turn, as AgentBench did."""
     return "user" if role == "tool" else role
+
+
+def system_into_user(messages: Sequence[Message]) -> list[Message]:
+    """The messages with no system turn: its text opens the first user turn (as AgentLM's template puts a
+    task's own system prompt), so a template renders no system block."""
+    sys_parts = [m.content for m in messages if m.role == "system"]
+    turns = [m for m in messages if m.role != "system"]
+    if not sys_parts:
+        return turns
+    head = "\n\n".join(sys_parts)
+    if turns and turns[0].role == "user":
+        return [Message(role="user", content=f"{head}\n\n{turns[0].content}"), *turns[1:]]
+    return [Message(role="user", content=head), *turns]
 
 
 def _agentflan(messages: Sequence[Message]) -> str:
@@ -54,17 +70,13 @@ def _agentflan(messages: Sequence[Message]) -> str:
 def _llama2(messages: Sequence[Message], system: str | None = None) -> str:
     """Llama-2-chat: <s>[INST] <<SYS>>\\n..\\n<</SYS>>\\n\\n user [/INST] answer </s> ..."""
     msgs = [Message(role=_plain_role(m.role), content=m.content) for m in messages]
-    sys_parts = [m.content for m in msgs if m.role == "system"]
-    turns = [m for m in msgs if m.role != "system"]
-    if system is not None:
+    if system is not None:  # AgentLM's system prompt is fixed; a task's own goes into the first user turn
         sys_text: str | None = system
-        if sys_parts:  # AgentLM's system prompt is fixed; a task's own goes into the first user turn
-            if turns and turns[0].role == "user":
-                turns[0] = Message(role="user", content="\n\n".join(sys_parts) + "\n\n" + turns[0].content)
-            else:
-                turns.insert(0, Message(role="user", content="\n\n".join(sys_parts)))
+        turns = system_into_user(msgs)
     else:
+        sys_parts = [m.content for m in msgs if m.role == "system"]
         sys_text = "\n\n".join(sys_parts) if sys_parts else None
+        turns = [m for m in msgs if m.role != "system"]
     # Consecutive same-role turns are merged so the [INST] alternation holds.
     merged: list[Message] = []
     for m in turns:
@@ -72,17 +84,20 @@ def _llama2(messages: Sequence[Message], system: str | None = None) -> str:
             merged[-1] = Message(role=m.role, content=merged[-1].content + "\n\n" + m.content)
         else:
             merged.append(m)
+    # FastChat's llama-2 rendering (v0.2.31, which AgentTuning used) writes an empty turn as its bare tag: an
+    # empty reply adds nothing after "[/INST]" (and no "</s><s>"), an empty user turn is "[INST][/INST]".
     out = []
-    first = True
+    first, bos = True, "<s>"
     for m in merged:
+        text = m.content.strip()
         if m.role == "user":
-            text = m.content.strip()
             if first and sys_text:
                 text = f"<<SYS>>\n{sys_text}\n<</SYS>>\n\n{text}"
-            out.append(f"<s>[INST] {text} [/INST]")
+            out.append(f"{bos}[INST] {text} [/INST]" if text else f"{bos}[INST][/INST]")
             first = False
         else:
-            out.append(f" {m.content.strip()} </s>")
+            out.append(f" {text} </s>" if text else "")
+            bos = "<s>" if text else ""
     return "".join(out)
 
 
@@ -107,6 +122,7 @@ TEMPLATES: dict[str, ChatTemplate] = {
             lambda ms: _llama2(ms, system=AGENTLM_SYSTEM),
             stop=("</s>",),
             adds_bos=True,
+            bare_fn=_llama2,
         ),
         ChatTemplate("chatml", "ChatML (<|im_start|>role ... <|im_end|>)", _chatml, stop=("<|im_end|>",)),
         ChatTemplate("tokenizer", "the tokenizer's own chat_template (Jinja)", None),

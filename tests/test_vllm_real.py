@@ -83,7 +83,9 @@ def test_real_vllm_runs_multi_turn_episodes_with_the_hf_backends_inputs(
             assert r.status.value not in ("model_error", "env_error"), r.error
             assert r.steps and all(s.completion_tokens >= 1 for s in r.steps)
             # vLLM got exactly the token ids the hf backend would have given its model
-            assert r.steps[0].prompt_tokens == len(encoder.encode(bench.fit_prompt(r.prompt)))
+            assert r.steps[0].prompt_tokens == len(
+                encoder.encode(bench.fit_prompt(r.prompt), bench.prompt_format)
+            )
             for s in r.steps:
                 assert s.completion_tokens <= max_new  # the task's reply budget (DB fixes its own: 128)
                 assert not any(stop in s.reply for stop in bench.stop)  # cut at the task's stop strings

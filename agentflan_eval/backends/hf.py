@@ -11,7 +11,7 @@ from concurrent.futures import CancelledError, Future
 from functools import partial
 from typing import Any
 
-from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
+from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, fit_context, request_seed
 from agentflan_eval.backends.decode import Batcher, Job, Row, RowEnd
 from agentflan_eval.backends.prefix_cache import PrefixCache
 from agentflan_eval.model_resolve import ResolvedModel, model_hash
@@ -113,6 +113,9 @@ class HFBackend(Backend):
     def render_example(self, messages: Sequence[Message]) -> str:
         return self.encoder.render(messages)
 
+    def render(self, request: GenerationRequest) -> str:
+        return self.encoder.render(request.messages, request.prompt_format)
+
     def _stopping(self, stops: tuple[str, ...]) -> Any:
         """StopStringCriteria precomputes token tables; building it once per stop set saves ~0.1 s a call."""
         if stops not in self._stop_criteria:
@@ -127,7 +130,8 @@ class HFBackend(Backend):
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
         if self.batcher is not None:
             return [f.result() for f in self._submit(requests, config)]
-        encoded = [self._encode(r) for r in requests]
+        fitted = [self._fit(self._encode(r), r, config) for r in requests]
+        encoded = [ids for ids, _ in fitted]
         results: list[Completion | None] = [None] * len(requests)
         todo = [i for i, ids in enumerate(encoded) if self.context_length - len(ids) > 1]
         for i in set(range(len(requests))) - set(todo):
@@ -135,7 +139,7 @@ class HFBackend(Backend):
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
             for i, c in zip(chunk, self.generate_ids([encoded[i] for i in chunk], config)):
-                results[i] = c
+                results[i] = c.model_copy(update={"truncated_tokens": fitted[i][1]})
         return [r for r in results if r is not None]
 
     def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
@@ -150,12 +154,14 @@ class HFBackend(Backend):
         out: list[Future[Completion]] = []
         jobs = []
         for request in requests:
-            ids = self._encode(request)
+            ids, cut = self._fit(self._encode(request), request, config)
             done: Future[Completion] = Future()
             if self.context_length - len(ids) <= 1:
                 done.set_result(self._context_limit(ids))
             elif len(ids) < 2:  # nothing to cache before the last token (no chat template does this)
-                done.set_result(self.generate_ids([ids], config)[0])
+                done.set_result(
+                    self.generate_ids([ids], config)[0].model_copy(update={"truncated_tokens": cut})
+                )
             else:
                 job = Job(
                     Row(prompt=ids),
@@ -164,20 +170,23 @@ class HFBackend(Backend):
                     stops=stops,
                     seed=request_seed(request, config),
                 )
-                job.future.add_done_callback(partial(self._complete, done, job, stops))
+                job.future.add_done_callback(partial(self._complete, done, job, stops, cut))
                 done.add_done_callback(partial(_abandon, job))
                 jobs.append(job)
             out.append(done)
         self.batcher.submit(jobs)
         return out
 
-    def _complete(self, done: Future[Completion], job: Job, stops: tuple[str, ...], fut: Future[Row]) -> None:
+    def _complete(
+        self, done: Future[Completion], job: Job, stops: tuple[str, ...], cut: int, fut: Future[Row]
+    ) -> None:
         if not done.set_running_or_notify_cancel():  # cancelled by the caller
             return
         error = CancelledError() if fut.cancelled() else fut.exception()
         if error is None:
             try:
-                done.set_result(self._completion(fut.result(), stops, time.perf_counter() - job.started))
+                completion = self._completion(fut.result(), stops, time.perf_counter() - job.started)
+                done.set_result(completion.model_copy(update={"truncated_tokens": cut}))
                 return
             except Exception as e:  # noqa: BLE001 - a callback's exception would be swallowed, leaving done stuck
                 error = e
@@ -185,7 +194,12 @@ class HFBackend(Backend):
 
     def _encode(self, request: GenerationRequest) -> list[int]:
         with self._tokenizer_lock:  # the decoding thread uses the tokenizer too
-            return self.encoder.encode(request.messages)
+            return self.encoder.encode(request.messages, request.prompt_format)
+
+    def _fit(
+        self, ids: list[int], request: GenerationRequest, config: GenerationConfig
+    ) -> tuple[list[int], int]:
+        return fit_context(ids, request, self.context_length, config.max_new_tokens)
 
     def _decode_text(self, ids: list[int]) -> str:
         with self._tokenizer_lock:

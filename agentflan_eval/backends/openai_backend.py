@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
 from agentflan_eval.errors import BackendUnavailableError, MissingDependencyError
+from agentflan_eval.model_zoo.prompt_formats import chat_messages
 from agentflan_eval.records import Completion, FinishReason, GenerationConfig, Message
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ class OpenAIBackend(Backend):
     name = "openai"
     template_name = "server"
     streaming = True
+    cuts_prompts = False  # the server's tokenizer is not here: an overlong prompt ends as context_limit
+    raw_prompts = False  # /v1/chat/completions only: a raw completion prompt is sent as one user turn
 
     def __init__(
         self,
@@ -111,7 +114,7 @@ class OpenAIBackend(Backend):
             try:
                 resp = await self.clients[i].chat.completions.create(
                     model=self.model,
-                    messages=[_api_message(m) for m in req.messages],
+                    messages=[_api_message(m) for m in chat_messages(req.messages, req.prompt_format)],
                     max_tokens=config.max_new_tokens,
                     temperature=config.temperature,
                     seed=config.seed,

@@ -27,7 +27,7 @@ from dataclasses import asdict
 from functools import partial
 from typing import Any
 
-from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
+from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, fit_context, request_seed
 from agentflan_eval.backends.vllm_engine import Engine, EngineJob, EngineOutput
 from agentflan_eval.backends.vllm_options import (
     VLLMOptions,
@@ -85,6 +85,9 @@ class VLLMBackend(Backend):
     def render_example(self, messages: Sequence[Message]) -> str:
         return self.encoder.render(messages)
 
+    def render(self, request: GenerationRequest) -> str:
+        return self.encoder.render(request.messages, request.prompt_format)
+
     def _replica(self, request: GenerationRequest) -> int:
         """Every turn of an episode goes to one replica, whose prefix cache holds its earlier turns."""
         key = f"{request.task}\0{request.sample_id}" if request.sample_id else str(id(request))
@@ -94,8 +97,14 @@ class VLLMBackend(Backend):
         return [f.result() for f in [self.submit(r, config) for r in requests]]
 
     def submit(self, request: GenerationRequest, config: GenerationConfig) -> Future[Completion]:
-        """Same context rule as the hf backend: a prompt leaving at most one token of room is not sent."""
-        ids = self.encoder.encode(request.messages)
+        """Same context rules as the hf backend: cut from the left under TRUNCATE_LEFT, else a prompt
+        leaving at most one token of room is not sent."""
+        ids, cut = fit_context(
+            self.encoder.encode(request.messages, request.prompt_format),
+            request,
+            self.max_model_len,
+            config.max_new_tokens,
+        )
         done: Future[Completion] = Future()
         room = self.max_model_len - len(ids)
         if room <= 1:
@@ -125,7 +134,7 @@ class VLLMBackend(Backend):
                 )
             )
             return done
-        inner.add_done_callback(partial(_forward, done, len(ids), stops))
+        inner.add_done_callback(partial(_forward, done, len(ids), stops, cut))
         done.add_done_callback(lambda d: d.cancelled() and inner.cancel())  # the engine aborts it
         return done
 
@@ -163,7 +172,11 @@ def _vllm_version() -> str | None:
 
 
 def _forward(
-    done: Future[Completion], prompt_tokens: int, stops: tuple[str, ...], inner: Future[EngineOutput]
+    done: Future[Completion],
+    prompt_tokens: int,
+    stops: tuple[str, ...],
+    cut: int,
+    inner: Future[EngineOutput],
 ) -> None:
     """The engine's output as the caller's Completion; an engine failure fails only this request."""
     if inner.cancelled():
@@ -183,7 +196,7 @@ def _forward(
             error=f"{type(error).__name__}: {error}",
         )
     if done.set_running_or_notify_cancel():
-        done.set_result(completion)
+        done.set_result(completion.model_copy(update={"truncated_tokens": cut}))
 
 
 _VLLM_REASONS = {"stop": FinishReason.STOP, "length": FinishReason.LENGTH}

@@ -78,6 +78,7 @@ class TaskCell(Model):
     left_out: int = 0  # episodes the protocol's headline leaves out (see TaskResult)
     strict_score: float | None = None  # on 0-100, every episode counted
     wall_seconds: float | None = None  # summed over every invocation of the run (None: an older run)
+    truncated_prompts: int = 0  # steps whose prompt was cut from the left to fit the context
 
     @property
     def partial(self) -> bool:
@@ -165,6 +166,7 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             left_out=res.left_out,
             strict_score=None if res.strict_score is None else res.strict_score / res.scale * 100.0,
             wall_seconds=res.wall_seconds,
+            truncated_prompts=res.truncated_prompts,
         )
     model = manifest.model
     label = Path(model).name if ("/" in model and Path(model).exists()) else model

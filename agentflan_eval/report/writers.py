@@ -69,6 +69,7 @@ class TaskRow(TypedDict):
     left_out: int
     strict_score: float | None
     wall_seconds: float | None
+    truncated_prompts: int
 
 
 def task_rows(runs: list[RunSummary]) -> list[TaskRow]:
@@ -91,6 +92,7 @@ def task_rows(runs: list[RunSummary]) -> list[TaskRow]:
             left_out=c.left_out,
             strict_score=c.strict_score,
             wall_seconds=c.wall_seconds,
+            truncated_prompts=c.truncated_prompts,
         )
         for run in runs
         for t, c in run.tasks.items()
@@ -114,6 +116,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
                 f"{r['left_out']} ({r['strict_score']:.2f})" if r["strict_score"] is not None else "0"
             ),
             "Wall time": duration_text(r["wall_seconds"]),
+            "Truncated prompts": r["truncated_prompts"],
         }
         for r in task_rows(runs)
     ]
@@ -132,6 +135,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Errors",
             "Left out (strict score)",
             "Wall time",
+            "Truncated prompts",
         ],
     )
 

@@ -142,6 +142,7 @@ class HotpotQA(Benchmark):
     overflow = Overflow.BENCHMARK
     overflow_note = "the episode halts once the prompt passes 1,700 cl100k tokens (BOLAA's is_halted)"
     prompt_format = PromptFormat.COMPLETION
+    server_truncates = False  # BOLAA sent TGI no ``truncate``: a prompt over its input limit was refused
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE)
     stop = ("\nObservation",)
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"

@@ -1,0 +1,50 @@
+"""Where a backend cannot apply a task's protocol, and the first prompt each task's model received.
+
+Kept apart from the runner so that the rules about what a backend can do live in one place: a remote chat
+API cannot cut a prompt's tokens (the server's tokenizer is not here) nor take a raw completion prompt.
+"""
+
+from __future__ import annotations
+
+from agentflan_eval.backends.base import Backend, GenerationRequest
+from agentflan_eval.benchmark import Benchmark
+from agentflan_eval.records import Deviation, Overflow, PromptFormat, RunManifest
+from agentflan_eval.store import RunStore
+
+
+def backend_deviations(bench: Benchmark, backend: Backend) -> list[Deviation]:
+    """The ways ``backend`` departs from ``bench``'s overflow rule and prompt format."""
+    out = []
+    if bench.request_overflow() is Overflow.TRUNCATE_LEFT and not backend.cuts_prompts:
+        out.append(
+            Deviation(
+                task=bench.name,
+                what="a prompt over the context ends its episode as context_limit instead of being cut "
+                "from the left to the context minus the reply budget",
+                why=f"the {backend.name} backend sends text to a server whose tokenizer it does not have",
+            )
+        )
+    if bench.prompt_format is PromptFormat.COMPLETION and not backend.raw_prompts:
+        out.append(
+            Deviation(
+                task=bench.name,
+                what="the raw completion prompt is sent as one user turn, through the server's chat template",
+                why=f"the {backend.name} backend speaks the chat completions API only",
+            )
+        )
+    return out
+
+
+def record_first_prompt(store: RunStore, backend: Backend, request: GenerationRequest) -> None:
+    """Keep in the manifest what the model was sent to open the task's first episode (once per task)."""
+    manifest = store.read_manifest()
+    protocol = manifest.protocols.get(request.task)
+    if protocol is None or protocol.first_prompt is not None:
+        return
+    store.write_manifest(with_first_prompt(manifest, request.task, backend.render(request)))
+
+
+def with_first_prompt(manifest: RunManifest, task: str, text: str) -> RunManifest:
+    protocols = dict(manifest.protocols)
+    protocols[task] = protocols[task].model_copy(update={"first_prompt": text})
+    return manifest.model_copy(update={"protocols": protocols})

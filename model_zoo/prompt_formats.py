@@ -1,0 +1,47 @@
+"""How a benchmark's PromptFormat turns its messages into what the model is sent.
+
+The original evaluations did not render every task alike (docs/original_protocols.md §3): AgentBench.old
+sent its held-in tasks through FastChat's llama-2 template with no system message, the held-out scripts
+through the same template with AgentLM's system prompt, and BOLAA's HotpotQA as one raw completion prompt.
+The template itself is the model's (--chat-template, the known-model table); the format is the task's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agentflan_eval.model_zoo.chat_templates import ChatTemplate, system_into_user
+from agentflan_eval.records import Message, PromptFormat
+
+
+def completion_text(messages: Sequence[Message]) -> str:
+    """The messages as one raw prompt: their texts in order, one per line, so the model writes the next line
+    (BOLAA's prompt is the instruction, the question and a scratchpad of Thought/Action/Observation lines)."""
+    return "".join(m.content + "\n" for m in messages)
+
+
+def chat_messages(messages: Sequence[Message], fmt: PromptFormat) -> list[Message]:
+    """The messages a chat API is sent under ``fmt``: a raw completion becomes one user turn."""
+    if fmt is PromptFormat.COMPLETION:
+        return [Message(role="user", content=completion_text(messages))]
+    if fmt is PromptFormat.CHAT_NO_SYSTEM:
+        return system_into_user(messages)
+    return list(messages)
+
+
+def render(
+    template: ChatTemplate, messages: Sequence[Message], fmt: PromptFormat, tokenizer: Any = None
+) -> str:
+    """The prompt text: the raw completion, or the template with or without its default system block."""
+    if fmt is PromptFormat.COMPLETION:
+        return completion_text(messages)
+    system = fmt is not PromptFormat.CHAT_NO_SYSTEM
+    return template.render(chat_messages(messages, fmt), tokenizer, system=system)
+
+
+def template_label(template_name: str, fmt: PromptFormat) -> str:
+    """The template a task's prompts went through, as the manifest names it."""
+    if fmt is PromptFormat.COMPLETION:
+        return "none (raw completion)"
+    return f"{template_name} (no system block)" if fmt is PromptFormat.CHAT_NO_SYSTEM else template_name
