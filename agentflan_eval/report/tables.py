@@ -15,7 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentflan_eval.errors import AgentFlanError, UnknownNameError
 from agentflan_eval.model_zoo.baselines import SOURCES, BaselineRow, gpt4_reference
-from agentflan_eval.records import SCHEMA_VERSION, Deviation, EpisodeRecord, NotRun, RunManifest, TaskResult
+from agentflan_eval.records import (
+    SCHEMA_VERSION,
+    Deviation,
+    EpisodeRecord,
+    NotRun,
+    RepeatSpread,
+    RunManifest,
+    Score,
+    TaskResult,
+)
 from agentflan_eval.report.bootstrap import DEFAULT_RESAMPLES, Interval, mean_interval, statistic_interval
 from agentflan_eval.scoring import (
     HELD_IN_FITTED_DIVISORS,
@@ -78,6 +87,9 @@ class TaskCell(Model):
     left_out: int = 0  # episodes the protocol's headline leaves out (see TaskResult)
     strict_score: float | None = None  # on 0-100, every episode counted
     wall_seconds: float | None = None  # summed over every invocation of the run (None: an older run)
+    decoding: str = ""  # as the run applied it: "greedy", "T=0.7, top-p 1"
+    repeats: int = 1
+    repeat_spread: RepeatSpread | None = None  # on 0-100, when repeats > 1
 
     @property
     def partial(self) -> bool:
@@ -165,6 +177,9 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             left_out=res.left_out,
             strict_score=None if res.strict_score is None else res.strict_score / res.scale * 100.0,
             wall_seconds=res.wall_seconds,
+            decoding=manifest.protocols[name].decoding.short() if name in manifest.protocols else "",
+            repeats=res.repeats,
+            repeat_spread=_scaled_spread(res),
         )
     model = manifest.model
     label = Path(model).name if ("/" in model and Path(model).exists()) else model
@@ -180,6 +195,15 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
     )
 
 
+def _scaled_spread(res: TaskResult) -> RepeatSpread | None:
+    spread, f = res.repeat_spread, 100.0 / res.scale
+    if spread is None:
+        return None
+    return RepeatSpread(
+        scores=[x * f for x in spread.scores], sd=spread.sd * f, low=spread.low * f, high=spread.high * f
+    )
+
+
 def _interval(
     manifest: RunManifest, res: TaskResult, records: list[EpisodeRecord], n_resamples: int, seed: int
 ) -> Interval | None:
@@ -187,6 +211,8 @@ def _interval(
     Without the benchmark, only a score that is the mean of its episodes gets an interval."""
     to_pct = 100.0 / res.scale
     bench = _benchmark(manifest, res.task)
+    if res.repeats > 1:  # without its benchmark, a repeated run's statistic is unknown: no interval
+        return _scaled(_repeated_interval(bench, records, n_resamples, seed), to_pct) if bench else None
     if bench is not None and not _is_plain_mean(bench):
         pairs = [(r.subset, r.score) for r in records]
         try:
@@ -208,6 +234,32 @@ def _interval(
         )
         return None
     return _scaled(mean_interval(values, n_resamples, seed), to_pct)
+
+
+def _repeated_interval(
+    bench: Benchmark, records: list[EpisodeRecord], n_resamples: int, seed: int
+) -> Interval | None:
+    """With repeats, samples are resampled (each with all its repeats), and the statistic is the task score
+    as the results give it: each repeat scored on its own, then the mean over repeats."""
+    by_sample: dict[str, list[EpisodeRecord]] = {}
+    for r in records:
+        by_sample.setdefault(r.sample_id, []).append(r)
+
+    def statistic(picked: list[list[EpisodeRecord]]) -> float | None:
+        repeats: dict[int, list[tuple[str | None, Score]]] = {}
+        for group in picked:
+            for r in group:
+                repeats.setdefault(r.repeat, []).append((r.subset, r.score))
+        values = [bench.task_score(pairs)[0] for pairs in repeats.values()]
+        return (
+            None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
+        )
+
+    try:
+        return statistic_interval(list(by_sample.values()), statistic, n_resamples, seed)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # a resample the metric rejects
+        log.warning("no interval for %s: its task score failed on a resample (%s)", records[0].task, e)
+        return None
 
 
 def _benchmark(manifest: RunManifest, task: str) -> Benchmark | None:  # benchmarks imported lazily
