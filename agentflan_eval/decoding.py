@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agentflan_eval.records import Decoding, GenerationConfig
+from agentflan_eval.records import Decoding, GenerationConfig, RunManifest, TaskProtocol
 
 if TYPE_CHECKING:
     from agentflan_eval.benchmark import Benchmark
@@ -49,3 +49,12 @@ def run_key(config: RunConfig) -> str:
     if config.top_p is not None:
         key += f"|top_p={config.top_p:g}"
     return key
+
+
+def applied_protocols(manifest: RunManifest) -> dict[str, TaskProtocol]:
+    """Each task's protocol as its run applied it. Manifests written before decoding was applied (no
+    ``decoding`` in their config) recorded the declared decoding while every reply was greedy: corrected."""
+    if "decoding" in manifest.config:
+        return dict(manifest.protocols)
+    greedy = Decoding(source="greedy: run before the protocol's decoding was applied")
+    return {t: p.model_copy(update={"decoding": greedy}) for t, p in manifest.protocols.items()}

@@ -48,7 +48,7 @@ class Decoding(Record):
         return self.temperature == 0.0
 
     def short(self) -> str:
-        """ "greedy" or "T=0.7, top-p 1", for summaries and reports."""
+        """For summaries and reports: greedy, or e.g. T=0.7, top-p 1."""
         return "greedy" if self.greedy else f"T={self.temperature:g}, top-p {self.top_p:g}"
 
 

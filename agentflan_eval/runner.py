@@ -23,7 +23,7 @@ from agentflan_eval.backends import Backend, make_backend
 from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
-from agentflan_eval.decoding import resolve, run_key, task_generation
+from agentflan_eval.decoding import applied_protocols, resolve, run_key, task_generation
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.model_zoo.known_models import EMBEDDED
@@ -252,20 +252,11 @@ def _write_manifest(
             data_files=list(files.values()),
             deviations=list(deviations.values()),
             protocols={
-                **(_older_protocols(old) if old else {}),
+                **(applied_protocols(old) if old else {}),
                 **{b.name: task_protocol(b, config) for b in benches},
             },
         )
     )
-
-
-def _older_protocols(old: RunManifest) -> dict[str, TaskProtocol]:
-    """The protocols of tasks an earlier invocation ran; a manifest from before decoding was applied
-    recorded each task's declared decoding, while the run was greedy: corrected here."""
-    if "decoding" in old.config:
-        return dict(old.protocols)
-    greedy = Decoding(source="greedy: run before the protocol's decoding was applied")
-    return {t: p.model_copy(update={"decoding": greedy}) for t, p in old.protocols.items()}
 
 
 def task_protocol(bench: Benchmark, config: RunConfig) -> TaskProtocol:
@@ -420,7 +411,7 @@ def summary_lines(results: RunResults) -> list[str]:
 
 
 def spread_text(r: TaskResult) -> str:
-    """ "mean 41.20 ± 1.30 over 3 repeats (39.90 to 42.50)": the score's spread across repeats, on 0-100."""
+    """The score's spread across repeats on 0-100, e.g. "mean 41.20 ± 1.30 (sd) over 3 repeats (39.90 to 42.50)"."""
     spread = r.repeat_spread
     if spread is None or r.score is None:
         return ""

@@ -258,8 +258,9 @@ def test_resuming_with_another_decoding_is_one_line(
 def test_a_run_dir_from_before_decoding_was_applied_resumes_only_greedy(tmp_path: Path) -> None:
     """Old manifests have no decoding in their config: every run was greedy then, whatever the protocols
     they recorded say; sampled settings must not add episodes to them."""
+    from agentflan_eval.decoding import applied_protocols
     from agentflan_eval.records import Decoding, Overflow, PromptFormat, TaskProtocol
-    from agentflan_eval.runner import _check_resume, _older_protocols
+    from agentflan_eval.runner import _check_resume
 
     greedy = RunConfig(model="m", decoding="greedy")
     config = {k: v for k, v in greedy.model_dump(mode="json").items() if k not in ("decoding", "temperature")}
@@ -278,4 +279,4 @@ def test_a_run_dir_from_before_decoding_was_applied_resumes_only_greedy(tmp_path
     _check_resume(store, greedy)
     with pytest.raises(AgentFlanError, match="different decoding"):
         _check_resume(store, RunConfig(model="m"))
-    assert _older_protocols(old)["db"].decoding.greedy  # corrected when the manifest is rewritten
+    assert applied_protocols(old)["db"].decoding.greedy  # corrected when the manifest is rewritten

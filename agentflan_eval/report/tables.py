@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentflan_eval.decoding import applied_protocols
 from agentflan_eval.errors import AgentFlanError, UnknownNameError
 from agentflan_eval.model_zoo.baselines import SOURCES, BaselineRow, gpt4_reference
 from agentflan_eval.records import (
@@ -159,6 +160,7 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             f"run `python -m agentflan_eval rescore {store.root}` first"
         )
     tasks = {}
+    protocols = applied_protocols(manifest)
     for name, res in results.tasks.items():
         ci = _interval(manifest, res, list(store.episodes(name)), n_resamples, seed)
         tasks[name] = TaskCell(
@@ -177,7 +179,7 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             left_out=res.left_out,
             strict_score=None if res.strict_score is None else res.strict_score / res.scale * 100.0,
             wall_seconds=res.wall_seconds,
-            decoding=manifest.protocols[name].decoding.short() if name in manifest.protocols else "",
+            decoding=protocols[name].decoding.short() if name in protocols else "",
             repeats=res.repeats,
             repeat_spread=_scaled_spread(res),
         )

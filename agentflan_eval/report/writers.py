@@ -149,7 +149,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
 
 
 def _spread(r: TaskRow) -> str:
-    """ " ± 1.30 sd, 3 repeats: 39.90 to 42.50" after a score averaged over repeats."""
+    """What follows a score averaged over repeats, e.g. " ± 1.30 sd, 3 repeats: 39.90 to 42.50"."""
     if r["repeat_sd"] is None:
         return ""
     return (
