@@ -154,6 +154,10 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ("--max-connections", "0", "--max-connections must be 1 or more, not 0"),
         ("--kept-cache-gb", "-1", "--kept-cache-gb must be 0 or more"),
         ("--chat-template", "nosuch", "--chat-template: unknown chat template 'nosuch'"),
+        ("--temperature", "-0.5", "--temperature must be 0 or more, not -0.5"),
+        ("--top-p", "0", "--top-p must be more than 0, not 0"),
+        ("--top-p", "1.5", "--top-p must be at most 1, not 1.5"),
+        ("--repeats", "0", "--repeats must be 1 or more, not 0"),
     ],
 )
 def test_bad_values_name_their_flag(

@@ -25,6 +25,7 @@ from agentflan_eval.data import DataResolver
 from agentflan_eval.decoding import resolve, task_generation
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.records import Completion, GenerationConfig, Message, RunManifest
+from agentflan_eval.rescore import rescore
 from agentflan_eval.store import RunStore
 
 
@@ -211,6 +212,9 @@ def test_repeats_run_resume_and_report_mean_and_spread(
 
     calls.clear()
     assert main([*argv, "--repeats", "3"]) == 0 and calls == []  # nothing left
+    outcome = rescore(store.root)
+    assert outcome.episodes == 6 and outcome.changed == 0
+    assert outcome.results.tasks["hotpotqa"].repeat_spread == spread
     from agentflan_eval.report.tables import load_run
     from agentflan_eval.report.writers import task_display_frame
 
