@@ -416,6 +416,12 @@ def _notes(
             f"{PARTIAL_MARK} partial: run on fewer samples than the task's standard test set (see "
             "the per-task table); not comparable to the published numbers."
         )
+    if any(c.repeats > 1 for r in runs for c in r.tasks.values()):
+        notes.append(
+            "A task run with --repeats: its score is the mean over repeats, shown with their standard "
+            "deviation and lowest and highest repeat; its 95 % interval resamples samples (with all their "
+            "repeats). The Decoding column is each task's decoding as the run applied it."
+        )
     if MINIWOB[0] in main_cols:
         notes.append(
             "MiniWoB++ (task miniwob, an offline browser set) is not WebArena: it is never put in "
