@@ -411,7 +411,8 @@ def summary_lines(results: RunResults) -> list[str]:
 
 
 def spread_text(r: TaskResult) -> str:
-    """The score's spread across repeats on 0-100, e.g. "mean 41.20 ± 1.30 (sd) over 3 repeats (39.90 to 42.50)"."""
+    """The score's spread across repeats on 0-100, e.g.
+    "mean 41.20 ± 1.30 (sd) over 3 repeats (39.90 to 42.50)"."""
     spread = r.repeat_spread
     if spread is None or r.score is None:
         return ""

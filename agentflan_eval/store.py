@@ -170,7 +170,8 @@ class RunStore:
             os.fsync(fh.fileno())
 
     def episodes(self, task: str) -> Iterator[EpisodeRecord]:
-        """Every finished episode of ``task``, one per (sample, repeat): a later record replaces a retried one."""
+        """Every finished episode of ``task``, one per (sample, repeat): a later record replaces a
+        retried one."""
         yield from self._latest([self.episode_path(task), *self.shard_paths(task)]).values()
 
     def _latest(self, paths: list[Path]) -> dict[tuple[str, int], EpisodeRecord]:

@@ -1,5 +1,5 @@
-"""transformers backend: continuously batched generation, greedy or seeded sampling (decode.py), over kept prompt caches
-(prefix_cache.py), with stop strings; transformers' generate for models those cannot serve."""
+"""transformers backend: continuously batched generation, greedy or seeded sampling (decode.py), over kept
+prompt caches (prefix_cache.py), with stop strings; transformers' generate for models those cannot serve."""
 
 from __future__ import annotations
 
