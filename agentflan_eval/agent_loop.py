@@ -43,21 +43,30 @@ class _Live:
     messages: list[Message]
     steps: list[Step] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    repeat: int = 0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a sample: with ``--repeats N`` each sample is run N times, each with its own seeds."""
+
+    sample: Sample
+    repeat: int = 0
 
 
 def run_episodes(
     bench: Benchmark,
-    samples: Sequence[Sample],
+    samples: Sequence[Sample | Attempt],
     backend: Backend,
     gen: GenerationConfig,
     concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
     on_first_request: Callable[[GenerationRequest], None] | None = None,
 ) -> None:
-    """Run every sample to its end with ``concurrency`` episodes in flight (the run's one knob, on every
-    backend): a lock-step backend gets batches of that many, a streaming one that many requests.
-    ``on_first_request`` sees the request that opens the first episode started (the runner keeps its
-    rendering in the manifest)."""
+    """Run every sample (or attempt: a sample and its repeat index) to its end with ``concurrency``
+    episodes in flight (the run's one knob, on every backend): a lock-step backend gets batches of that
+    many, a streaming one that many requests. ``on_first_request`` sees the request that opens the first
+    episode started (the runner keeps its rendering in the manifest)."""
     gen = gen.model_copy(
         update={
             "stop": list(dict.fromkeys([*gen.stop, *bench.stop])),
@@ -67,7 +76,7 @@ def run_episodes(
     if backend.streaming:
         _run_streaming(bench, samples, backend, gen, concurrency, on_done, on_first_request)
         return
-    queue = deque(samples)
+    queue = _attempts(samples)
     live: list[_Live] = []
     try:
         while queue or live:
@@ -92,16 +101,20 @@ def run_episodes(
             _close(ep.env)
 
 
+def _attempts(samples: Sequence[Sample | Attempt]) -> deque[Attempt]:
+    return deque(s if isinstance(s, Attempt) else Attempt(s) for s in samples)
+
+
 def _run_streaming(
     bench: Benchmark,
-    samples: Sequence[Sample],
+    samples: Sequence[Sample | Attempt],
     backend: Backend,
     gen: GenerationConfig,
     concurrency: int,
     on_done: Callable[[EpisodeRecord], None],
     on_first_request: Callable[[GenerationRequest], None] | None = None,
 ) -> None:
-    queue = deque(samples)
+    queue = _attempts(samples)
     pending: dict[Future[Completion], _Live] = {}
     try:
         while queue or pending:
@@ -155,6 +168,7 @@ def _request(bench: Benchmark, ep: _Live) -> GenerationRequest:
         turn=len(ep.steps),
         overflow=bench.request_overflow(),
         prompt_format=bench.prompt_format,
+        repeat=ep.repeat,
     )
 
 
@@ -170,17 +184,17 @@ def _first(
     return None
 
 
-def _start(bench: Benchmark, sample: Sample, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
-    env = None
+def _start(bench: Benchmark, attempt: Attempt, on_done: Callable[[EpisodeRecord], None]) -> _Live | None:
+    env, sample = None, attempt.sample
     try:
         env = bench.make_env(sample)
         prompt = env.reset()
     except Exception as e:  # noqa: BLE001 - an environment that cannot start fails only its episode
         log.warning("%s/%s: environment failed to start: %s", bench.name, sample.id, e)
-        ep = _Live(sample, env, [], [])
+        ep = _Live(sample, env, [], [], repeat=attempt.repeat)
         on_done(_finish(bench, ep, EpisodeStatus.ENV_ERROR, ErrorInfo(type=type(e).__name__, message=str(e))))
         return None
-    return _Live(sample, env, list(prompt), list(prompt))
+    return _Live(sample, env, list(prompt), list(prompt), repeat=attempt.repeat)
 
 
 def _generate(
@@ -275,6 +289,7 @@ def _finish(bench: Benchmark, ep: _Live, status: EpisodeStatus, error: ErrorInfo
         prompt_tokens=sum(s.prompt_tokens for s in ep.steps),
         completion_tokens=sum(s.completion_tokens for s in ep.steps),
         seconds=time.perf_counter() - ep.started,
+        repeat=ep.repeat,
     )
 
 

@@ -72,6 +72,24 @@ class RunConfig(BaseModel):
         default=None, description="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)"
     )
     report: bool = Field(default=True, description="do not write a report after the run")
+    decoding: Literal["protocol", "greedy"] = Field(
+        default="protocol",
+        description="protocol: each task decodes as its original evaluation did (held-in AgentBench tasks "
+        "sampled at T=0.7, WebArena at T=1.0 top-p 0.9, the others greedy); greedy: every task greedy",
+    )
+    temperature: float | None = Field(
+        default=None, ge=0, description="sampling temperature for every task, over --decoding (0: greedy)"
+    )
+    top_p: float | None = Field(
+        default=None, gt=0, le=1, description="nucleus top-p for every task, over --decoding"
+    )
+    repeats: int = Field(
+        default=1,
+        ge=1,
+        description="run each sample N times, each with its own sampling seed; scores are the mean over "
+        "repeats, with their spread",
+        json_schema_extra={"metavar": "N"},
+    )
     # hf backend
     device: str | None = Field(
         default=None,
@@ -159,7 +177,13 @@ class RunConfig(BaseModel):
     )
 
     def generation(self) -> GenerationConfig:
-        return GenerationConfig(max_new_tokens=self.max_new_tokens, seed=self.seed)
+        """The run-wide settings; each task's decoding is resolved from its protocol (decoding.py)."""
+        return GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+            temperature=self.temperature or 0.0,
+            top_p=self.top_p or 1.0,
+        )
 
     @field_validator("chat_template")
     @classmethod

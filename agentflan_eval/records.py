@@ -32,6 +32,7 @@ class GenerationConfig(Record):
     temperature: float = 0.0
     stop: list[str] = Field(default_factory=list)
     seed: int = 0
+    top_p: float = 1.0  # nucleus sampling; only matters when temperature > 0
 
 
 class Decoding(Record):
@@ -45,6 +46,10 @@ class Decoding(Record):
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    def short(self) -> str:
+        """For summaries and reports: greedy, or e.g. T=0.7, top-p 1."""
+        return "greedy" if self.greedy else f"T={self.temperature:g}, top-p {self.top_p:g}"
 
 
 class Overflow(str, enum.Enum):
@@ -159,6 +164,12 @@ class EpisodeRecord(Record):
     completion_tokens: int = 0
     seconds: float = 0.0
     metadata: dict[str, Any] = Field(default_factory=dict)
+    repeat: int = 0  # which of --repeats runs of the sample (records before repeats existed load as 0)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What the run store keys an episode by: a sample may be run several times (--repeats)."""
+        return self.sample_id, self.repeat
 
     @property
     def invalid_actions(self) -> int:
@@ -171,6 +182,16 @@ class Deviation(Record):
     task: str
     what: str
     why: str = ""
+
+
+class RepeatSpread(Record):
+    """How much the task score moved between repeats of the whole sample set (sampled decoding): the
+    headline is their mean; this is beside the bootstrap interval, which only resamples samples."""
+
+    scores: list[float]  # the task score of each repeat, in repeat order, on the metric's scale
+    sd: float  # sample standard deviation of ``scores``
+    low: float
+    high: float
 
 
 class TaskResult(Record):
@@ -194,6 +215,8 @@ class TaskResult(Record):
         None  # wall-clock time spent on the task, summed over every (resumed) invocation
     )
     truncated_prompts: int = 0  # steps whose prompt was cut from the left to fit the context
+    repeats: int = 1  # runs of each sample; n counts samples, not episodes
+    repeat_spread: RepeatSpread | None = None  # None with a single repeat
 
 
 class NotRun(Record):

@@ -19,11 +19,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from agentflan_eval import benchmarks
-from agentflan_eval.agent_loop import run_episodes
+from agentflan_eval.agent_loop import Attempt, run_episodes
 from agentflan_eval.backends import Backend, make_backend
 from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
+from agentflan_eval.decoding import applied_protocols, resolve, run_key, task_generation
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.model_zoo.known_models import EMBEDDED
@@ -31,6 +32,7 @@ from agentflan_eval.model_zoo.prompt_formats import template_label
 from agentflan_eval.protocols import backend_deviations, record_first_prompt
 from agentflan_eval.records import (
     MODEL_LOAD,
+    Decoding,
     EpisodeRecord,
     FileHash,
     Message,
@@ -73,7 +75,11 @@ def selected_tasks(config: RunConfig) -> list[str]:
 
 
 def default_run_id(config: RunConfig) -> str:
-    """Same model and generation settings → same run dir, so re-running resumes instead of restarting."""
+    """Same model and generation settings → same run dir, so re-running resumes instead of restarting.
+
+    Sampled decoding (the default ``--decoding protocol``, or a --temperature) adds to the key, so its
+    run never resumes a greedy one; all-greedy settings keep the ids of runs made before decoding was
+    applied, which were all greedy. ``--repeats`` is not in the key: more repeats extend the same run."""
     model = config.model or EMBEDDED
     replay = config.replay_file or (Path(config.model) if config.model else None)
     if config.backend == "replay" and replay is not None:
@@ -84,6 +90,7 @@ def default_run_id(config: RunConfig) -> str:
         key = key.replace(f"|{config.model}|", f"|{hashlib.sha256(replay.read_bytes()).hexdigest()}|", 1)
     if config.dtype:  # other weights' precision, other replies (unset: kept out, so older runs resume)
         key += f"|{config.dtype}"
+    key += run_key(config)
     return f"{slug}-{config.backend}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -134,7 +141,7 @@ def _run_locked(
     not_run: list[NotRun],
     samples: dict[str, list[Sample]],
 ) -> tuple[RunStore, RunResults]:
-    _check_resume(store, config)
+    _check_resume(store, config, runnable)
     if shard.distributed and config.device is None:
         config = config.model_copy(update={"device": shard.device()})
     invocation = shard.agree(dt.datetime.now(dt.timezone.utc).isoformat())  # one id for all ranks
@@ -206,16 +213,39 @@ def _split_runnable(benches: list[Benchmark]) -> tuple[list[Benchmark], list[Not
     return runnable, not_run
 
 
-def _check_resume(store: RunStore, config: RunConfig) -> None:
+# What a manifest written before a setting existed implies about it: every run was greedy then.
+_BEFORE = {"decoding": "greedy", "temperature": None, "top_p": None}
+
+
+def _check_resume(store: RunStore, config: RunConfig, benches: Sequence[Benchmark] = ()) -> None:
+    """Refuse to add episodes made with other settings to a run dir (e.g. sampled to greedy ones)."""
     if not store.exists():
         return
     old = store.read_manifest()
-    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype"):
-        if old.config.get(key) != config.model_dump(mode="json").get(key):
+    now = config.model_dump(mode="json")
+    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype", *_BEFORE):
+        was = old.config.get(key, _BEFORE.get(key))
+        if was != now.get(key):
             raise AgentFlanError(
-                f"run dir {store.root} was made with a different {key} "
-                f"({old.config.get(key)!r}); use another --run-id or --output-dir"
+                f"run dir {store.root} was made with a different {key} ({was!r}); "
+                f"pass the same --{key.replace('_', '-')}, or use another --run-id or --output-dir"
             )
+    if "decoding" not in old.config:
+        return  # older manifests recorded the declared decoding, not the (greedy) one applied
+    for b in benches:
+        was_decoding = old.protocols[b.name].decoding if b.name in old.protocols else None
+        if was_decoding is not None and not _same_decoding(was_decoding, resolve(b.decoding, config)):
+            raise AgentFlanError(
+                f"run dir {store.root} decoded {b.name} with {was_decoding.short()}, this code's protocol "
+                f"now says {resolve(b.decoding, config).short()}; use another --run-id or --output-dir"
+            )
+
+
+def _same_decoding(a: Decoding, b: Decoding) -> bool:
+    return (a.temperature, a.top_p if not a.greedy else 1.0) == (
+        b.temperature,
+        b.top_p if not b.greedy else 1.0,
+    )
 
 
 def _write_manifest(
@@ -256,7 +286,7 @@ def _write_manifest(
             data_files=list(files.values()),
             deviations=list(deviations.values()),
             protocols={
-                **(old.protocols if old else {}),
+                **(applied_protocols(old) if old else {}),
                 **{
                     b.name: _kept_first_prompt(old, b.name, task_protocol(b, config, backend))
                     for b in benches
@@ -267,9 +297,10 @@ def _write_manifest(
 
 
 def task_protocol(bench: Benchmark, config: RunConfig, backend: Backend | None = None) -> TaskProtocol:
-    """The protocol this run applies to ``bench``: its original's declarations, as the run resolved them."""
+    """The protocol this run applies to ``bench``: its original's declarations, as the run resolved them
+    (the decoding after --decoding, --temperature and --top-p)."""
     return TaskProtocol(
-        decoding=bench.decoding,
+        decoding=resolve(bench.decoding, config),
         overflow=bench.overflow,
         overflow_note=bench.overflow_note,
         prompt_format=bench.prompt_format,
@@ -309,15 +340,13 @@ def _run_task(
             )
         )
 
-    done = store.done_ids(bench.name)
-    todo = shard.take([s for s in samples if s.id not in done])
-    wanted = {s.id for s in samples}
-    scores = [
-        (r.subset, r.score)
-        for r in store.episodes(bench.name)
-        if r.sample_id in wanted and r.sample_id in done
-    ]
-    total = len(done & wanted) + len(todo)
+    done = store.done_keys(bench.name)
+    # repeat by repeat, so that an interrupted run has its first repeats whole
+    wanted = [Attempt(s, r) for r in range(config.repeats) for s in samples]
+    todo = shard.take([a for a in wanted if (a.sample.id, a.repeat) not in done])
+    keys = {(a.sample.id, a.repeat) for a in wanted} & done
+    scores = [(r.subset, r.score) for r in store.episodes(bench.name) if r.key in keys]
+    total = len(keys) + len(todo)
     desc = f"{bench.name}[{shard.rank}/{shard.world_size}]" if shard.distributed else bench.name
     bar = tqdm(
         total=total, initial=total - len(todo), desc=desc, unit="ep", dynamic_ncols=True, position=shard.rank
@@ -335,7 +364,7 @@ def _run_task(
 
     try:
         first = partial(record_first_prompt, store, backend) if shard.is_main else None
-        run_episodes(bench, todo, backend, config.generation(), config.concurrency, on_done, first)
+        run_episodes(bench, todo, backend, task_generation(bench, config), config.concurrency, on_done, first)
     finally:
         bar.close()
         if todo:
@@ -398,6 +427,8 @@ def summary_lines(results: RunResults) -> list[str]:
             f"{name:<14}{r.suite:<15}{'-' if p is None else f'{p:.2f}':>8}{r.n:>6}"
             f"{duration_text(r.wall_seconds):>9}  {r.metric}{partial}"
         )
+        if r.repeat_spread is not None:
+            lines.append(f"{'':<14}{spread_text(r)}")
         if r.left_out and r.strict_score is not None:
             strict = r.strict_score / r.scale * 100.0
             lines.append(
@@ -426,6 +457,19 @@ def summary_lines(results: RunResults) -> list[str]:
             "invocation of this run dir"
         )
     return lines
+
+
+def spread_text(r: TaskResult) -> str:
+    """The score's spread across repeats on 0-100, e.g.
+    "mean 41.20 ± 1.30 (sd) over 3 repeats (39.90 to 42.50)"."""
+    spread = r.repeat_spread
+    if spread is None or r.score is None:
+        return ""
+    f = 100.0 / r.scale
+    return (
+        f"mean {r.score * f:.2f} ± {spread.sd * f:.2f} (sd) over {r.repeats} repeats "
+        f"({spread.low * f:.2f} to {spread.high * f:.2f})"
+    )
 
 
 def _versions() -> dict[str, str]:

@@ -8,7 +8,8 @@ line, which is dropped (and cut off the file) the next time the run is opened.
 A sharded run (one process per GPU) appends to ``episodes/shards/<task>.rank<N>.jsonl`` instead;
 readers see the union, and the main process merges the shards into the task file at the end.
 An episode whose model call failed (``model_error``) is not done: a re-run retries it, and the
-newer record replaces it.
+newer record replaces it. Episodes are keyed by (sample id, repeat) (``EpisodeRecord.key``): with
+``--repeats N`` a sample has N episodes, and records written before repeats existed are repeat 0.
 """
 
 from __future__ import annotations
@@ -192,16 +193,17 @@ class RunStore:
             os.fsync(fh.fileno())
 
     def episodes(self, task: str) -> Iterator[EpisodeRecord]:
-        """Every finished episode of ``task``, one per sample: a later record replaces a retried one."""
+        """Every finished episode of ``task``, one per (sample, repeat): a later record replaces a
+        retried one."""
         yield from self._latest([self.episode_path(task), *self.shard_paths(task)]).values()
 
-    def _latest(self, paths: list[Path]) -> dict[str, EpisodeRecord]:
-        latest: dict[str, EpisodeRecord] = {}
+    def _latest(self, paths: list[Path]) -> dict[tuple[str, int], EpisodeRecord]:
+        latest: dict[tuple[str, int], EpisodeRecord] = {}
         for path in paths:
             for rec in self._read(path):
-                old = latest.get(rec.sample_id)
+                old = latest.get(rec.key)
                 if old is None or old.status in RETRIED:
-                    latest[rec.sample_id] = rec
+                    latest[rec.key] = rec
         return latest
 
     @staticmethod
@@ -220,7 +222,12 @@ class RunStore:
                 raise DataFormatError(path, i, f"not an episode record ({str(e).splitlines()[0]})") from None
 
     def done_ids(self, task: str) -> set[str]:
+        """Samples with a finished episode (of any repeat)."""
         return {r.sample_id for r in self.episodes(task) if r.status not in RETRIED}
+
+    def done_keys(self, task: str) -> set[tuple[str, int]]:
+        """(sample id, repeat) of every finished episode: what a resumed run skips."""
+        return {r.key for r in self.episodes(task) if r.status not in RETRIED}
 
     def merge_shards(self) -> int:
         """Fold every shard file into its task file (main process only, after all ranks are done)."""
@@ -229,12 +236,8 @@ class RunStore:
             shards = self.shard_paths(task)
             if not shards:
                 continue
-            kept = {r.sample_id: r.status for r in self._read(self.episode_path(task))}
-            new = [
-                r
-                for r in self._latest(shards).values()
-                if r.sample_id not in kept or kept[r.sample_id] in RETRIED
-            ]
+            kept = {r.key: r.status for r in self._read(self.episode_path(task))}
+            new = [r for r in self._latest(shards).values() if r.key not in kept or kept[r.key] in RETRIED]
             if new:
                 self._append_lines(self.episode_path(task), [dump_record(r) for r in new])
             merged += len(new)

@@ -91,9 +91,17 @@ def test_manifests_with_the_options_at_the_top_level_still_load() -> None:
 
 
 def test_the_run_id_of_existing_settings_is_unchanged() -> None:
+    """Runs before decoding was applied were greedy: greedy settings keep their ids; sampling gets others."""
     key = hashlib.sha256(b"hf|None|None|256|0").hexdigest()[:8]
-    assert default_run_id(parse()) == f"smollm2-135m-instruct-hf-{key}"
+    assert default_run_id(parse("--decoding", "greedy")) == f"smollm2-135m-instruct-hf-{key}"
+    assert default_run_id(parse("--temperature", "0")) == f"smollm2-135m-instruct-hf-{key}"
+    assert (
+        default_run_id(parse("--decoding", "greedy", "--repeats", "3")) == f"smollm2-135m-instruct-hf-{key}"
+    )
     assert default_run_id(parse("--db-url", "mysql://x")) == default_run_id(RunConfig())
+    sampled = {default_run_id(parse(*a)) for a in [(), ("--temperature", "0.5"), ("--top-p", "0.9")]}
+    sampled.add(default_run_id(parse("--decoding", "greedy", "--temperature", "0.5")))
+    assert len(sampled) == 4 and f"smollm2-135m-instruct-hf-{key}" not in sampled
 
 
 def test_a_cli_run_records_task_options_and_rescores_from_an_old_style_manifest(
@@ -140,6 +148,10 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         ("--concurrency", "0", "--concurrency must be 1 or more, not 0"),
         ("--kept-cache-gb", "-1", "--kept-cache-gb must be 0 or more"),
         ("--chat-template", "nosuch", "--chat-template: unknown chat template 'nosuch'"),
+        ("--temperature", "-0.5", "--temperature must be 0 or more, not -0.5"),
+        ("--top-p", "0", "--top-p must be more than 0, not 0"),
+        ("--top-p", "1.5", "--top-p must be at most 1, not 1.5"),
+        ("--repeats", "0", "--repeats must be 1 or more, not 0"),
     ],
 )
 def test_bad_values_name_their_flag(

@@ -59,6 +59,7 @@ class FakeServer(ThreadingHTTPServer):
         self.attempts: Counter[tuple[int, int]] = Counter()
         self.injected: Counter[str] = Counter()
         self.stops: list[list[str]] = []
+        self.bodies: list[dict] = []  # every chat request as sent
         self.in_flight = self.max_in_flight = self.served = self.posts = 0
         self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
 
@@ -71,9 +72,15 @@ class FakeServer(ThreadingHTTPServer):
             return 400, {"error": {"message": OVERFLOW, "type": "BadRequestError"}}, {}
         msgs = body["messages"]
         i, sample = self.samples[re.findall(r"Question: (.*)", msgs[0]["content"])[-1].strip()]
-        turn = sum(m["role"] == "assistant" for m in msgs)
+        # HotpotQA's raw completion prompt reaches a chat API as one user turn: its episode so far is the
+        # text after the last "Question:" (the few-shot examples before it have observations of their own)
+        episode = msgs[0]["content"].split("Question: ")[-1] if len(msgs) == 1 else ""
+        turn = (
+            episode.count("\nObservation ") if len(msgs) == 1 else sum(m["role"] == "assistant" for m in msgs)
+        )
         with self.lock:
             self.stops.append(body.get("stop") or [])
+            self.bodies.append(body)
             self.attempts[i, turn] += 1
             planned = faults(2 * i + turn) if self.mode == "flaky" else []
             fault = planned[self.attempts[i, turn] - 1] if self.attempts[i, turn] <= len(planned) else None
@@ -95,7 +102,12 @@ class FakeServer(ThreadingHTTPServer):
             title = sample.context[0][0]
             text = f"Thought: I search {title}.\nAction: Search[{title}]\nObservation 1: made up by the model"
         elif (
-            msgs[-1]["role"] == "user"
+            len(msgs) == 1
+            and turn == 1
+            and "\nObservation 1:" in episode
+            and "made up" not in episode
+            or len(msgs) > 1
+            and msgs[-1]["role"] == "user"
             and msgs[-1]["content"].startswith("Observation 1:")
             and "made up" not in msgs[-2]["content"]
         ):
@@ -324,3 +336,25 @@ def test_unreachable_second_endpoint_is_one_line(server: FakeServer, tmp_path: P
     errors = [x for x in p.stderr.splitlines() if x.startswith("error:")]
     assert p.returncode == 2 and len(errors) == 1 and "Traceback" not in p.stderr, p.stderr
     assert "unreachable" in errors[0] and "127.0.0.1:9" in errors[0]
+
+
+def test_each_request_carries_temperature_top_p_and_its_own_seed(samples: list[HotpotQASample]) -> None:
+    from agentflan_eval.backends.base import request_seed
+    from agentflan_eval.backends.openai_backend import OpenAIBackend
+
+    gen = _serve(samples[:1], "clean")
+    srv = next(gen)
+    backend = OpenAIBackend("fake", srv.url, max_connections=2)
+    prompt = [Message(role="user", content=f"Question: {samples[0].question}")]
+    requests = [
+        GenerationRequest(messages=prompt, task="hotpotqa", sample_id="0", repeat=r) for r in range(3)
+    ]
+    config = GenerationConfig(temperature=0.7, top_p=0.9, seed=5)
+    try:
+        backend.generate(requests, config)
+    finally:
+        backend.close()
+        gen.close()
+    sent = sorted((b["temperature"], b["top_p"], b["seed"]) for b in srv.bodies)
+    assert sent == sorted((0.7, 0.9, request_seed(r, config)) for r in requests)
+    assert len({s[2] for s in sent}) == 3

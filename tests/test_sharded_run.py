@@ -187,3 +187,23 @@ def test_two_cpu_ranks_on_the_embedded_model_equal_one_process(tmp_path: Path, e
     sharded = _cli([*common, "--run-id", "two"], tmp_path, 2)
     assert sharded.returncode == 0, sharded.stderr
     _same_episodes(_episodes(tmp_path / "runs/one"), _episodes(tmp_path / "runs/two"))
+
+
+def test_shards_merge_each_sample_and_repeat_and_old_records_are_repeat_0(tmp_path: Path) -> None:
+    """With --repeats, ranks write (sample, repeat) episodes: the merge keeps every repeat of a sample, and a
+    record written before repeats existed (no ``repeat`` key) is repeat 0."""
+    store = RunStore(tmp_path / "r")
+    old = EpisodeRecord(
+        task="t", sample_id="a", prompt=[], status=EpisodeStatus.COMPLETED, score=Score(value=1)
+    )
+    line = json.loads(old.model_dump_json())
+    del line["repeat"]
+    store.episode_path("t").parent.mkdir(parents=True)
+    store.episode_path("t").write_text(json.dumps(line) + "\n")
+    for rank, (sid, repeat) in enumerate([("a", 1), ("b", 0), ("b", 1)]):
+        RunStore(tmp_path / "r", shard_rank=rank % 2).append(
+            old.model_copy(update={"sample_id": sid, "repeat": repeat})
+        )
+    assert store.done_keys("t") == {("a", 0), ("a", 1), ("b", 0), ("b", 1)}
+    assert store.merge_shards() == 3 and store.shard_paths("t") == []
+    assert sorted(r.key for r in store.episodes("t")) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]

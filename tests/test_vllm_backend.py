@@ -308,7 +308,7 @@ def test_sends_the_hf_backends_token_ids_and_maps_outputs(
     # The hf backend, given the same requests, hands its model exactly the same token ids.
     hf = HFBackend(resolve(None), prefix_cache=False)  # its plain batched path, whose token ids are spied on
     seen: list[list[int]] = []
-    monkeypatch.setattr(hf, "generate_ids", lambda batch, cfg: seen.extend(batch) or [])
+    monkeypatch.setattr(hf, "generate_ids", lambda batch, cfg, seed=None: seen.extend(batch) or [])
     hf.generate(requests, config)
     sent = [ids for ids, _ in engine.requests]
     assert len(seen) == 4 and sent == [seen[0], seen[2], seen[3]]  # the overlong one never reaches vLLM
@@ -638,3 +638,27 @@ def test_sigterm_ends_a_vllm_run_cleanly_and_shuts_the_engine_down(
     assert proc.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1].startswith("terminated: finished episodes are saved")
     assert mark.read_text().splitlines()[-1] == "shutdown"
+
+
+def test_each_request_samples_with_its_tasks_decoding_and_own_seed(
+    fake_vllm: ModuleType, embedded_dir: Path, data_dir: Path
+) -> None:
+    """DB's protocol (T=0.7) with a --top-p override reaches SamplingParams, and every (sample, turn,
+    repeat) gets its own seed."""
+    from agentflan_eval.benchmarks.db.benchmark import Database
+    from agentflan_eval.data import DataResolver
+    from agentflan_eval.decoding import task_generation
+
+    run_config = RunConfig(backend="vllm", top_p=0.95, seed=4)
+    backend = make_backend(run_config)
+    config = task_generation(Database(run_config, DataResolver(data_dir)), run_config)
+    requests = [
+        GenerationRequest(messages=_conversation("q"), task="db", sample_id="1", turn=t, repeat=r)
+        for t, r in ((0, 0), (0, 1), (1, 0))
+    ]
+    backend.generate(requests, config)
+    params = [p for _, p in fake_vllm.ENGINES[-1].requests]
+    assert [(p.temperature, p.top_p) for p in params] == [(0.7, 0.95)] * 3
+    assert sorted(p.seed for p in params) == sorted(request_seed(r, config) for r in requests)
+    assert len({p.seed for p in params}) == 3
+    backend.close()

@@ -28,6 +28,7 @@ class GenerationRequest(Record):
     turn: int = 0
     overflow: Overflow = Overflow.END_EPISODE
     prompt_format: PromptFormat = PromptFormat.CHAT
+    repeat: int = 0  # which of --repeats runs of the sample: another repeat, another sampling seed
 
 
 class Backend(ABC):
@@ -68,9 +69,11 @@ class Backend(ABC):
 
 
 def request_seed(request: GenerationRequest, config: GenerationConfig) -> int:
-    """A sampling seed of the request's own (run seed, task, sample, turn), so that a sampled reply does not
-    depend on which other requests share its batch."""
-    key = zlib.crc32(f"{request.task}/{request.sample_id}/{request.turn}".encode())
+    """A sampling seed of the request's own (run seed, task, sample, turn, repeat), so that a sampled reply
+    does not depend on which other requests share its batch, and a rerun reproduces it. Repeat 0 keeps the
+    seeds of runs made before repeats existed."""
+    name = f"{request.task}/{request.sample_id}/{request.turn}"
+    key = zlib.crc32((name + (f"/{request.repeat}" if request.repeat else "")).encode())
     return config.seed * 1_000_003 + key
 
 

@@ -121,6 +121,7 @@ class Job:
     temperature: float
     stops: tuple[str, ...]
     seed: int = 0
+    top_p: float = 1.0
     future: Future[Row] = field(default_factory=Future)
     started: float = field(default_factory=time.perf_counter)
     abandoned: bool = False  # set by the caller when nobody waits for the reply any more
@@ -132,6 +133,20 @@ class Job:
         if self._generator is None:
             self._generator = torch.Generator(device=device).manual_seed(self.seed)
         return self._generator
+
+
+def sample_token(logits: Any, temperature: float, top_p: float, generator: Any) -> Any:
+    """One token drawn from ``softmax(logits / temperature)`` cut to its nucleus: the most likely tokens
+    whose probabilities first add up to ``top_p`` (always at least the most likely one), renormalised."""
+    import torch
+
+    probs = torch.softmax(logits.float() / temperature, -1)
+    if top_p < 1.0:
+        ranked, order = probs.sort(descending=True)
+        before = ranked.cumsum(-1) - ranked  # the mass of the tokens ranked above each one
+        ranked[before >= top_p] = 0.0  # the nucleus already holds top_p without this token
+        probs = torch.zeros_like(probs).scatter_(-1, order, ranked)
+    return torch.multinomial(probs, 1, generator=generator)[0]
 
 
 class Batcher:
@@ -262,8 +277,7 @@ class Batcher:
             hot = [j for j, job in enumerate(self.jobs) if job.temperature > 0]
             for j in hot:  # each request its own seeded generator: the same draw whatever shares the batch
                 job = self.jobs[j]
-                probs = torch.softmax(logits[j].float() / job.temperature, -1)
-                chosen[j] = torch.multinomial(probs, 1, generator=job.generator(logits.device))[0]
+                chosen[j] = sample_token(logits[j], job.temperature, job.top_p, job.generator(logits.device))
         self.tokens = chosen.tolist()
         self.state.lengths = lengths = [n + 1 for n in lengths]
         done: list[Job] = []

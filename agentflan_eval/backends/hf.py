@@ -1,5 +1,5 @@
-"""transformers backend: continuously batched greedy generation (decode.py) over kept prompt caches
-(prefix_cache.py), with stop strings; transformers' generate for models those cannot serve."""
+"""transformers backend: continuously batched generation, greedy or seeded sampling (decode.py), over kept
+prompt caches (prefix_cache.py), with stop strings; transformers' generate for models those cannot serve."""
 
 from __future__ import annotations
 
@@ -138,7 +138,8 @@ class HFBackend(Backend):
             results[i] = self._context_limit(encoded[i])
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
-            for i, c in zip(chunk, self.generate_ids([encoded[i] for i in chunk], config)):
+            seed = request_seed(requests[chunk[0]], config)  # lock-step: one draw for the whole batch
+            for i, c in zip(chunk, self.generate_ids([encoded[i] for i in chunk], config, seed)):
                 results[i] = c.model_copy(update={"truncated_tokens": fitted[i][1]})
         return [r for r in results if r is not None]
 
@@ -160,7 +161,9 @@ class HFBackend(Backend):
                 done.set_result(self._context_limit(ids))
             elif len(ids) < 2:  # nothing to cache before the last token (no chat template does this)
                 done.set_result(
-                    self.generate_ids([ids], config)[0].model_copy(update={"truncated_tokens": cut})
+                    self.generate_ids([ids], config, request_seed(request, config))[0].model_copy(
+                        update={"truncated_tokens": cut}
+                    )
                 )
             else:
                 job = Job(
@@ -169,6 +172,7 @@ class HFBackend(Backend):
                     temperature=config.temperature,
                     stops=stops,
                     seed=request_seed(request, config),
+                    top_p=config.top_p,
                 )
                 job.future.add_done_callback(partial(self._complete, done, job, stops, cut))
                 done.add_done_callback(partial(_abandon, job))
@@ -219,14 +223,18 @@ class HFBackend(Backend):
             seconds=seconds,
         )
 
-    def generate_ids(self, batch: list[list[int]], config: GenerationConfig) -> list[Completion]:
-        """transformers' generate on token-id prompts as one left-padded batch (no kept caches)."""
+    def generate_ids(
+        self, batch: list[list[int]], config: GenerationConfig, seed: int | None = None
+    ) -> list[Completion]:
+        """transformers' generate on token-id prompts as one left-padded batch (no kept caches). Sampling
+        draws from one generator seeded with ``seed`` (default: the run's), so a sampled reply here depends
+        on its batch: reruns reproduce it as long as the batches are the same."""
         import torch
 
         stops = self.encoder.stops(config.stop)
         longest = max(len(ids) for ids in batch)
         max_new = max(1, min(config.max_new_tokens, self.context_length - longest))
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed if seed is None else seed)
         t0 = time.perf_counter()
         rows = self._generate(batch, config, stops, max_new)
         seconds = (time.perf_counter() - t0) / len(batch)
@@ -256,7 +264,7 @@ class HFBackend(Backend):
                 max_new_tokens=max_new,
                 do_sample=config.temperature > 0,
                 temperature=config.temperature if config.temperature > 0 else None,
-                top_p=None,
+                top_p=config.top_p if config.temperature > 0 and config.top_p < 1 else None,
                 top_k=None,
                 stopping_criteria=self._stopping(stops),
                 pad_token_id=pad,

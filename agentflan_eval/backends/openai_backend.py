@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
-from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop
+from agentflan_eval.backends.base import Backend, GenerationRequest, cut_at_stop, request_seed
 from agentflan_eval.errors import BackendUnavailableError, MissingDependencyError
 from agentflan_eval.model_zoo.prompt_formats import chat_messages
 from agentflan_eval.records import Completion, FinishReason, GenerationConfig, Message
@@ -117,7 +117,8 @@ class OpenAIBackend(Backend):
                     messages=[_api_message(m) for m in chat_messages(req.messages, req.prompt_format)],
                     max_tokens=config.max_new_tokens,
                     temperature=config.temperature,
-                    seed=config.seed,
+                    top_p=config.top_p,
+                    seed=request_seed(req, config),
                     stop=config.stop[:4] or None,  # the API accepts at most four; the rest are cut below
                 )
             except self._openai.BadRequestError as e:

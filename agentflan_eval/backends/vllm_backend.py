@@ -119,6 +119,7 @@ class VLLMBackend(Backend):
             stops,
             config.temperature,
             request_seed(request, config),
+            config.top_p,
         )
         if self._engine is not None:
             inner = self._engine.submit(job)

@@ -23,6 +23,7 @@ class EngineJob:
     stops: tuple[str, ...]
     temperature: float
     seed: int  # the request's own (request_seed), as the hf backend samples
+    top_p: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,11 @@ def _sampling(job: EngineJob) -> Any:
     from vllm import SamplingParams
 
     params = SamplingParams(
-        max_tokens=job.max_tokens, temperature=job.temperature, stop=list(job.stops), seed=job.seed
+        max_tokens=job.max_tokens,
+        temperature=job.temperature,
+        top_p=job.top_p,
+        stop=list(job.stops),
+        seed=job.seed,
     )
     try:  # only the finished reply, as LLM.generate asks: no per-token outputs to build and skip
         from vllm.sampling_params import RequestOutputKind

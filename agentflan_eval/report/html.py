@@ -107,7 +107,8 @@ def _episode_json(
     return {
         "run": run.label,
         "task": rec.task,
-        "sample_id": rec.sample_id,
+        "sample_id": rec.sample_id
+        + (f" (repeat {rec.repeat})" if rec.repeat else ""),  # as the browser shows it
         "subset": rec.subset,
         "status": rec.status.value,
         "score": rec.score.value * scale,

@@ -13,9 +13,19 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentflan_eval.decoding import applied_protocols
 from agentflan_eval.errors import AgentFlanError, UnknownNameError
 from agentflan_eval.model_zoo.baselines import SOURCES, BaselineRow, gpt4_reference
-from agentflan_eval.records import SCHEMA_VERSION, Deviation, EpisodeRecord, NotRun, RunManifest, TaskResult
+from agentflan_eval.records import (
+    SCHEMA_VERSION,
+    Deviation,
+    EpisodeRecord,
+    NotRun,
+    RepeatSpread,
+    RunManifest,
+    Score,
+    TaskResult,
+)
 from agentflan_eval.report.bootstrap import DEFAULT_RESAMPLES, Interval, mean_interval, statistic_interval
 from agentflan_eval.scoring import (
     HELD_IN_FITTED_DIVISORS,
@@ -79,6 +89,9 @@ class TaskCell(Model):
     strict_score: float | None = None  # on 0-100, every episode counted
     wall_seconds: float | None = None  # summed over every invocation of the run (None: an older run)
     truncated_prompts: int = 0  # steps whose prompt was cut from the left to fit the context
+    decoding: str = ""  # as the run applied it: "greedy", "T=0.7, top-p 1"
+    repeats: int = 1
+    repeat_spread: RepeatSpread | None = None  # on 0-100, when repeats > 1
 
     @property
     def partial(self) -> bool:
@@ -148,6 +161,7 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             f"run `python -m agentflan_eval rescore {store.root}` first"
         )
     tasks = {}
+    protocols = applied_protocols(manifest)
     for name, res in results.tasks.items():
         ci = _interval(manifest, res, list(store.episodes(name)), n_resamples, seed)
         tasks[name] = TaskCell(
@@ -167,6 +181,9 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
             strict_score=None if res.strict_score is None else res.strict_score / res.scale * 100.0,
             wall_seconds=res.wall_seconds,
             truncated_prompts=res.truncated_prompts,
+            decoding=protocols[name].decoding.short() if name in protocols else "",
+            repeats=res.repeats,
+            repeat_spread=_scaled_spread(res),
         )
     model = manifest.model
     label = Path(model).name if ("/" in model and Path(model).exists()) else model
@@ -182,6 +199,15 @@ def load_run(root: Path, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0) ->
     )
 
 
+def _scaled_spread(res: TaskResult) -> RepeatSpread | None:
+    spread, f = res.repeat_spread, 100.0 / res.scale
+    if spread is None:
+        return None
+    return RepeatSpread(
+        scores=[x * f for x in spread.scores], sd=spread.sd * f, low=spread.low * f, high=spread.high * f
+    )
+
+
 def _interval(
     manifest: RunManifest, res: TaskResult, records: list[EpisodeRecord], n_resamples: int, seed: int
 ) -> Interval | None:
@@ -189,6 +215,8 @@ def _interval(
     Without the benchmark, only a score that is the mean of its episodes gets an interval."""
     to_pct = 100.0 / res.scale
     bench = _benchmark(manifest, res.task)
+    if res.repeats > 1:  # without its benchmark, a repeated run's statistic is unknown: no interval
+        return _scaled(_repeated_interval(bench, records, n_resamples, seed), to_pct) if bench else None
     if bench is not None and not _is_plain_mean(bench):
         pairs = [(r.subset, r.score) for r in records]
         try:
@@ -210,6 +238,32 @@ def _interval(
         )
         return None
     return _scaled(mean_interval(values, n_resamples, seed), to_pct)
+
+
+def _repeated_interval(
+    bench: Benchmark, records: list[EpisodeRecord], n_resamples: int, seed: int
+) -> Interval | None:
+    """With repeats, samples are resampled (each with all its repeats), and the statistic is the task score
+    as the results give it: each repeat scored on its own, then the mean over repeats."""
+    by_sample: dict[str, list[EpisodeRecord]] = {}
+    for r in records:
+        by_sample.setdefault(r.sample_id, []).append(r)
+
+    def statistic(picked: list[list[EpisodeRecord]]) -> float | None:
+        repeats: dict[int, list[tuple[str | None, Score]]] = {}
+        for group in picked:
+            for r in group:
+                repeats.setdefault(r.repeat, []).append((r.subset, r.score))
+        values = [bench.task_score(pairs)[0] for pairs in repeats.values()]
+        return (
+            None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
+        )
+
+    try:
+        return statistic_interval(list(by_sample.values()), statistic, n_resamples, seed)
+    except (ArithmeticError, LookupError, TypeError, ValueError) as e:  # a resample the metric rejects
+        log.warning("no interval for %s: its task score failed on a resample (%s)", records[0].task, e)
+        return None
 
 
 def _benchmark(manifest: RunManifest, task: str) -> Benchmark | None:  # benchmarks imported lazily
@@ -363,6 +417,12 @@ def _notes(
         notes.append(
             f"{PARTIAL_MARK} partial: run on fewer samples than the task's standard test set (see "
             "the per-task table); not comparable to the published numbers."
+        )
+    if any(c.repeats > 1 for r in runs for c in r.tasks.values()):
+        notes.append(
+            "A task run with --repeats: its score is the mean over repeats, shown with their standard "
+            "deviation and lowest and highest repeat; its 95 % interval resamples samples (with all their "
+            "repeats). The Decoding column is each task's decoding as the run applied it."
         )
     if MINIWOB[0] in main_cols:
         notes.append(

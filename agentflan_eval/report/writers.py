@@ -70,6 +70,11 @@ class TaskRow(TypedDict):
     strict_score: float | None
     wall_seconds: float | None
     truncated_prompts: int
+    decoding: str
+    repeats: int
+    repeat_sd: float | None
+    repeat_low: float | None
+    repeat_high: float | None
 
 
 def task_rows(runs: list[RunSummary]) -> list[TaskRow]:
@@ -93,6 +98,11 @@ def task_rows(runs: list[RunSummary]) -> list[TaskRow]:
             strict_score=c.strict_score,
             wall_seconds=c.wall_seconds,
             truncated_prompts=c.truncated_prompts,
+            decoding=c.decoding,
+            repeats=c.repeats,
+            repeat_sd=c.repeat_spread.sd if c.repeat_spread else None,
+            repeat_low=c.repeat_spread.low if c.repeat_spread else None,
+            repeat_high=c.repeat_spread.high if c.repeat_spread else None,
         )
         for run in runs
         for t, c in run.tasks.items()
@@ -106,7 +116,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Task": r["task"],
             "Suite": r["suite"],
             "Metric": r["metric"],
-            "Score": _fmt(r["score"], 2, "*" if r["partial"] else ""),
+            "Score": _fmt(r["score"], 2, "*" if r["partial"] else "") + _spread(r),
             "95% CI": MISSING if r["ci_low"] is None else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
             "n / standard": f"{r['n']} / {r['n_standard']}" + (" (partial)" if r["partial"] else ""),
             "Statuses": r["statuses"],
@@ -117,6 +127,7 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             ),
             "Wall time": duration_text(r["wall_seconds"]),
             "Truncated prompts": r["truncated_prompts"],
+            "Decoding": r["decoding"] or MISSING,
         }
         for r in task_rows(runs)
     ]
@@ -136,7 +147,17 @@ def task_display_frame(runs: list[RunSummary]) -> pd.DataFrame:
             "Left out (strict score)",
             "Wall time",
             "Truncated prompts",
+            "Decoding",
         ],
+    )
+
+
+def _spread(r: TaskRow) -> str:
+    """What follows a score averaged over repeats, e.g. " ± 1.30 sd, 3 repeats: 39.90 to 42.50"."""
+    if r["repeat_sd"] is None:
+        return ""
+    return (
+        f" ± {r['repeat_sd']:.2f} sd, {r['repeats']} repeats: {r['repeat_low']:.2f} to {r['repeat_high']:.2f}"
     )
 
 
