@@ -93,7 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.mode == "silent":
             self.server.stop.wait(600)  # never answers (until the test ends)
             return
-        turn = sum(m["role"] == "assistant" for m in body["messages"])
+        msgs = body["messages"]  # HotpotQA's raw completion prompt arrives as one user turn
+        episode = msgs[0]["content"].split("Question: ")[-1]
+        turn = (
+            episode.count("\nObservation ") if len(msgs) == 1 else sum(m["role"] == "assistant" for m in msgs)
+        )
         text = f"Thought: {ODD}\nAction: Search[{ODD}]" if turn == 0 else f"Action: Finish[{ODD}]"
         message = {"role": "assistant", "content": text}
         self._send(
