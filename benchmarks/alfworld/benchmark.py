@@ -23,8 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
-from agentflan_eval.benchmarks.common import agentbench
-from agentflan_eval.benchmarks.common.agentbench import agentbench_window
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol, agentbench_window
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
@@ -163,7 +162,7 @@ class AlfworldEnv(Environment):
             self.env = None
 
 
-class ALFWorld(Benchmark):
+class ALFWorld(AgentBenchProtocol, Benchmark):
     name = "alfworld"
     suite = "held-in"
     metric = "success rate"
@@ -171,10 +170,6 @@ class ALFWorld(Benchmark):
     max_turns = 35
     max_new_tokens = 128  # AgentTuning's eval/single-task/alfworld.sh
     n_standard = 50
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     # AgentBench v0.1 dropped a game whose episode raised (its result carried an error message)
     errored_left_out = "any"
     data_files = (GAMES, PROMPTS, DOMAIN, GRAMMAR)

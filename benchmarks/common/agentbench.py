@@ -8,20 +8,29 @@ turn, and tells the model how many messages it left out. Benchmarks following th
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from agentflan_eval.records import Decoding, Message, Overflow, PromptFormat
 
-# AgentBench.old's TGI client (src/agents/tgi_client.py) sent temperature 0.7 with do_sample false; the TGI
-# image it pinned (sha-4cce843) samples whenever the temperature is not 1, so every held-in reply was sampled.
-DECODING = Decoding(
-    temperature=0.7, top_p=1.0, source="AgentBench.old tgi_client.py on TGI sha-4cce843 (sampled at T=0.7)"
-)
-# The client asked TGI to keep the last (max_tokens - max_new_tokens) prompt tokens, cutting from the left.
-OVERFLOW = Overflow.TRUNCATE_LEFT
-OVERFLOW_NOTE = (
-    "prompt cut from the left to the context minus the reply budget (TGI truncate), after the window"
-)
-# FastChat's llama-2 template with no system message (set_system_message was never called).
-PROMPT_FORMAT = PromptFormat.CHAT_NO_SYSTEM
+
+class AgentBenchProtocol:
+    """What AgentBench.old's client did for every held-in task; mixed in before ``Benchmark``."""
+
+    # Its TGI client (src/agents/tgi_client.py) sent temperature 0.7 with do_sample false; the TGI image it
+    # pinned (sha-4cce843) samples whenever the temperature is not 1, so every held-in reply was sampled.
+    decoding: ClassVar[Decoding] = Decoding(
+        temperature=0.7,
+        top_p=1.0,
+        source="AgentBench.old tgi_client.py on TGI sha-4cce843 (sampled at T=0.7)",
+    )
+    # It asked TGI to keep the last (max_tokens - max_new_tokens) prompt tokens, cutting from the left.
+    overflow: ClassVar[Overflow] = Overflow.TRUNCATE_LEFT
+    overflow_note: ClassVar[str] = (
+        "prompt cut from the left to the context minus the reply budget (TGI truncate), after the window"
+    )
+    # FastChat's llama-2 template with no system message (set_system_message was never called).
+    prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT_NO_SYSTEM
+
 
 SEGMENT_LIMIT = 3500
 

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import Field
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
-from agentflan_eval.benchmarks.common import agentbench
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.benchmarks.db.engines import SQLEngine, Table
 from agentflan_eval.data import DataFile, read_jsonl
 from agentflan_eval.errors import AgentFlanError, DataFormatError
@@ -158,17 +158,13 @@ class DBOptions(TaskOptions):
     )
 
 
-class Database(Benchmark):
+class Database(AgentBenchProtocol, Benchmark):
     name = "db"
     suite = "held-in"
     metric = "mean of SELECT/INSERT/UPDATE accuracy"
     scale = 1.0
     max_turns = MAX_OPERATIONS + 1
     n_standard = 300
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     # AgentBench v0.1 dropped a sample whose set-up raised; errors during the interaction counted as wrong
     errored_left_out = "start"
     max_new_tokens = 128  # AgentTuning's eval/single-task/db.sh

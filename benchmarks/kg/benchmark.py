@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
-from agentflan_eval.benchmarks.common import agentbench
-from agentflan_eval.benchmarks.common.agentbench import agentbench_window
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol, agentbench_window
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
@@ -99,7 +98,7 @@ class KGOptions(TaskOptions):
     )
 
 
-class KnowledgeGraph(Benchmark):
+class KnowledgeGraph(AgentBenchProtocol, Benchmark):
     name = "kg"
     suite = "held-in"
     metric = "answer-set F1"
@@ -107,10 +106,6 @@ class KnowledgeGraph(Benchmark):
     max_turns = 15
     max_new_tokens = 128  # AgentTuning's eval/single-task/kg.sh
     n_standard = 150
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     # AgentBench v0.1 dropped a question whose episode raised (a failing final query included)
     errored_left_out = "any"
     data_files = (QUESTIONS, VOCAB, ROLES)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
-from agentflan_eval.benchmarks.common import agentbench
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import AgentFlanError, DataFormatError
@@ -127,17 +127,13 @@ class Mind2WebEnv(Environment):
         return {"rounds": self.rounds, "n_candidates": self.n_candidates, "asked": self.asked}
 
 
-class Mind2Web(Benchmark):
+class Mind2Web(AgentBenchProtocol, Benchmark):
     name = "mind2web"
     suite = "held-in"
     metric = "step success rate"
     scale = 1.0
     max_turns = 10
     n_standard = 177
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     data_files = (PROMPT, SCORES)
     paper = "Deng et al. 2023; protocol: AgentBench (Liu et al. 2023) as run by AgentTuning"
 

@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
-from agentflan_eval.benchmarks.common import agentbench
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.benchmarks.os.judge import CheckStep, run_checks, verdict
 from agentflan_eval.benchmarks.os.problems import (
     DATA_ROOT,
@@ -176,17 +176,13 @@ def parse_os_action(reply: str) -> Action:
     return Action(name="invalid", valid=False, raw=reply)
 
 
-class OSInteraction(Benchmark):
+class OSInteraction(AgentBenchProtocol, Benchmark):
     name = "os"
     suite = "held-in"
     metric = "success rate"
     scale = 1.0
     max_turns = 8
     n_standard = 144
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     # AgentBench v0.1 dropped a problem whose container failed to start; errors while judging counted as wrong
     errored_left_out = "start"
     max_new_tokens = 128  # AgentTuning's eval/single-task/os.sh

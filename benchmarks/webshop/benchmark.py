@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
-from agentflan_eval.benchmarks.common import agentbench
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataMissingError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
@@ -125,17 +125,13 @@ class WebShopOptions(TaskOptions):
     )
 
 
-class WebShop(Benchmark):
+class WebShop(AgentBenchProtocol, Benchmark):
     name = "webshop"
     suite = "held-in"
     metric = "average reward"
     scale = 1.0
     max_turns = 10
     n_standard = 200
-    decoding = agentbench.DECODING
-    overflow = agentbench.OVERFLOW
-    overflow_note = agentbench.OVERFLOW_NOTE
-    prompt_format = agentbench.PROMPT_FORMAT
     data_files = (CATALOGUE, ATTRIBUTES, HUMAN_INSTRUCTIONS)
     paper = "Yao et al. 2022; protocol: AgentBench (Liu et al. 2023) as run by AgentTuning"
     Options = WebShopOptions
