@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.benchmark import Benchmark
-from agentflan_eval.records import Deviation, Overflow, PromptFormat, RunManifest
+from agentflan_eval.records import Deviation, Message, Overflow, PromptFormat, RunManifest
 from agentflan_eval.store import RunStore
 
 
@@ -24,6 +24,16 @@ def backend_deviations(bench: Benchmark, backend: Backend) -> list[Deviation]:
                 why=f"the {backend.name} backend sends text to a server whose tokenizer it does not have",
             )
         )
+    if bench.prompt_format is PromptFormat.CHAT_NO_SYSTEM and adds_own_system(backend):
+        out.append(
+            Deviation(
+                task=bench.name,
+                what="the prompt opens with the chat template's own default system prompt, where the "
+                "original sent no system message",
+                why=f"the {backend.template_name!r} template inserts one whenever a conversation has none "
+                "(a tokenizer's Jinja template cannot be told not to); --chat-template picks another",
+            )
+        )
     if bench.prompt_format is PromptFormat.COMPLETION and not backend.raw_prompts:
         out.append(
             Deviation(
@@ -33,6 +43,20 @@ def backend_deviations(bench: Benchmark, backend: Backend) -> list[Deviation]:
             )
         )
     return out
+
+
+_PROBE = "PROBE-6c1d: is there a system block before me?"
+
+
+def adds_own_system(backend: Backend) -> bool:
+    """Whether the local template puts a system block before a conversation that has none (SmolLM2's
+    Jinja template does). A remote backend's template is the server's: not known here."""
+    if not backend.cuts_prompts:
+        return False
+    request = GenerationRequest(
+        messages=[Message(role="user", content=_PROBE)], prompt_format=PromptFormat.CHAT_NO_SYSTEM
+    )
+    return "system" in backend.render(request).split(_PROBE)[0].lower()
 
 
 def record_first_prompt(store: RunStore, backend: Backend, request: GenerationRequest) -> None:

@@ -29,7 +29,7 @@ from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_f
 from agentflan_eval.errors import AgentFlanError
 from agentflan_eval.model_zoo.known_models import EMBEDDED
 from agentflan_eval.model_zoo.prompt_formats import template_label
-from agentflan_eval.protocols import backend_deviations, record_first_prompt
+from agentflan_eval.protocols import adds_own_system, backend_deviations, record_first_prompt
 from agentflan_eval.records import (
     MODEL_LOAD,
     Decoding,
@@ -305,7 +305,9 @@ def task_protocol(bench: Benchmark, config: RunConfig, backend: Backend | None =
         overflow_note=bench.overflow_note,
         prompt_format=bench.prompt_format,
         max_new_tokens=bench.max_new_tokens or config.max_new_tokens,
-        template=template_label(backend.template_name, bench.prompt_format) if backend else "",
+        template=template_label(backend.template_name, bench.prompt_format, adds_own_system(backend))
+        if backend
+        else "",
     )
 
 

@@ -40,8 +40,13 @@ def render(
     return template.render(chat_messages(messages, fmt), tokenizer, system=system)
 
 
-def template_label(template_name: str, fmt: PromptFormat) -> str:
-    """The template a task's prompts went through, as the manifest names it."""
+def template_label(template_name: str, fmt: PromptFormat, own_system: bool = False) -> str:
+    """The template a task's prompts went through, as the manifest names it; ``own_system``: the template
+    inserts its own default system prompt even when asked for none."""
     if fmt is PromptFormat.COMPLETION:
         return "none (raw completion)"
-    return f"{template_name} (no system block)" if fmt is PromptFormat.CHAT_NO_SYSTEM else template_name
+    if fmt is PromptFormat.CHAT_NO_SYSTEM:
+        return (
+            f"{template_name} ({'its own default system prompt kept' if own_system else 'no system block'})"
+        )
+    return template_name

@@ -335,3 +335,29 @@ def test_truncations_show_in_the_summary_and_the_report_table() -> None:
     run_ = RunSummary(label="m", run_id="r", model="m", backend="hf", root="runs/r", tasks={"db": cell})
     frame = task_display_frame([run_])
     assert frame.loc[0, "Truncated prompts"] == 3
+
+
+def test_a_template_that_adds_its_own_system_prompt_is_a_recorded_deviation(
+    data_dir: Path, tiny_model_dir: Path
+) -> None:
+    """SmolLM2's Jinja template puts its default system prompt before any conversation that has none, so a
+    held-in prompt cannot be sent without one: the manifest's label and deviations say so. AgentLM's
+    template (FastChat llama-2) leaves it out, as AgentBench.old did."""
+    from agentflan_eval.model_zoo.prompt_formats import template_label
+    from agentflan_eval.protocols import adds_own_system
+
+    bench = Database(RunConfig(data_dir=data_dir), DataResolver(data_dir))
+    own = HFBackend(resolve(str(tiny_model_dir)), batch_size=1)
+    agentlm = HFBackend(resolve(str(tiny_model_dir)), "agentlm", batch_size=1)
+    assert adds_own_system(own) and not adds_own_system(agentlm)
+    expected = (
+        "the prompt opens with the chat template's own default system prompt, where the original sent no "
+        "system message"
+    )
+    assert [d.what for d in backend_deviations(bench, own)] == [expected]
+    assert backend_deviations(bench, agentlm) == []
+    assert template_label("tokenizer", PromptFormat.CHAT_NO_SYSTEM, True) == (
+        "tokenizer (its own default system prompt kept)"
+    )
+    own.close()
+    agentlm.close()
