@@ -16,7 +16,7 @@ from conftest import tiny_llama
 from agentflan_eval import runner
 from agentflan_eval.backends.base import GenerationRequest, request_seed
 from agentflan_eval.backends.replay import ReplayBackend
-from agentflan_eval.benchmarks.common.agentbench import DECODING as AGENTBENCH
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.benchmarks.db.benchmark import Database as DB
 from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 from agentflan_eval.cli import main
@@ -38,7 +38,10 @@ def test_protocol_greedy_and_overrides_resolve_per_task(data_dir: Path) -> None:
         return task_generation(DB(config, data), config), task_generation(HotpotQA(config, data), config)
 
     db, hotpot = gen()
-    assert (db.temperature, db.top_p) == (0.7, 1.0) and AGENTBENCH.temperature == 0.7  # TGI sampled
+    assert (db.temperature, db.top_p) == (
+        0.7,
+        1.0,
+    ) and AgentBenchProtocol.decoding.temperature == 0.7  # TGI sampled
     assert (hotpot.temperature, hotpot.top_p) == (0.0, 1.0)
     db, hotpot = gen(decoding="greedy")
     assert db.temperature == hotpot.temperature == 0.0
