@@ -195,30 +195,29 @@ def _split_runnable(benches: list[Benchmark]) -> tuple[list[Benchmark], list[Not
 
 
 # What a manifest written before a setting existed implies about it: every run was greedy then.
-_BEFORE = {"decoding": "greedy", "temperature": None, "top_p": None}
-
-
 def _check_resume(store: RunStore, config: RunConfig, benches: Sequence[Benchmark] = ()) -> None:
-    """Refuse to add episodes made with other settings to a run dir (e.g. sampled to greedy ones)."""
+    """Refuse to add episodes made with other settings to a run dir (e.g. sampled to greedy ones). Decoding
+    is compared as each task resolves it, so two spellings of greedy (--decoding greedy, --temperature 0)
+    resume each other's runs."""
     if not store.exists():
         return
     old = store.read_manifest()
     now = config.model_dump(mode="json")
-    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype", *_BEFORE):
-        was = old.config.get(key, _BEFORE.get(key))
-        if was != now.get(key):
+    for key in ("model", "backend", "max_new_tokens", "seed", "chat_template", "dtype"):
+        if old.config.get(key) != now.get(key):
             raise AgentFlanError(
-                f"run dir {store.root} was made with a different {key} ({was!r}); "
+                f"run dir {store.root} was made with a different {key} ({old.config.get(key)!r}); "
                 f"pass the same --{key.replace('_', '-')}, or use another --run-id or --output-dir"
             )
-    if "decoding" not in old.config:
-        return  # older manifests recorded the declared decoding, not the (greedy) one applied
     for b in benches:
-        was_decoding = old.protocols[b.name].decoding if b.name in old.protocols else None
-        if was_decoding is not None and not _same_decoding(was_decoding, resolve(b.decoding, config)):
+        # manifests before --decoding recorded the declared decoding, but every run then was greedy
+        was = old.protocols[b.name].decoding if "decoding" in old.config and b.name in old.protocols else None
+        was = Decoding() if was is None and ("decoding" not in old.config) else was
+        if was is not None and not _same_decoding(was, resolve(b.decoding, config)):
             raise AgentFlanError(
-                f"run dir {store.root} decoded {b.name} with {was_decoding.short()}, this code's protocol "
-                f"now says {resolve(b.decoding, config).short()}; use another --run-id or --output-dir"
+                f"run dir {store.root} decoded {b.name} {was.short()}, this run would decode it "
+                f"{resolve(b.decoding, config).short()}: pass the --decoding/--temperature/--top-p it was "
+                "made with, or use another --run-id or --output-dir"
             )
 
 

@@ -210,13 +210,13 @@ class RunStore:
     def _read(path: Path) -> Iterator[EpisodeRecord]:
         if not path.is_file():
             return
-        lines = path.read_text(encoding="utf-8").split("\n")
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
+        lines = path.read_bytes().split(b"\n")  # bytes: a kill can cut the last line inside a character
+        for i, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                yield parse_record(line)
-            except ValueError as e:
+                yield parse_record(raw.decode("utf-8"))
+            except ValueError as e:  # UnicodeDecodeError included
                 if i == len(lines):  # a torn final line from a killed run: that episode never finished
                     continue
                 raise DataFormatError(path, i, f"not an episode record ({str(e).splitlines()[0]})") from None

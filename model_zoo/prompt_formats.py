@@ -40,13 +40,19 @@ def render(
     return template.render(chat_messages(messages, fmt), tokenizer, system=system)
 
 
-def template_label(template_name: str, fmt: PromptFormat, own_system: bool = False) -> str:
-    """The template a task's prompts went through, as the manifest names it; ``own_system``: the template
-    inserts its own default system prompt even when asked for none."""
+def template_label(
+    template_name: str, fmt: PromptFormat, own_system: bool = False, remote: bool = False
+) -> str:
+    """The template a task's prompts went through, as the manifest names it. ``own_system``: the template
+    inserts its own default system prompt even when asked for none; ``remote``: the template is a chat
+    server's, applied where this run cannot see it."""
     if fmt is PromptFormat.COMPLETION:
-        return "none (raw completion)"
-    if fmt is PromptFormat.CHAT_NO_SYSTEM:
         return (
-            f"{template_name} ({'its own default system prompt kept' if own_system else 'no system block'})"
+            f"{template_name} (the raw prompt sent as one user turn)" if remote else "none (raw completion)"
         )
+    if fmt is PromptFormat.CHAT_NO_SYSTEM:
+        if remote:
+            return f"{template_name} (no system message sent; the server's template may add its own)"
+        kept = "its own default system prompt kept" if own_system else "no system block"
+        return f"{template_name} ({kept})"
     return template_name

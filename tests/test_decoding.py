@@ -257,9 +257,12 @@ def test_resuming_with_another_decoding_is_one_line(
     capsys.readouterr()
     assert main(_replay_argv(tmp_path, "g")) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "different decoding ('greedy')" in err and "--decoding" in err
+    assert len(err.splitlines()) == 1 and "decoded db greedy, this run would decode it T=0.7" in err
+    assert "--decoding" in err
     assert main(_replay_argv(tmp_path, "g", "--decoding", "greedy", "--temperature", "0.3")) == 2
-    assert "different temperature (None)" in capsys.readouterr().err
+    assert "decoded db greedy, this run would decode it T=0.3" in capsys.readouterr().err
+    # another spelling of greedy resumes the same run
+    assert main(_replay_argv(tmp_path, "g", "--temperature", "0")) == 0
 
 
 def test_a_run_dir_from_before_decoding_was_applied_resumes_only_greedy(tmp_path: Path) -> None:
@@ -283,7 +286,8 @@ def test_a_run_dir_from_before_decoding_was_applied_resumes_only_greedy(tmp_path
         protocols={"db": protocol},
     )  # fmt: skip
     store.write_manifest(old)
-    _check_resume(store, greedy)
-    with pytest.raises(AgentFlanError, match="different decoding"):
-        _check_resume(store, RunConfig(model="m"))
+    db = [DB(greedy, DataResolver(None))]
+    _check_resume(store, greedy, db)
+    with pytest.raises(AgentFlanError, match="decoded db greedy, this run would decode it T=0.7"):
+        _check_resume(store, RunConfig(model="m"), db)
     assert applied_protocols(old)["db"].decoding.greedy  # corrected when the manifest is rewritten

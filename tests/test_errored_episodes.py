@@ -17,7 +17,14 @@ from agentflan_eval.benchmarks.db.benchmark import Database, DBSample
 from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.records import Action, EpisodeRecord, EpisodeStatus, GenerationConfig, RunResults
+from agentflan_eval.records import (
+    Action,
+    EpisodeRecord,
+    EpisodeStatus,
+    GenerationConfig,
+    RunManifest,
+    RunResults,
+)
 from agentflan_eval.runner import summary_lines
 from agentflan_eval.scoring import task_result
 
@@ -171,3 +178,35 @@ def test_a_run_reports_the_left_out_episode_and_the_strict_score(
     report = (tmp_path / "runs" / "r" / "report" / "report.md").read_text()
     assert "1 episode(s) whose environment raised are left out of the score" in report
     assert "Left out (strict score)" in report
+
+
+def test_the_report_interval_is_over_the_episodes_the_headline_keeps(
+    episodes: tuple[Database, list[EpisodeRecord]], data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bootstrap resamples the 3 episodes DB's headline keeps, not the start failure it leaves out."""
+    from agentflan_eval.report import tables
+
+    bench, recs = episodes
+    res = task_result(bench, recs)
+    manifest = RunManifest(
+        run_id="r",
+        created="",
+        model="m",
+        backend="replay",
+        chat_template="",
+        generation=GenerationConfig(),
+        config=RunConfig(data_dir=data_dir).model_dump(mode="json"),
+        tasks=["db"],
+        command_line=[],
+        package_versions={},
+    )
+    resampled: list[int] = []
+    statistic_interval = tables.statistic_interval
+
+    def spy(pairs, *args):  # type: ignore[no-untyped-def]
+        resampled.append(len(pairs))
+        return statistic_interval(pairs, *args)
+
+    monkeypatch.setattr(tables, "statistic_interval", spy)
+    ci = tables._interval(manifest, res, recs, 300, 0)
+    assert resampled == [3] and ci is not None and ci.low <= 100 * 2 / 3 <= ci.high

@@ -358,3 +358,27 @@ def test_each_request_carries_temperature_top_p_and_its_own_seed(samples: list[H
     sent = sorted((b["temperature"], b["top_p"], b["seed"]) for b in srv.bodies)
     assert sent == sorted((0.7, 0.9, request_seed(r, config)) for r in requests)
     assert len({s[2] for s in sent}) == 3
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(0.7, 1.0), (0.0, 1.0), (0.0, 0.9)])
+def test_top_p_is_left_out_where_it_narrows_nothing(
+    samples: list[HotpotQASample], temperature: float, top_p: float
+) -> None:
+    """TGI answers 422 to top_p = 1.0 (it must be < 1), and greedy decoding has nothing to narrow: top_p is
+    sent only with a sampled temperature and a nucleus below 1, so held-in (T=0.7, top-p 1) and greedy
+    tasks reach a TGI server."""
+    from agentflan_eval.backends.openai_backend import OpenAIBackend
+
+    gen = _serve(samples[:1], "clean")
+    srv = next(gen)
+    backend = OpenAIBackend("fake", srv.url, max_connections=1)
+    prompt = [Message(role="user", content=f"Question: {samples[0].question}")]
+    try:
+        backend.generate(
+            [GenerationRequest(messages=prompt)], GenerationConfig(temperature=temperature, top_p=top_p)
+        )
+    finally:
+        backend.close()
+        gen.close()
+    (body,) = srv.bodies
+    assert "top_p" not in body and body["temperature"] == temperature

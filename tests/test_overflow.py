@@ -356,6 +356,12 @@ def test_a_template_that_adds_its_own_system_prompt_is_a_recorded_deviation(
     )
     assert [d.what for d in backend_deviations(bench, own)] == [expected]
     assert backend_deviations(bench, agentlm) == []
+    assert template_label("server", PromptFormat.COMPLETION, remote=True) == (
+        "server (the raw prompt sent as one user turn)"
+    )
+    assert template_label("server", PromptFormat.CHAT_NO_SYSTEM, remote=True) == (
+        "server (no system message sent; the server's template may add its own)"
+    )
     assert template_label("tokenizer", PromptFormat.CHAT_NO_SYSTEM, True) == (
         "tokenizer (its own default system prompt kept)"
     )

@@ -213,6 +213,19 @@ def test_torn_last_line_is_dropped_and_repaired_on_append(tmp_path: Path) -> Non
     assert store.episode_path("t").read_text().count("\n") == 2
 
 
+def test_a_last_line_torn_inside_a_character_is_dropped_and_repaired(tmp_path: Path) -> None:
+    """Records hold non-ASCII text as UTF-8: a kill can cut the last one inside a character."""
+    store = RunStore(tmp_path)
+    store.append(_record("a"))
+    line = _record("é" * 40).model_dump_json().encode("utf-8")
+    cut = line.index("é".encode()) + 1  # the first byte of a two-byte character
+    with open(store.episode_path("t"), "ab") as fh:
+        fh.write(line[:cut])
+    assert [r.sample_id for r in store.episodes("t")] == ["a"]
+    store.append(_record("c"))
+    assert [r.sample_id for r in store.episodes("t")] == ["a", "c"]
+
+
 def test_corrupt_middle_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
     store = RunStore(tmp_path)
     store.append(_record("a"))

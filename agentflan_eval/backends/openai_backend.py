@@ -60,6 +60,7 @@ class OpenAIBackend(Backend):
         except ImportError:
             raise MissingDependencyError("openai", extra="openai", why="needed by --backend openai") from None
         self._openai = openai
+        self._left_out: Any = getattr(openai, "omit", openai.NOT_GIVEN)  # a parameter not sent at all
         self.model = model
         base = api_base or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         self.endpoints = [b.strip() for b in base.split(",") if b.strip()]
@@ -117,7 +118,8 @@ class OpenAIBackend(Backend):
                     messages=[_api_message(m) for m in chat_messages(req.messages, req.prompt_format)],
                     max_tokens=config.max_new_tokens,
                     temperature=config.temperature,
-                    top_p=config.top_p,
+                    # TGI refuses top_p = 1.0 (it must be < 1): sent only where it narrows sampling
+                    top_p=config.top_p if 0 < config.temperature and config.top_p < 1 else self._left_out,
                     seed=request_seed(req, config),
                     stop=config.stop[:4] or None,  # the API accepts at most four; the rest are cut below
                 )

@@ -215,6 +215,8 @@ def _interval(
     Without the benchmark, only a score that is the mean of its episodes gets an interval."""
     to_pct = 100.0 / res.scale
     bench = _benchmark(manifest, res.task)
+    if bench is not None:  # the interval is around the headline: over the episodes it keeps
+        records = [r for r in records if not bench.left_out(r.status, len(r.steps))]
     if res.repeats > 1:  # without its benchmark, a repeated run's statistic is unknown: no interval
         return _scaled(_repeated_interval(bench, records, n_resamples, seed), to_pct) if bench else None
     if bench is not None and not _is_plain_mean(bench):

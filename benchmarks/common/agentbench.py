@@ -26,7 +26,7 @@ class AgentBenchProtocol:
     # It asked TGI to keep the last (max_tokens - max_new_tokens) prompt tokens, cutting from the left.
     overflow: ClassVar[Overflow] = Overflow.TRUNCATE_LEFT
     overflow_note: ClassVar[str] = (
-        "prompt cut from the left to the context minus the reply budget (TGI truncate), after the window"
+        "prompt cut from the left to the context minus the reply budget (TGI truncate)"
     )
     # FastChat's llama-2 template with no system message (set_system_message was never called).
     prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT_NO_SYSTEM
