@@ -171,7 +171,7 @@ def test_run_scores_the_fine_tuned_checkpoint(trained, tmp_path, data_dir):
             "1",
             "--max-new-tokens",
             "8",
-            "--batch-size",
+            "--concurrency",
             "1",
             "--output-dir",
             str(tmp_path / "runs"),
