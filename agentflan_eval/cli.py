@@ -177,9 +177,10 @@ _REPLACED = {"--batch-size": "--concurrency", "--max-connections": "--concurrenc
 
 
 def _replaced_flag(argv: Sequence[str]) -> str | None:
-    if "run" not in argv:
+    command = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)  # the subcommand
+    if command is None or argv[command] != "run":
         return None
-    used = [a.split("=")[0] for a in argv[argv.index("run") + 1 :] if a.split("=")[0] in _REPLACED]
+    used = [a.split("=")[0] for a in argv[command + 1 :] if a.split("=")[0] in _REPLACED]
     if not used:
         return None
     return f"{used[0]} was replaced by {_REPLACED[used[0]]} (episodes in flight, for every backend)"
