@@ -64,7 +64,7 @@ def test_hf_keeps_concurrency_episodes_in_flight_and_decodes_that_many_rows(
 
 
 def test_the_replaced_flags_say_what_replaced_them(capsys: pytest.CaptureFixture[str]) -> None:
-    from agentflan_eval.cli import main
+    from agentflan_eval.cli import _replaced_flag, main
 
     for flag in ("--batch-size", "--max-connections"):
         assert main(["run", "--tasks", "hotpotqa", flag, "4"]) == 2
@@ -72,6 +72,9 @@ def test_the_replaced_flags_say_what_replaced_them(capsys: pytest.CaptureFixture
             capsys.readouterr().err
             == f"error: {flag} was replaced by --concurrency (episodes in flight, for every backend)\n"
         )
+    # finetune train keeps its own --batch-size, also beside a path named "run"
+    assert _replaced_flag(["finetune", "train", "--output-dir", "run", "--batch-size", "4"]) is None
+    assert _replaced_flag(["-v", "run", "--batch-size=4"]) is not None
 
 
 def test_old_manifests_load_with_the_concurrency_they_ran_with() -> None:
