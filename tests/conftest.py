@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -84,3 +87,19 @@ def in_flight(monkeypatch: pytest.MonkeyPatch) -> InFlight:
 
     monkeypatch.setattr(HotpotQA, "make_env", counted)
     return counter
+
+
+@pytest.fixture()
+def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The stand-in vLLM (tests/fake_vllm.py) as an importable package: spawned replica workers find it
+    through sys.path too."""
+    from fake_vllm import FAKE_VLLM
+
+    root = tmp_path / "fake_site"
+    (root / "vllm").mkdir(parents=True)
+    (root / "vllm" / "__init__.py").write_text(FAKE_VLLM)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.delitem(sys.modules, "vllm", raising=False)
+    module = importlib.import_module("vllm")
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    return module

@@ -4,9 +4,7 @@ AgentBench.old's held-in prompts have no system block, HotpotQA's is one raw com
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import threading
 from pathlib import Path
 from types import ModuleType
@@ -178,20 +176,6 @@ def test_hf_truncates_a_held_in_prompt_and_the_episode_goes_on(
 
 
 # -- vLLM, against the stand-in engine of test_vllm_backend ----------------------------------------------
-
-
-@pytest.fixture()
-def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from test_vllm_backend import FAKE_VLLM
-
-    root = tmp_path / "fake_site"
-    (root / "vllm").mkdir(parents=True)
-    (root / "vllm" / "__init__.py").write_text(FAKE_VLLM)
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.delitem(sys.modules, "vllm", raising=False)
-    module = importlib.import_module("vllm")
-    monkeypatch.setitem(sys.modules, "vllm", module)
-    return module
 
 
 def test_vllm_truncates_from_the_left_under_truncate_left(
