@@ -188,3 +188,29 @@ def test_embedded_model_plays_an_episode(
     assert episode.prompt_tokens > 1000 and all(s.completion_tokens > 0 for s in episode.steps)
     assert all(s.observation for s in episode.steps) and episode.env_info["commands"]
     assert results.tasks["alfworld"].n == 1 and results.tasks["alfworld"].score in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("task", ["os", "db", "webshop", "mind2web", "alfworld", "kg"])
+def test_every_held_in_task_cuts_its_history_with_agentbenchs_window_and_replies_in_128(task: str) -> None:
+    """AgentBench.old's Session applied its window to every task, and every held-in launch script passed
+    --max_new_tokens 128: a long episode keeps the instruction and the newest turns within 3500 segments."""
+    from agentflan_eval import benchmarks
+    from agentflan_eval.benchmarks.common.agentbench import agentbench_window, segments
+    from agentflan_eval.data import DataResolver
+    from agentflan_eval.records import Message
+
+    bench = benchmarks.get(task)(RunConfig(), DataResolver(None))
+    turns = [Message(role="user", content="Instruction: do the task.")]
+    for i in range(40):
+        turns += [
+            Message(role="assistant", content=f"Act: step {i} " + "lookup " * 60),
+            Message(role="user", content=f"Observation {i}: " + "result " * 60),
+        ]
+    fitted = bench.fit_prompt(turns)
+    assert fitted == agentbench_window(turns) and len(fitted) < len(turns)
+    assert (
+        fitted[0].content.startswith("Instruction: do the task.")
+        and "messages are omitted" in fitted[0].content
+    )
+    assert sum(segments(m.content) for m in fitted[1:]) < 3500 and fitted[-1] == turns[-1]
+    assert bench.max_new_tokens == 128

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
-from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol, agentbench_window
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, EpisodeStatus, Message, Score, Step
@@ -168,7 +168,6 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
     metric = "success rate"
     scale = 1.0
     max_turns = 35
-    max_new_tokens = 128  # AgentTuning's eval/single-task/alfworld.sh
     n_standard = 50
     # AgentBench v0.1 dropped a game whose episode raised (its result carried an error message)
     errored_left_out = "any"
@@ -228,10 +227,6 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
             pddl_domain=self.logic["pddl_domain"], grammar=self.logic["grammar"].replace("UNKNOWN GOAL", m[1])
         )
         return AlfworldEnv(sample, game, self.examples[sample.prompt_key])
-
-    def fit_prompt(self, messages: list[Message]) -> list[Message]:
-        """AgentBench's history window: the instruction plus the newest turns within 3500 segments."""
-        return agentbench_window(messages)
 
     def parse_action(self, reply: str) -> Action:
         """The text after the first ``ACTION:``; a reply without one is invalid but still played,

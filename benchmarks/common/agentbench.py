@@ -30,6 +30,13 @@ class AgentBenchProtocol:
     )
     # FastChat's llama-2 template with no system message (set_system_message was never called).
     prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT_NO_SYSTEM
+    # Every held-in launch script (AgentBench.old eval/single-task/*.sh) passed --max_new_tokens 128.
+    max_new_tokens: ClassVar[int | None] = 128
+
+    def fit_prompt(self, messages: list[Message]) -> list[Message]:
+        """src/agent.py's Session cut every task's history with its window: the instruction plus the newest
+        turns within 3500 segments."""
+        return agentbench_window(messages)
 
 
 SEGMENT_LIMIT = 3500

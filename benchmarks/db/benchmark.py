@@ -167,7 +167,6 @@ class Database(AgentBenchProtocol, Benchmark):
     n_standard = 300
     # AgentBench v0.1 dropped a sample whose set-up raised; errors during the interaction counted as wrong
     errored_left_out = "start"
-    max_new_tokens = 128  # AgentTuning's eval/single-task/db.sh
     data_files = (DATA,)
     paper = "Liu et al. 2023 (AgentBench); protocol: AgentTuning (Zeng et al. 2023)"
     Options = DBOptions

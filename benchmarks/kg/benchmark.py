@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
-from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol, agentbench_window
+from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Deviation, Message, Score, Step
@@ -104,7 +104,6 @@ class KnowledgeGraph(AgentBenchProtocol, Benchmark):
     metric = "answer-set F1"
     scale = 1.0
     max_turns = 15
-    max_new_tokens = 128  # AgentTuning's eval/single-task/kg.sh
     n_standard = 150
     # AgentBench v0.1 dropped a question whose episode raised (a failing final query included)
     errored_left_out = "any"
@@ -157,10 +156,6 @@ class KnowledgeGraph(AgentBenchProtocol, Benchmark):
 
         assert isinstance(sample, KGSample)
         return KGEnv(sample, KGSession(self.client, self.ontology, dict(sample.entities)))
-
-    def fit_prompt(self, messages: list[Message]) -> list[Message]:
-        """AgentBench's history window: the instruction plus the newest turns within 3500 segments."""
-        return agentbench_window(messages)
 
     def parse_action(self, reply: str) -> Action:
         """'Final Answer: #n', else the first line starting with 'Action...:'; no such line is invalid."""

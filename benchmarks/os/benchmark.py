@@ -185,7 +185,6 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
     n_standard = 144
     # AgentBench v0.1 dropped a problem whose container failed to start; errors while judging counted as wrong
     errored_left_out = "start"
-    max_new_tokens = 128  # AgentTuning's eval/single-task/os.sh
     data_files = tuple(
         DataFile(f"{DATA_ROOT}/{f}", f"THUDM/AgentTuning AgentBench.old/data/os_interaction/data/{f}")
         for f in STD_FILES
