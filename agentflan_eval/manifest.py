@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agentflan_eval.backends import Backend
+from agentflan_eval.backends.base import GenerationRequest
 from agentflan_eval.benchmark import Benchmark
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import sha256_file
@@ -136,3 +137,18 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def record_first_prompt(store: RunStore, backend: Backend, request: GenerationRequest) -> None:
+    """Keep in the manifest what the model was sent to open the task's first episode (once per task)."""
+    manifest = store.read_manifest()
+    protocol = manifest.protocols.get(request.task)
+    if protocol is None or protocol.first_prompt is not None:
+        return
+    store.write_manifest(with_first_prompt(manifest, request.task, backend.render(request)))
+
+
+def with_first_prompt(manifest: RunManifest, task: str, text: str) -> RunManifest:
+    protocols = dict(manifest.protocols)
+    protocols[task] = protocols[task].model_copy(update={"first_prompt": text})
+    return manifest.model_copy(update={"protocols": protocols})

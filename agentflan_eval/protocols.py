@@ -1,4 +1,4 @@
-"""Where a backend cannot apply a task's protocol, and the first prompt each task's model received.
+"""Where a backend cannot apply a task's protocol.
 
 Kept apart from the runner so that the rules about what a backend can do live in one place: a remote chat
 API cannot cut a prompt's tokens (the server's tokenizer is not here) nor take a raw completion prompt.
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.benchmark import Benchmark
-from agentflan_eval.records import Deviation, Message, Overflow, PromptFormat, RunManifest
-from agentflan_eval.store import RunStore
+from agentflan_eval.records import Deviation, Message, Overflow, PromptFormat
 
 
 def backend_deviations(bench: Benchmark, backend: Backend) -> list[Deviation]:
@@ -22,6 +21,20 @@ def backend_deviations(bench: Benchmark, backend: Backend) -> list[Deviation]:
                 what="a prompt over the context ends its episode as context_limit instead of being cut "
                 "from the left to the context minus the reply budget",
                 why=f"the {backend.name} backend sends text to a server whose tokenizer it does not have",
+            )
+        )
+    if (
+        bench.suite == "held-out"
+        and bench.request_overflow() is Overflow.TRUNCATE_LEFT
+        and backend.cuts_prompts
+    ):
+        out.append(
+            Deviation(
+                task=bench.name,
+                what="a prompt still over the context is cut from the left to the context minus the reply "
+                "budget",
+                why="AgentTuning's held-out scripts had TGI keep the prompt's last 4,000 tokens whatever the "
+                "budget (truncate 4000); the model's own context is used here",
             )
         )
     if bench.prompt_format is PromptFormat.CHAT_NO_SYSTEM and adds_own_system(backend):
@@ -57,18 +70,3 @@ def adds_own_system(backend: Backend) -> bool:
         messages=[Message(role="user", content=_PROBE)], prompt_format=PromptFormat.CHAT_NO_SYSTEM
     )
     return "system" in backend.render(request).split(_PROBE)[0].lower()
-
-
-def record_first_prompt(store: RunStore, backend: Backend, request: GenerationRequest) -> None:
-    """Keep in the manifest what the model was sent to open the task's first episode (once per task)."""
-    manifest = store.read_manifest()
-    protocol = manifest.protocols.get(request.task)
-    if protocol is None or protocol.first_prompt is not None:
-        return
-    store.write_manifest(with_first_prompt(manifest, request.task, backend.render(request)))
-
-
-def with_first_prompt(manifest: RunManifest, task: str, text: str) -> RunManifest:
-    protocols = dict(manifest.protocols)
-    protocols[task] = protocols[task].model_copy(update={"first_prompt": text})
-    return manifest.model_copy(update={"protocols": protocols})

@@ -24,9 +24,8 @@ from agentflan_eval.data import DATA_ENV, DataResolver
 from agentflan_eval.decoding import resolve, run_key, task_generation
 from agentflan_eval.distributed import Shard, current_shard, done_marker, wait_for_markers
 from agentflan_eval.errors import AgentFlanError
-from agentflan_eval.manifest import write_manifest
+from agentflan_eval.manifest import record_first_prompt, write_manifest
 from agentflan_eval.model_zoo.known_models import EMBEDDED
-from agentflan_eval.protocols import record_first_prompt
 from agentflan_eval.records import (
     MODEL_LOAD,
     Decoding,

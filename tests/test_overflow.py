@@ -340,6 +340,13 @@ def test_a_template_that_adds_its_own_system_prompt_is_a_recorded_deviation(
     )
     assert [d.what for d in backend_deviations(bench, own)] == [expected]
     assert backend_deviations(bench, agentlm) == []
+    # held-out scripts had TGI keep a fixed 4,000 tokens; here the cut follows the model's context
+    sciworld = SciWorld(RunConfig(data_dir=data_dir), DataResolver(data_dir))
+    hotpotqa = HotpotQA(RunConfig(data_dir=data_dir), DataResolver(data_dir))
+    assert [d.why.split(" had ")[0] for d in backend_deviations(sciworld, agentlm)] == [
+        "AgentTuning's held-out scripts"
+    ]
+    assert backend_deviations(hotpotqa, agentlm) == []  # BOLAA sent no truncate: it ends at the context
     assert template_label("server", PromptFormat.COMPLETION, remote=True) == (
         "server (the raw prompt sent as one user turn)"
     )
