@@ -75,7 +75,8 @@ def test_help_keeps_its_groups() -> None:
 
 def test_the_benchmark_reads_its_own_options(data_dir: Path) -> None:
     bench = HotpotQA(parse("--search-backend", "wikipedia"), DataResolver(data_dir))
-    assert bench.options.search_backend == "wikipedia" and bench.deviations() == []
+    assert bench.options.search_backend == "wikipedia"
+    assert not any("offline search corpus" in d.what for d in bench.deviations())  # live Wikipedia: none
     assert HotpotQA(RunConfig(), DataResolver(data_dir)).options.search_backend == "offline"
     assert set(option_models()) == {"db", "kg", "webshop", "webarena", "hotpotqa"}
 
