@@ -14,7 +14,7 @@ them) and the benchmark reads them as ``self.options``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -73,6 +73,10 @@ class Environment(ABC):
 
     def close(self) -> None:
         return None
+
+
+GoldAgent = Callable[[Sequence[Message]], str]
+"""Gives the next reply from the conversation so far (the last message is the environment's latest answer)."""
 
 
 class TaskOptions(BaseModel):
@@ -151,6 +155,11 @@ class Benchmark(ABC):
 
     @abstractmethod
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score: ...
+
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        """A scripted agent that plays ``sample``'s own gold solution (example commands, gold SQL, expert plan),
+        for ``selftest`` to replay through the real environment; None when the task ships no gold solution."""
+        return None
 
     def subset_scores(self, scores: Sequence[tuple[str | None, Score]]) -> dict[str, float]:
         """Per-subset means on the metric's scale; override for metrics that are not plain means."""
