@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataFile, DataResolver
+from agentflan_eval.errors import DataMissingError
 from agentflan_eval.records import (
     Action,
     Decoding,
@@ -118,11 +119,19 @@ class Benchmark(ABC):
 
     # -- what a run needs to know before it starts ------------------------------------------
     def unavailable(self) -> str | None:
-        """Why this task cannot run here (missing data or service), or None when it can."""
-        missing = [f for f in self.data_files if self.data.find(f) is None]
-        if missing:
-            return f"needs {missing[0].path} (from {missing[0].source})"
+        """Why this task cannot run here (missing data or service), or None when it can. A missing file that
+        can be downloaded is downloaded now, with a progress bar (a checksum mismatch raises)."""
+        for f in self.data.missing(self.data_files):
+            try:
+                self.data.fetch(f)
+            except DataMissingError as e:
+                return str(e)
         return None
+
+    def all_data_files(self) -> tuple[DataFile, ...]:
+        """Every file the task may read, for ``data fetch`` and ``data verify``: ``data_files`` and any that
+        only those name (e.g. the game files an index lists); may read (and so fetch) the index."""
+        return self.data_files
 
     def deviations(self) -> list[Deviation]:
         """How this run departs from the original protocol; written to the manifest and reports."""

@@ -67,6 +67,10 @@ class RunConfig(BaseModel):
     data_dir: Path | None = Field(
         default=None, description="benchmark data root (default: $AGENTFLAN_DATA_DIR, then the cache)"
     )
+    offline: bool = Field(
+        default=False,
+        description="never download data (also $AGENTFLAN_OFFLINE=1): a task whose files are missing is not run",
+    )
     replay_file: Path | None = Field(default=None, description="scripted replies for --backend replay")
     dtype: str | None = Field(
         default=None, description="torch dtype, e.g. bfloat16 (default: bfloat16 on GPU, float32 on CPU)"

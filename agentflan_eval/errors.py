@@ -20,6 +20,10 @@ class DataMissingError(AgentFlanError):
     pass
 
 
+class DataChecksumError(AgentFlanError):
+    """A data file whose sha256 or size is not the pinned one: never used."""
+
+
 class DataFormatError(AgentFlanError):
     def __init__(self, path: object, line: int | None, problem: str):
         where = f"{path}:{line}" if line is not None else f"{path}"

@@ -79,7 +79,7 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> tuple[RunStore, RunResul
     if config.data_dir is None and os.environ.get(DATA_ENV):  # recorded, so `rescore` finds the same data
         config = config.model_copy(update={"data_dir": Path(os.environ[DATA_ENV]).resolve()})
     names = selected_tasks(config)
-    data = DataResolver(config.data_dir)
+    data = DataResolver(config.data_dir, offline=True if config.offline else None)
     benches = [benchmarks.get(n)(config, data) for n in names]
     runnable, not_run = _split_runnable(benches)
     if not runnable:

@@ -1,0 +1,46 @@
+"""AgentTuning's HotpotQA split, read from its official pickled files (``eval_heldout/hotpotQA/src/data/*.joblib``).
+
+Each file is a pickled pandas DataFrame of 100 HotpotQA questions. It is unpickled only after the resolver has
+matched its sha256 to the pinned value (``DataResolver.path`` does), and even then through an unpickler that
+admits nothing but pandas, numpy and joblib classes. ``hard.joblib`` was written by pandas < 2 and names
+``Int64Index``, which is read as today's ``pandas.Index``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+from joblib.numpy_pickle import NumpyUnpickler  # type: ignore[import-untyped]
+
+from agentflan_eval.errors import DataFormatError
+
+_RENAMED = {("pandas.core.indexes.numeric", "Int64Index"): ("pandas", "Index")}
+_ALLOWED_ROOTS = ("pandas", "numpy", "joblib")
+_ALLOWED_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "slice", "complex", "bytearray", "object"}
+_ALLOWED_OTHER = {("_codecs", "encode"), ("copyreg", "_reconstructor")}  # how protocol-2 pickles spell bytes
+
+
+class _SplitUnpickler(NumpyUnpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        module, name = _RENAMED.get((module, name), (module, name))
+        if (
+            module.split(".")[0] in _ALLOWED_ROOTS
+            or (module == "builtins" and name in _ALLOWED_BUILTINS)
+            or (module, name) in _ALLOWED_OTHER
+        ):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not a pandas, numpy or joblib class")
+
+
+def load_split(path: Path) -> list[dict[str, Any]]:
+    """The DataFrame's rows as dicts, each with its DataFrame index as ``df_index``."""
+    with open(path, "rb") as fh:
+        try:
+            frame = _SplitUnpickler(str(path), fh, ensure_native_byte_order=True).load()
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
+            raise DataFormatError(path, None, f"not AgentTuning's pickled DataFrame ({e})") from None
+    if not hasattr(frame, "to_dict"):
+        raise DataFormatError(path, None, f"expected a pandas DataFrame, got {type(frame).__name__}")
+    return [{"df_index": int(i), **row} for i, row in zip(frame.index, frame.to_dict("records"))]

@@ -1,0 +1,147 @@
+"""The real download code against a mirror served on 127.0.0.1 from ../shared/data: a fresh cache filled by
+``data fetch``, checksums verified, an interrupted download resumed, a corrupted file refused, offline mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentflan_eval import benchmarks
+from agentflan_eval import data as data_mod
+from agentflan_eval.cli import main as cli_main
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataFile, DataResolver, lock
+from agentflan_eval.download import sha256_file
+from agentflan_eval.errors import DataChecksumError, DataMissingError
+from tests.mirror import Mirror, mirror_of, serving
+
+PINNED = DataFile("agenttuning/agentbench_old/dbbench/standard.jsonl", "THUDM/AgentTuning dbbench")
+
+
+def _all_files(resolver: DataResolver) -> list[tuple[str, DataFile]]:
+    config = RunConfig()
+    out = []
+    for n in benchmarks.task_names():
+        b = benchmarks.get(n)(config, resolver)
+        out += [(n, f) for f in b.all_data_files()]
+    return out
+
+
+@pytest.fixture
+def mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> Iterator[Mirror]:
+    """The mirror, an empty cache, no local data dir, and every download pointed at the mirror."""
+    from huggingface_hub import constants
+
+    m = mirror_of(data_dir)
+    with serving(m):
+        monkeypatch.setenv("AGENTFLAN_CACHE", str(tmp_path / "cache"))
+        monkeypatch.delenv("AGENTFLAN_DATA_DIR", raising=False)
+        monkeypatch.delenv("AGENTFLAN_OFFLINE", raising=False)
+        monkeypatch.setenv("AGENTFLAN_DATA_MIRROR", m.root)
+        monkeypatch.setattr(constants, "ENDPOINT", m.root)  # what HF_ENDPOINT sets
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(var, raising=False)
+        data_mod._connects.cache_clear()
+        # Files whose official host publishes no checksum and that ../shared/data lacks (Hub datasets,
+        # Google Drive): stand-ins the mirror serves at their official paths; `fetch` records their sha256.
+        for _task, f in _all_files(DataResolver(offline=True)):
+            url = f.official_url
+            if url is not None and f.pin.sha256 is None:
+                m.add_url(url, f"stand-in for {f.path}\n".encode())
+        yield m
+
+
+def test_fetch_suite_all_fills_a_fresh_cache_with_verified_files(
+    mirror: Mirror, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["data", "fetch", "--suite", "all"]) == 0
+    cache = tmp_path / "cache" / "data"
+    files = _all_files(DataResolver())
+    assert len(files) > 50
+    for _task, f in files:
+        got = cache / f.path
+        assert got.is_file(), f.path
+        if f.pin.sha256 is not None:
+            assert sha256_file(got) == f.pin.sha256
+        else:  # no published checksum: the one seen at download is kept beside it
+            assert (cache / (f.path + ".sha256")).read_text().strip() == sha256_file(got)
+    assert "error" not in capsys.readouterr().out
+    served = len(mirror.requests)
+    assert cli_main(["data", "verify"]) == 0
+    assert cli_main(["data", "fetch", "--suite", "all"]) == 0
+    assert len(mirror.requests) == served  # everything cached and verified: nothing downloaded again
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(mirror: Mirror, tmp_path: Path) -> None:
+    url_path = "/" + PINNED.official_url.split("://", 1)[1]  # type: ignore[union-attr]
+    mirror.cut_once.add(url_path)
+    got = DataResolver(progress=False).path(PINNED)
+    assert sha256_file(got) == PINNED.pin.sha256
+    tries = [r for p, r in mirror.requests if p == url_path]
+    assert len(tries) == 2 and tries[0] is None
+    assert tries[1] == f"bytes={PINNED.pin.size // 2}-"  # the second request asked only for the rest
+
+
+def test_a_corrupted_download_is_refused_and_not_kept(
+    mirror: Mirror, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url_path = "/" + PINNED.official_url.split("://", 1)[1]  # type: ignore[union-attr]
+    good = mirror.files[url_path]
+    assert isinstance(good, Path)
+    bad = bytearray(good.read_bytes())
+    bad[100] ^= 1  # one flipped bit, same size
+    mirror.files[url_path] = bytes(bad)
+    with pytest.raises(
+        DataChecksumError, match="dbbench/standard.jsonl: sha256 .* does not match the pinned"
+    ):
+        DataResolver(progress=False).path(PINNED)
+    cached = tmp_path / "cache" / "data" / PINNED.path
+    assert not cached.exists() and not cached.with_name(cached.name + ".part").exists()
+    assert cli_main(["data", "fetch", "--tasks", "db"]) == 1
+    out = capsys.readouterr().out
+    assert "standard.jsonl" in out and "shared" not in out
+
+
+def test_a_corrupted_cached_file_is_refused_then_fetched_again(
+    mirror: Mirror, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cached = tmp_path / "cache" / "data" / PINNED.path
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x" * (PINNED.pin.size or 1))
+    with pytest.raises(DataChecksumError, match="standard.jsonl"):
+        DataResolver().path(PINNED)
+    assert cli_main(["data", "verify", "--tasks", "db"]) == 1
+    assert cli_main(["data", "fetch", "--tasks", "db"]) == 0  # a bad cached copy is replaced
+    assert sha256_file(cached) == PINNED.pin.sha256
+    err = capsys.readouterr()
+    assert err.out.count("\n") >= 2
+
+
+def test_an_unpinned_file_is_held_to_its_first_checksum(mirror: Mirror) -> None:
+    f = next(f for _t, f in _all_files(DataResolver(offline=True)) if f.hub_repo and f.pin.sha256 is None)
+    got = DataResolver(progress=False).path(f)
+    got.write_bytes(got.read_bytes() + b"changed")
+    with pytest.raises(DataChecksumError, match=f.path):
+        DataResolver().path(f)
+
+
+def test_offline_never_touches_the_network(
+    mirror: Mirror, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGENTFLAN_OFFLINE", "1")
+    with pytest.raises(DataMissingError, match="offline: not downloaded") as e:
+        DataResolver().path(PINNED)
+    assert "shared" not in str(e.value)
+    assert cli_main(["run", "--tasks", "db", "--offline", "--backend", "replay", "--limit", "1"]) == 2
+    assert "dbbench/standard.jsonl" in capsys.readouterr().err
+    assert mirror.requests == []
+
+
+def test_every_pinned_url_is_at_a_fixed_commit() -> None:
+    for path, (url, pin) in lock().items():
+        assert url.startswith("https://"), path
+        assert pin.sha256 is not None and len(pin.sha256) == 64 and pin.size is not None, path
+        if "raw.githubusercontent.com" in url:
+            assert len(url.split("/")[5]) == 40, url  # a commit, not a branch
