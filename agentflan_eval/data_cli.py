@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agentflan_eval.benchmark import Benchmark
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataFile, DataResolver
+from agentflan_eval.data import DataFile, DataResolver, lock
 from agentflan_eval.errors import AgentFlanError, DataChecksumError, DataMissingError
 
 
@@ -28,6 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", help="held-in, held-out, hallucination or all")
     p.add_argument("--data-dir", type=Path, help="a local data root searched before the cache")
     p.add_argument("--force", action="store_true", help="fetch: download again even when a copy is cached")
+    p.add_argument(
+        "--all-files",
+        action="store_true",
+        help="fetch/verify every pinned file, also those no task reads (training data, the tests' samples)",
+    )
 
 
 def main(a: argparse.Namespace) -> int:
@@ -41,7 +46,12 @@ def main(a: argparse.Namespace) -> int:
     data = DataResolver(a.data_dir, offline=True if a.action != "fetch" else None)
     config = RunConfig(data_dir=a.data_dir)
     benches = [benchmarks.get(n)(config, data) for n in names]
-    return {"list": _list, "fetch": _fetch, "verify": _verify}[a.action](benches, data, a)
+    groups = [(b.name, _files(b)) for b in benches]
+    if a.all_files:
+        groups.append(("pinned", tuple(DataFile(p, url) for p, (url, _pin) in sorted(lock().items()))))
+    if a.action == "list":
+        return _list(benches, data)
+    return (_fetch if a.action == "fetch" else _verify)(groups, data, a.force)
 
 
 def _files(b: Benchmark) -> tuple[DataFile, ...]:
@@ -57,7 +67,7 @@ def _size(files: tuple[DataFile, ...]) -> str:
     return f"{total / 1e6:.1f} MB" + ("+" if None in sizes else "")
 
 
-def _list(benches: list[Benchmark], data: DataResolver, a: argparse.Namespace) -> int:
+def _list(benches: list[Benchmark], data: DataResolver) -> int:
     print(f"{'task':<12}{'files':>6}{'size':>11}  {'found':<8}where / missing")
     for b in benches:
         files = _files(b)
@@ -78,21 +88,20 @@ def _root(data: DataResolver, path: str, loc: Path) -> str:
     return str(loc)[: -len(path)].rstrip("/") or "/"
 
 
-def _fetch(benches: list[Benchmark], data: DataResolver, a: argparse.Namespace) -> int:
+def _fetch(groups: list[tuple[str, tuple[DataFile, ...]]], data: DataResolver, force: bool) -> int:
     failed = 0
-    for b in benches:
-        files = _files(b)  # an index it names (ALFWorld's game list) is fetched here
+    for name, files in groups:
         got = 0
         for f in files:
             try:
-                local = None if a.force else data.find(f)
+                local = None if force else data.find(f)
                 if local is None or _bad(data, f, local):
                     data.fetch(f, force=True)
                 got += 1
             except (DataMissingError, DataChecksumError) as e:
                 failed += 1
-                print(f"{b.name}: {e}")
-        print(f"{b.name}: {got}/{len(files)} files present and verified")
+                print(f"{name}: {e}")
+        print(f"{name}: {got}/{len(files)} files present and verified")
     return 1 if failed else 0
 
 
@@ -108,10 +117,10 @@ def _bad(data: DataResolver, f: DataFile, local: Path) -> bool:
         raise
 
 
-def _verify(benches: list[Benchmark], data: DataResolver, a: argparse.Namespace) -> int:
+def _verify(groups: list[tuple[str, tuple[DataFile, ...]]], data: DataResolver, force: bool) -> int:
     bad = missing = ok = 0
-    for b in benches:
-        for f in _files(b):
+    for name, files in groups:
+        for f in files:
             local = data.find(f)
             if local is None:
                 missing += 1
@@ -121,6 +130,6 @@ def _verify(benches: list[Benchmark], data: DataResolver, a: argparse.Namespace)
                 ok += 1
             except DataChecksumError as e:
                 bad += 1
-                print(f"{b.name}: {e}")
+                print(f"{name}: {e}")
     print(f"{ok} files verified, {bad} failed their checksum, {missing} missing")
     return 1 if bad else 0

@@ -17,7 +17,9 @@ os.environ["AGENTFLAN_DATA_DIR"] = str(DATA_DIR)  # subprocesses (CLI tests) fin
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not (DATA_DIR / "README.md").is_file():
+    if not (
+        DATA_DIR / "agenttuning"
+    ).is_dir():  # ../shared/data, or the cache `data fetch --all-files` filled
         pytest.fail(f"benchmark data not found at {DATA_DIR}; set AGENTFLAN_DATA_DIR")
     return DATA_DIR
 
