@@ -35,7 +35,7 @@ class _SplitUnpickler(NumpyUnpickler):
 
 
 def load_split(path: Path) -> list[dict[str, Any]]:
-    """The DataFrame's rows as dicts, each with its DataFrame index as ``df_index``."""
+    """The DataFrame's rows as plain dicts, each with its DataFrame index as ``df_index``."""
     with open(path, "rb") as fh:
         try:
             frame = _SplitUnpickler(str(path), fh, ensure_native_byte_order=True).load()
@@ -43,4 +43,15 @@ def load_split(path: Path) -> list[dict[str, Any]]:
             raise DataFormatError(path, None, f"not AgentTuning's pickled DataFrame ({e})") from None
     if not hasattr(frame, "to_dict"):
         raise DataFormatError(path, None, f"expected a pandas DataFrame, got {type(frame).__name__}")
-    return [{"df_index": int(i), **row} for i, row in zip(frame.index, frame.to_dict("records"))]
+    return [{"df_index": int(i), **_plain(row)} for i, row in zip(frame.index, frame.to_dict("records"))]
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars inside the cells as lists and Python values (as a JSON export has them)."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
