@@ -62,6 +62,8 @@ def test_decimal_text_is_what_mysql_stores(written: str, negative: bool, stored:
          "SELECT a FROM t WHERE b > 1.50 AND c = 'x' "),
         ("SELECT 1e5, 0x1F, 12, `1a` FROM t", "SELECT 1e5, 0x1F, 12, `1a` FROM t"),
         ("SELECT 'x\\0y'", "SELECT ('x' || char(0) || 'y')"),
+        ("SELECT 5--3, 1 -- it's a comment", "SELECT 5- -3, 1 "),  # MySQL's comment needs "-- "
+        ("SELECT 'unclosed", "SELECT 'unclosed"),  # left for SQLite to reject, as MySQL does
     ],
 )  # fmt: skip
 def test_to_sqlite(mysql: str, sqlite: str) -> None:
@@ -80,6 +82,7 @@ def test_sqlite_stores_what_mysql_stores() -> None:
             "UPDATE t SET b = 7.500 WHERE a = 'x'",
         ):
             assert lite.execute(sql) == "[]", sql
+        assert lite.execute('SELECT 5--3, "a" FROM t LIMIT 1') == "[(8, 'a')]"
         assert lite.execute("SELECT a, b FROM t") == str(
             [("x", "7.500"), ("Formby\nUrban", "Men's"), ("7.500", "-7.50"), ("3", "0.5"),
              ("a\\%b\\_cqd", "x\\y")]

@@ -13,7 +13,8 @@ SQLite reads the same text differently, ``to_sqlite`` rewrites it token by token
   text MySQL stores from a DECIMAL in a TEXT column, scale as written (``7.500`` -> ``'7.500'``; SQLite
   stores the REAL 7.5 as ``'7.5'``), and so is an integer too large for 64 bits. Elsewhere (WHERE,
   arithmetic) a number stays a number.
-- ``#`` starts a comment that runs to the end (AgentBench made every statement one line).
+- ``#`` and ``-- `` start a comment that runs to the end (AgentBench made every statement one line); ``--``
+  without the space is two minus signs; an unclosed quote is left for SQLite to reject, as MySQL does.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 
 _TOKEN = re.compile(
     r"""
-    (?P<squote>'(?:[^'\\]|\\.|'')*'?)
-  | (?P<dquote>"(?:[^"\\]|\\.|"")*"?)
-  | (?P<backtick>`(?:[^`]|``)*`?)
-  | (?P<comment>\#.*)
+    (?P<squote>'(?:[^'\\]|\\.|'')*')
+  | (?P<dquote>"(?:[^"\\]|\\.|"")*")
+  | (?P<backtick>`(?:[^`]|``)*`)
+  | (?P<unclosed>['"`].*)
+  | (?P<comment>\#.*|--(?:\s.*)?$)
   | (?P<decimal>(?<![\w$`.])(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w$]))
   | (?P<word>[\w$]+)
   | (?P<space>\s+)
@@ -48,10 +50,8 @@ class _Tok:
 
 
 def mysql_string(literal: str) -> str:
-    """The value of a MySQL string literal (quotes included; an unterminated one is read to the end)."""
-    quote, body = literal[0], literal[1:]
-    if body.endswith(quote) and not _escaped_end(body):
-        body = body[:-1]
+    """The value of a MySQL string literal, quotes included."""
+    quote, body = literal[0], literal[1:-1]
     out: list[str] = []
     i = 0
     while i < len(body):
@@ -66,12 +66,6 @@ def mysql_string(literal: str) -> str:
             out.append(c)
             i += 1
     return "".join(out)
-
-
-def _escaped_end(body: str) -> bool:
-    """Whether the final quote of ``body`` is escaped by an odd run of backslashes before it."""
-    run = len(body[:-1]) - len(body[:-1].rstrip("\\"))
-    return run % 2 == 1
 
 
 def sqlite_string(value: str) -> str:
@@ -144,6 +138,8 @@ def to_sqlite(sql: str) -> str:
             if prev is not None and toks[prev].text in "+-":
                 del out[prev - i :]  # the sign (and any space after it) belongs to the literal
             out.append(sqlite_string(decimal_text(t.text, negative)))
+        elif t.text == "-" and out and out[-1] == "-":
+            out.append(" -")  # MySQL's comment needs "-- " and a space; "5--3" is 5 - -3 there, not 5
         else:
             out.append(t.text)
     return "".join(out)
