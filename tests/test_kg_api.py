@@ -194,3 +194,24 @@ def test_gold_agent_plays_the_gold_actions(
     assert rec.status == EpisodeStatus.COMPLETED and rec.score.value == 1.0, rec.env_info
     assert len(rec.steps) == len(sample.actions) + 1
     assert rec.env_info["actions"] == [a.replace(",", ", ") for a in sample.actions]
+
+
+def test_a_gold_program_the_api_rejects(data_dir: Path) -> None:
+    """q9's gold intersects instances of an event (time.event, by fb_roles) with inaugurations
+    (base.inaugurations.inauguration): AgentBench's type check refuses it on any store, so the gold agent
+    never answers and the episode runs to the turn limit with F1 0 (one of 15 such questions in std.json)."""
+    g = rdflib.Graph()
+    for s, rel, o in (
+        ("m.03bxbl6", "time.recurring_event.instances", "m.05bryps"),
+        ("m.09b6zr", "base.inaugurations.inauguration_speaker.inauguration", "m.05bryps"),
+    ):
+        g.add((NS[s], NS[rel], NS[o]))
+    bench = KnowledgeGraph(RunConfig(data_dir=data_dir), DataResolver(data_dir, offline=True))
+    bench.client = LocalSparql(g)  # type: ignore[assignment]
+    sample = bench.load_samples()[9]
+    (rec,) = replay_gold(bench, [sample])
+    assert rec.steps[4].observation == (
+        "intersection(#0, #1) cannot be executed. The two variables are not of the same type. You may further "
+        "explore them by call get_relations"
+    )
+    assert rec.status == EpisodeStatus.TURN_LIMIT and rec.score.value == 0.0 and len(rec.steps) == 15
