@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from agentflan_eval.benchmarks.db.dialect import to_sqlite
 from agentflan_eval.errors import AgentFlanError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ def _mysql_collation(a: str, b: str) -> int:
 
 
 class SQLiteEngine(SQLEngine):
-    """One in-memory database per episode; text compares case- and accent-insensitively, as in MySQL."""
+    """One in-memory database per episode; text compares case- and accent-insensitively, as in MySQL, and
+    statements are read with MySQL's lexical rules (``dialect.py``)."""
 
     kind = "sqlite"
 
@@ -102,9 +104,11 @@ class SQLiteEngine(SQLEngine):
             self.setup_error = str(e)
 
     def execute(self, sql: str) -> str:
+        """The statement as MySQL reads it (``dialect.to_sqlite``): its strings, digit-led names and stored
+        decimals."""
         self._deadline = time.monotonic() + STATEMENT_SECONDS
         try:
-            return observation(str(self.conn.execute(sql).fetchall()))
+            return observation(str(self.conn.execute(to_sqlite(sql)).fetchall()))
         except (sqlite3.Error, ValueError, OverflowError) as e:
             return observation(str(e))
 

@@ -4,7 +4,8 @@ Paper: Liu et al. 2023 (AgentBench), questions from GrailQA, ComplexWebQuestions
 over Freebase. Data: the 150 questions of ``agentbench_old/knowledgegraph/std.json``; the Freebase
 ontology (``vocab.json``, ``fb_roles``) from AgentBench. Protocol: AgentBench's instruction and
 one-shot dialogue, then "A new question: ... Entities: [...]"; tools get_relations, get_neighbors,
-intersection, get_attributes, argmax, argmin, count over variables ``#0, #1, ...``, executed as SPARQL
+intersection, get_attributes, argmax, argmin, count (and, unlisted but callable there, union and
+final_execute) over variables ``#0, #1, ...``, executed as SPARQL
 on a Freebase endpoint (``--kg-endpoint``; AgentBench used a Virtuoso server); at most 15 rounds of
 at most 128 tokens, seen through AgentBench's history window; the episode ends at "Final Answer: #id"
 (an unknown id is answered and the episode goes on). Metric: answer-set F1 per question (0 without an answer),
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
+from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
@@ -44,6 +45,8 @@ ROLES = DataFile(
 )
 _FINAL = re.compile(r"(?:Find|Final) Answer: #(\d+)")
 _ACTION_LINE = re.compile(r"Action.*?:")
+_GOLD_STEP = re.compile(r"^Thought: gold step (\d+)\.", re.MULTILINE)
+_MAKES_VARIABLE = ("get_neighbors", "intersection", "union", "count", "argmax", "argmin")
 NO_ACTION = "No executable function found! Need to recheck the action."
 BAD_VARIABLE = "Invalid variable id! Need to recheck the action."
 
@@ -53,6 +56,9 @@ class KGSample(Sample):
     entities: dict[str, str]  # name -> Freebase mid
     answers: list[str]  # gold answer_argument values
     s_expression: str = ""
+    actions: list[str] = Field(
+        default_factory=list
+    )  # the gold tool calls (std.json), with mids for entity names
 
 
 class KGEnv(Environment):
@@ -130,6 +136,7 @@ class KnowledgeGraph(AgentBenchProtocol, Benchmark):
                         question=r["question"],
                         entities=dict(r["entities"]),
                         s_expression=r.get("s_expression", ""),
+                        actions=list(r.get("actions") or []),
                         answers=[a["answer_argument"] for a in r["answer"]],
                     )
                 )
@@ -156,6 +163,25 @@ class KnowledgeGraph(AgentBenchProtocol, Benchmark):
 
         assert isinstance(sample, KGSample)
         return KGEnv(sample, KGSession(self.client, self.ontology, dict(sample.entities)))
+
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        """Plays std.json's gold ``actions`` one per turn, then answers the variable the last one made. Each
+        reply is numbered ("Thought: gold step 3.") so the agent finds its place in whatever part of the
+        conversation the history window shows it. It needs a store holding the question's Freebase facts."""
+        assert isinstance(sample, KGSample)
+        if not sample.actions:
+            return None
+        replies = [f"Thought: gold step {k + 1}.\nAction: {a}" for k, a in enumerate(sample.actions)]
+        made = sum(a.split("(", 1)[0].strip() in _MAKES_VARIABLE for a in sample.actions)
+        replies.append(f"Thought: gold step {len(replies) + 1}.\nFinal Answer: #{made - 1}")
+
+        def agent(messages: Sequence[Message]) -> str:
+            done = [
+                int(m) for msg in messages if msg.role == "assistant" for m in _GOLD_STEP.findall(msg.content)
+            ]
+            return replies[min(max(done, default=0), len(replies) - 1)]
+
+        return agent
 
     def parse_action(self, reply: str) -> Action:
         """'Final Answer: #n', else the first line starting with 'Action...:'; no such line is invalid."""
@@ -192,9 +218,16 @@ class KnowledgeGraph(AgentBenchProtocol, Benchmark):
             ),
             Deviation(
                 task=self.name,
-                what="queries in standard SPARQL 1.1 ('||', COUNT(DISTINCT ?x)); a "
-                "superlative keeps its ties inside any program, not only as the outermost operation",
+                what="AgentBench's queries spelled in standard SPARQL 1.1 ('||', COUNT(DISTINCT ?x)); a program "
+                "whose query Virtuoso rejected (two superlatives; a count of a superlative) fails here "
+                "without asking the store",
                 why="same answers on Virtuoso; also runs on other SPARQL stores",
+            ),
+            Deviation(
+                task=self.name,
+                what="the relations and attributes listed for a variable are remembered per episode",
+                why="AgentBench kept them in module globals shared by every question and thread, so a "
+                "listing from another question could stand in for this one's, depending on run order",
             ),
         ]
 

@@ -1,11 +1,14 @@
-"""The seven KG tools with AgentBench's semantics, and its way of running one ``Action:`` line.
+"""The KG tools with AgentBench's semantics, and its way of running one ``Action:`` line.
 
-Variables ``#0, #1, ...`` are programs (see ``program.py``), created by get_neighbors, intersection,
+Variables ``#0, #1, ...`` are programs (see ``program.py``), created by get_neighbors, intersection, union,
 count, argmax and argmin and executed only when listed (get_relations / get_attributes) or given as
 the final answer. get_neighbors needs the relation to have been listed for that variable by
-get_relations, argmax/argmin the attribute by get_attributes; intersection needs both variables to
-have the same type (the range of the relation that made them, from Freebase's ``fb_roles``).
-Observations and error texts are AgentBench's (``AgentBench.old/src/tasks/knowledgegraph``).
+get_relations, argmax/argmin the attribute by get_attributes; intersection and union need both variables
+to have the same type (the range of the relation that made them, from Freebase's ``fb_roles``).
+Observations and error texts are AgentBench's (THUDM/AgentTuning @ e33a45d,
+``AgentBench.old/src/tasks/knowledgegraph/{task.py,api.py}``). Its task looked a called name up among the
+globals of its module (``getattr(sys.modules[__name__], name)``, task.py l.243), so every function of
+``api.py`` can be called, ``union`` and ``final_execute`` included, not only the seven the prompt lists.
 """
 
 from __future__ import annotations
@@ -26,7 +29,30 @@ from agentflan_eval.benchmarks.kg.program import (
 )
 from agentflan_eval.benchmarks.kg.sparql import QueryError, SparqlClient
 
-TOOLS = ("get_relations", "get_neighbors", "intersection", "get_attributes", "argmax", "argmin", "count")
+# The functions of api.py, which the task module imported with ``from .api import *``.
+TOOLS = (
+    "get_relations",
+    "get_neighbors",
+    "intersection",
+    "union",
+    "get_attributes",
+    "argmax",
+    "argmin",
+    "count",
+    "final_execute",
+)
+# Every other global of AgentBench's task module (its imports, classes, constants; api.py's too). Calling one
+# fails only after the arguments were read, so its error text shows this call's arguments; an unknown name
+# fails before, and the text shows the last arguments read (see ``KGSession._shown``).
+_MODULE_GLOBALS = frozenset(
+    {
+        *("Task", "Dataset", "DataPiece", "SparqlExecuter", "KnowledgeGraph", "INSTRUCTIONS", "DEMOS"),
+        *("ONE_SHOT", "re", "sys", "json", "Union", "Path", "postprocess_raw_code", "lisp_to_sparql"),
+        *("range_info", "path", "f", "vocab", "attributes", "relations", "variable_relations_cache"),
+        *("variable_attributes_cache", "Variable", "__name__", "__doc__", "__package__", "__loader__"),
+        *("__spec__", "__file__", "__cached__", "__builtins__"),
+    }
+)
 _MID = re.compile(r"^(m|f)\.[\w_]+$")
 # What a bad call can raise: AgentBench turned every one of these into "cannot be executed".
 _CALL_ERRORS = (ProgramError, QueryError, KeyError, IndexError, ValueError, TypeError, AttributeError)
@@ -77,9 +103,12 @@ class KGSession:
         message = "Function is not executed!"
         for name in re.findall(r"(\w+)\(", line):
             try:
-                func = tools[name]
+                if name not in tools and name not in _MODULE_GLOBALS:
+                    raise KeyError(name)  # AgentBench's getattr failed before it read the arguments
                 args = self._shown = re.split(r"\s*,\s*", re.findall(rf"{name}\((.+?)\)", line)[0])
-                var, message = func(*[self._resolve(a) for a in args])
+                if name not in tools:
+                    raise TypeError(f"{name} is not one of the tools")  # a class, module or constant
+                var, message = tools[name](*[self._resolve(a) for a in args])
             except _CALL_ERRORS:
                 message = self._call_error(name)
                 continue
@@ -145,6 +174,20 @@ class KGSession:
         return Variable(
             a.type, Program("AND", (a.program, b.program))
         ), f"Observation: variable ##, which are instances of {a.type}"
+
+    def union(self, a: Variable, b: Variable) -> tuple[Variable, str]:
+        """Callable in AgentBench though not in its prompt; its program has no SPARQL pattern (``program.py``)."""
+        if a.type != b.type:
+            raise ValueError("the two variables must have the same type")
+        return Variable(
+            a.type, Program("OR", (a.program, b.program))
+        ), f"Observation: variable ##, which are instances of {a.type}"
+
+    def final_execute(self, v: Variable) -> tuple[None, str]:
+        """AgentBench unpacked the answer list into (variable, observation): it works with exactly two answers,
+        and the observation is the second."""
+        _first, second = self.client.select(answer_query(v.program))
+        return None, second
 
     def get_attributes(self, v: Variable) -> tuple[None, str]:
         attrs = sorted(set(self.client.select(relations_query(v.program))) & self.ontology.attributes)
