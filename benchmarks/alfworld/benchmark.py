@@ -10,6 +10,7 @@ admissible command with the highest BLEU when not admissible itself (AgentBench'
 an inadmissible command gets textworld's "Nothing happens.". At most 35 steps, replies of at most 128
 tokens; the same reply three times in a row ends the episode as a failure. The model sees AgentBench's
 history window (``agentflan_eval.benchmarks.common.agentbench``). Metric: success rate, also per task type.
+The first prompt is byte-identical to the one AgentBench.old built (tests/fixtures/alfworld_first_prompts.json).
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ ACKNOWLEDGE = "OK. I'll follow your instructions and try my best to solve the ta
 _ACTION = re.compile(r"ACTION:(.*)")
 _TASK = re.compile(r'"rhs": "Your task is to: (.*?)\."')
 BLEU_FLOOR = 0.01  # AgentBench's ``limit``: below it the text is sent to the game as it is
+# Where AgentBench.old's frozen text examples (THUDM/AgentTuning e33a45d, AgentBench.old/src/tasks/alfworld/
+# prompts/alfworld_multiturn_react.json) differ from the data dir's later rewrite: (key, turn) -> (rewrite's
+# text, frozen text). The heat example's 6th turn says "mivrowave"; the prompt keeps the original's bytes.
+FROZEN_TEXT = {("heat", 5): ("there is a microwave 1 in the room", "there is a mivrowave 1 in the room")}
 
 
 class AlfworldSample(Sample):
@@ -79,7 +84,7 @@ def example_dialogue(turns: list[dict[str, Any]]) -> list[str]:
     """AgentBench's text few-shot turns from the function-calling copy in the data dir.
 
     The data dir holds AgentBench's current (function-calling) rewrite of the ReAct examples; the
-    frozen copy had the same turns as text: observations ending in a newline, replies as
+    frozen copy had the same turns as text (but for FROZEN_TEXT): observations ending in a newline, replies as
     ``THOUGHT: ...\\n ACTION: ...\\n`` (or ``ACTION: ...\\n`` without a thought).
     """
     out = []
@@ -205,7 +210,14 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
 
     @cached_property
     def examples(self) -> dict[str, list[str]]:
-        return {k: example_dialogue(v) for k, v in read_json(self.data.path(PROMPTS)).items()}
+        """The few-shot turns as AgentBench.old's frozen text copy had them (FROZEN_TEXT restores its bytes)."""
+        path = self.data.path(PROMPTS)
+        out = {k: example_dialogue(v) for k, v in read_json(path).items()}
+        for (key, turn), (rewrite, frozen) in FROZEN_TEXT.items():
+            if rewrite not in out[key][turn]:
+                raise DataFormatError(path, None, f"{key} example turn {turn} lacks {rewrite!r}")
+            out[key][turn] = out[key][turn].replace(rewrite, frozen)
+        return out
 
     @cached_property
     def logic(self) -> dict[str, str]:
@@ -247,11 +259,5 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
                 "domain and grammar (alfred.pddl/alfred.twl2) substituted for the embedded ones",
                 why="the shared copies embed ALFWorld 0.4's grammar ('move X to Y', 'You arrive at "
                 "desk 1'); AgentBench's games used 'put X in/on Y' and 'You arrive at loc N'",
-            ),
-            Deviation(
-                task=self.name,
-                what="few-shot examples rebuilt as text from AgentBench's function-calling "
-                "copy of alfworld_multiturn_react.json",
-                why="the frozen text copy is not in the data dir; the turns are the same",
             ),
         ]
