@@ -11,6 +11,7 @@ an inadmissible command gets textworld's "Nothing happens.". At most 35 steps, r
 tokens; the same reply three times in a row ends the episode as a failure. The model sees AgentBench's
 history window (``agentflan_eval.benchmarks.common.agentbench``). Metric: success rate, also per task type.
 The first prompt is byte-identical to the one AgentBench.old built (tests/fixtures/alfworld_first_prompts.json).
+Gold solution (``selftest``): the game file's ``walkthrough``, replied as ``ACTION: ...``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
@@ -73,6 +74,7 @@ BLEU_FLOOR = 0.01  # AgentBench's ``limit``: below it the text is sent to the ga
 # prompts/alfworld_multiturn_react.json) differ from the data dir's later rewrite: (key, turn) -> (rewrite's
 # text, frozen text). The heat example's 6th turn says "mivrowave"; the prompt keeps the original's bytes.
 FROZEN_TEXT = {("heat", 5): ("there is a microwave 1 in the room", "there is a mivrowave 1 in the room")}
+_MOVE = re.compile(r"^move (.+) to (.+)$")
 
 
 class AlfworldSample(Sample):
@@ -239,6 +241,22 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
             pddl_domain=self.logic["pddl_domain"], grammar=self.logic["grammar"].replace("UNKNOWN GOAL", m[1])
         )
         return AlfworldEnv(sample, game, self.examples[sample.prompt_key])
+
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        """The game's ``walkthrough`` (the expert plan stored in game.tw-pddl), one ``ACTION: ...`` reply per
+        step; the newer release's "move X to Y" is said as AgentBench's grammar says it, "put X in/on Y"."""
+        assert isinstance(sample, AlfworldSample)
+        walkthrough = read_json(self.data.path(self._game_file(sample))).get("walkthrough") or []
+        plan = [_MOVE.sub(r"put \1 in/on \2", step) for step in walkthrough]
+        opening = 3 + len(self.examples[sample.prompt_key])  # instruction, answer, examples, task
+
+        def reply(messages: Sequence[Message]) -> str:
+            step = (len(messages) - opening) // 2
+            if step >= len(plan):
+                raise RuntimeError(f"the expert plan's {len(plan)} steps did not finish the game")
+            return f"ACTION: {plan[step]}\n"
+
+        return reply
 
     def parse_action(self, reply: str) -> Action:
         """The text after the first ``ACTION:``; a reply without one is invalid but still played,
