@@ -25,6 +25,7 @@ from agentflan_eval.errors import AgentFlanError
 PLUGIN_COMMANDS: dict[str, str] = {
     "report": "agentflan_eval.report.cli",
     "finetune": "agentflan_eval.finetune.cli",
+    "selftest": "agentflan_eval.selftest",
 }
 
 _RUN_EPILOG = """examples:
