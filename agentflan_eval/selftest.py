@@ -86,7 +86,9 @@ def check_task(bench: Benchmark, config: RunConfig) -> TaskCheck:
     if not playable and not broken:
         return TaskCheck(task=bench.name, status="no gold solution", no_gold=no_gold)
     records = _replay(bench, playable, agents, config)
+    order = {s.id: i for i, s in enumerate(samples)}
     unsolved = broken + [Unsolved(sample_id=r.sample_id, reason=why(r)) for r in records if not solved(r)]
+    unsolved.sort(key=lambda u: order[u.sample_id])  # in the task's order, not the order episodes ended
     check = TaskCheck(
         task=bench.name,
         status="checked",
