@@ -26,6 +26,7 @@ PLUGIN_COMMANDS: dict[str, str] = {
     "report": "agentflan_eval.report.cli",
     "finetune": "agentflan_eval.finetune.cli",
     "data": "agentflan_eval.data_cli",
+    "selftest": "agentflan_eval.selftest",
 }
 
 _RUN_EPILOG = """examples:

@@ -214,3 +214,36 @@ def test_every_held_in_task_cuts_its_history_with_agentbenchs_window_and_replies
     )
     assert sum(segments(m.content) for m in fitted[1:]) < 3500 and fitted[-1] == turns[-1]
     assert bench.max_new_tokens == 128
+
+
+FIRST_PROMPTS = json.loads((Path(__file__).parent / "fixtures" / "alfworld_first_prompts.json").read_text())
+
+
+def _first_difference(ours: str, theirs: str) -> str:
+    i = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+    return f"first difference at char {i}: ours {ours[i : i + 60]!r}, original {theirs[i : i + 60]!r}"
+
+
+@pytest.mark.parametrize("original", FIRST_PROMPTS["prompts"], ids=lambda o: o["game"].split("/")[2][:24])
+def test_first_prompt_is_agentbench_olds_character_for_character(bench: ALFWorld, original: dict) -> None:
+    """The messages AgentBench.old's Session handed its agent for the first game of each task type, and the
+    text its TGIAgent sent (FastChat 0.2.31 llama-2, no system message), both derived by running the
+    original code (fixture's ``derived_from``): ours match to the character, "mivrowave" included."""
+    from agentflan_eval.model_zoo.chat_templates import get_template
+    from agentflan_eval.model_zoo.prompt_formats import render
+
+    sample = next(s for s in bench.load_samples() if s.game == original["game"])  # type: ignore[attr-defined]
+    env = bench.make_env(sample)
+    try:
+        messages = bench.fit_prompt(env.reset())
+    finally:
+        env.close()
+    roles = ["agent" if m.role == "assistant" else m.role for m in messages]
+    assert roles == [m["role"] for m in original["messages"]]
+    for ours, theirs in zip(messages, original["messages"]):
+        assert ours.content == theirs["content"], _first_difference(ours.content, theirs["content"])
+    text = render(get_template("agentlm"), messages, bench.prompt_format)
+    assert text.startswith("<s>")  # the BOS token TGI's tokenizer put before the text it was sent
+    assert text[3:] == original["agentlm_prompt"], _first_difference(text[3:], original["agentlm_prompt"])
+    if sample.prompt_key == "heat":  # type: ignore[attr-defined]
+        assert "there is a mivrowave 1 in the room" in text

@@ -10,6 +10,8 @@ admissible command with the highest BLEU when not admissible itself (AgentBench'
 an inadmissible command gets textworld's "Nothing happens.". At most 35 steps, replies of at most 128
 tokens; the same reply three times in a row ends the episode as a failure. The model sees AgentBench's
 history window (``agentflan_eval.benchmarks.common.agentbench``). Metric: success rate, also per task type.
+The first prompt is byte-identical to the one AgentBench.old built (tests/fixtures/alfworld_first_prompts.json).
+Gold solution (``selftest``): the game file's ``walkthrough``, replied as ``ACTION: ...``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
@@ -68,6 +70,11 @@ ACKNOWLEDGE = "OK. I'll follow your instructions and try my best to solve the ta
 _ACTION = re.compile(r"ACTION:(.*)")
 _TASK = re.compile(r'"rhs": "Your task is to: (.*?)\."')
 BLEU_FLOOR = 0.01  # AgentBench's ``limit``: below it the text is sent to the game as it is
+# Where AgentBench.old's frozen text examples (THUDM/AgentTuning e33a45d, AgentBench.old/src/tasks/alfworld/
+# prompts/alfworld_multiturn_react.json) differ from the data dir's later rewrite: (key, turn) -> (rewrite's
+# text, frozen text). The heat example's 6th turn says "mivrowave"; the prompt keeps the original's bytes.
+FROZEN_TEXT = {("heat", 5): ("there is a microwave 1 in the room", "there is a mivrowave 1 in the room")}
+_MOVE = re.compile(r"^move (.+) to (.+)$")
 
 
 class AlfworldSample(Sample):
@@ -79,7 +86,7 @@ def example_dialogue(turns: list[dict[str, Any]]) -> list[str]:
     """AgentBench's text few-shot turns from the function-calling copy in the data dir.
 
     The data dir holds AgentBench's current (function-calling) rewrite of the ReAct examples; the
-    frozen copy had the same turns as text: observations ending in a newline, replies as
+    frozen copy had the same turns as text (but for FROZEN_TEXT): observations ending in a newline, replies as
     ``THOUGHT: ...\\n ACTION: ...\\n`` (or ``ACTION: ...\\n`` without a thought).
     """
     out = []
@@ -205,7 +212,14 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
 
     @cached_property
     def examples(self) -> dict[str, list[str]]:
-        return {k: example_dialogue(v) for k, v in read_json(self.data.path(PROMPTS)).items()}
+        """The few-shot turns as AgentBench.old's frozen text copy had them (FROZEN_TEXT restores its bytes)."""
+        path = self.data.path(PROMPTS)
+        out = {k: example_dialogue(v) for k, v in read_json(path).items()}
+        for (key, turn), (rewrite, frozen) in FROZEN_TEXT.items():
+            if rewrite not in out[key][turn]:
+                raise DataFormatError(path, None, f"{key} example turn {turn} lacks {rewrite!r}")
+            out[key][turn] = out[key][turn].replace(rewrite, frozen)
+        return out
 
     @cached_property
     def logic(self) -> dict[str, str]:
@@ -228,6 +242,22 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
         )
         return AlfworldEnv(sample, game, self.examples[sample.prompt_key])
 
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        """The game's ``walkthrough`` (the expert plan stored in game.tw-pddl), one ``ACTION: ...`` reply per
+        step; the newer release's "move X to Y" is said as AgentBench's grammar says it, "put X in/on Y"."""
+        assert isinstance(sample, AlfworldSample)
+        walkthrough = read_json(self.data.path(self._game_file(sample))).get("walkthrough") or []
+        plan = [_MOVE.sub(r"put \1 in/on \2", step) for step in walkthrough]
+        opening = 3 + len(self.examples[sample.prompt_key])  # instruction, answer, examples, task
+
+        def reply(messages: Sequence[Message]) -> str:
+            step = (len(messages) - opening) // 2
+            if step >= len(plan):
+                raise RuntimeError(f"the expert plan's {len(plan)} steps did not finish the game")
+            return f"ACTION: {plan[step]}\n"
+
+        return reply
+
     def parse_action(self, reply: str) -> Action:
         """The text after the first ``ACTION:``; a reply without one is invalid but still played,
         as AgentBench sends its first line to the game."""
@@ -247,11 +277,5 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
                 "domain and grammar (alfred.pddl/alfred.twl2) substituted for the embedded ones",
                 why="the shared copies embed ALFWorld 0.4's grammar ('move X to Y', 'You arrive at "
                 "desk 1'); AgentBench's games used 'put X in/on Y' and 'You arrive at loc N'",
-            ),
-            Deviation(
-                task=self.name,
-                what="few-shot examples rebuilt as text from AgentBench's function-calling "
-                "copy of alfworld_multiturn_react.json",
-                why="the frozen text copy is not in the data dir; the turns are the same",
             ),
         ]
