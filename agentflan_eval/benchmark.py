@@ -121,11 +121,12 @@ class Benchmark(ABC):
     def unavailable(self) -> str | None:
         """Why this task cannot run here (missing data or service), or None when it can. A missing file that
         can be downloaded is downloaded now, with a progress bar (a checksum mismatch raises)."""
-        for f in self.data.missing(self.data_files):
-            try:
-                self.data.fetch(f)
-            except DataMissingError as e:
-                return str(e)
+        try:
+            for files in (lambda: self.data_files, self.all_data_files):  # the second may read an index
+                for f in self.data.missing(files()):
+                    self.data.fetch(f)
+        except DataMissingError as e:
+            return str(e)
         return None
 
     def all_data_files(self) -> tuple[DataFile, ...]:

@@ -46,7 +46,7 @@ def mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path) -> I
         data_mod._connects.cache_clear()
         # Files whose official host publishes no checksum and that ../shared/data lacks (Hub datasets,
         # Google Drive): stand-ins the mirror serves at their official paths; `fetch` records their sha256.
-        for _task, f in _all_files(DataResolver(offline=True)):
+        for _task, f in _all_files(DataResolver(data_dir, offline=True)):
             url = f.official_url
             if url is not None and f.pin.sha256 is None:
                 m.add_url(url, f"stand-in for {f.path}\n".encode())
@@ -119,8 +119,9 @@ def test_a_corrupted_cached_file_is_refused_then_fetched_again(
     assert err.out.count("\n") >= 2
 
 
-def test_an_unpinned_file_is_held_to_its_first_checksum(mirror: Mirror) -> None:
-    f = next(f for _t, f in _all_files(DataResolver(offline=True)) if f.hub_repo and f.pin.sha256 is None)
+def test_an_unpinned_file_is_held_to_its_first_checksum(mirror: Mirror, data_dir: Path) -> None:
+    unpinned = _all_files(DataResolver(data_dir, offline=True))
+    f = next(f for _t, f in unpinned if f.hub_repo and f.pin.sha256 is None)
     got = DataResolver(progress=False).path(f)
     got.write_bytes(got.read_bytes() + b"changed")
     with pytest.raises(DataChecksumError, match=f.path):

@@ -184,10 +184,11 @@ class ALFWorld(AgentBenchProtocol, Benchmark):
     def unavailable(self) -> str | None:
         if not all(importlib.util.find_spec(m) for m in ("alfworld", "textworld", "nltk")):
             return "needs the alfworld, textworld and nltk packages (pip install 'agentflan-eval[heldin]')"
-        missing = super().unavailable()
-        if missing is None and self.data.find(self._game_file(self._games()[0])) is None:
-            return f"needs the ALFWorld game files under alfworld/json_2.1.1 ({GAME_SOURCE})"
-        return missing
+        return super().unavailable()
+
+    def all_data_files(self) -> tuple[DataFile, ...]:
+        """The task's files and the game files ``std.json`` lists."""
+        return (*self.data_files, *(self._game_file(g) for g in self._games()))
 
     def load_samples(self) -> list[Sample]:
         return list(self._games())
