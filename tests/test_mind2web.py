@@ -8,6 +8,7 @@ candidate generator's ranks; the CoT prompt is AgentBench's real one from shared
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from pathlib import Path
@@ -24,7 +25,8 @@ from agentflan_eval.benchmarks.mind2web.benchmark import (
 from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1, prune, render
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.records import Action, EpisodeStatus, Score
+from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.records import Action, EpisodeStatus, Message, Score, Step
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
 
@@ -121,11 +123,11 @@ RANKS = {
 }
 
 
-def write_records(root: Path, data_dir: Path) -> Path:
+def write_records(root: Path, data_dir: Path, task: dict = TASK) -> Path:
     """Make ``root`` a data dir with the test task (official format), its ranks and the real CoT prompt."""
     (root / "mind2web/test_domain").mkdir(parents=True)
-    (root / "mind2web/test_domain/test_domain_0.json").write_text(json.dumps([TASK]))
-    sid = TASK["annotation_id"]
+    (root / "mind2web/test_domain/test_domain_0.json").write_text(json.dumps([task]))
+    sid = task["annotation_id"]
     ranks = {f"{sid}_{uid}": r for uid, r in RANKS.items()}
     scores = {k: {c: 1.0 / (1 + r) for c, r in v.items()} for k, v in ranks.items()}
     (root / "mind2web/scores_all_data.pkl").write_bytes(pickle.dumps({"scores": scores, "ranks": ranks}))
@@ -337,6 +339,58 @@ def test_score_is_recomputed_from_steps(bench: Mind2Web) -> None:
     assert bench.task_score(
         [(None, score), (None, Score(value=1.0, details={"element_correct": True, "operation_f1": 1.0}))]
     ) == (0.5, {"element_accuracy": 1.0, "operation_f1": pytest.approx(0.9)})
+
+
+def test_type_value_counts_to_its_first_line(tmp_path: Path, data_dir: Path) -> None:
+    """AgentBench reads the gold operation back from its rendered target with `Value: (.*)$`: one line."""
+    task = copy.deepcopy(TASK)
+    task["actions"][0]["operation"]["value"] = "Brooklyn\nNew York"
+    root = write_records(tmp_path / "data", data_dir, task)
+    bench = Mind2Web(RunConfig(data_dir=root), DataResolver(root))
+    s = bench.load_samples()[0]
+    assert s.target_operation == "TYPE Brooklyn"
+
+    def score(reply_value: str) -> Score:
+        env = bench.make_env(s)
+        env.reset()
+        gold = chr(66 + env.rounds[0].index("11"))
+        reply = f"Answer: {gold}.\nAction: TYPE\nValue: {reply_value}"
+        env.step(bench.parse_action(reply))
+        return bench.score(s, [Step(reply=reply, action=Action(name=gold))], env.info())
+
+    assert score("Brooklyn").success  # the first line alone is the whole gold value
+    both = score("Brooklyn New York")  # P 2/4, R 2/2
+    assert not both.success and both.details["operation_f1"] == pytest.approx(2 / 3)
+    from agentflan_eval.benchmarks.mind2web.benchmark import gold_operation
+
+    assert gold_operation("TYPE", "  Brooklyn  \n") == "TYPE Brooklyn"
+    assert gold_operation("TYPE", "\nBrooklyn") == "TYPE"  # the first line is empty
+    assert gold_operation("SELECT", "22") == "SELECT 22" and gold_operation("CLICK", "") == "CLICK"
+
+
+def play_gold(bench: Mind2Web, sample: Mind2WebSample) -> tuple[list[str], Score]:
+    """Drive one step's episode with its gold agent, a fresh chat each round as the runner does."""
+    gold, env = bench.gold_agent(sample), bench.make_env(sample)
+    assert gold is not None
+    messages, steps = env.reset(), []
+    while True:
+        reply = gold(messages)
+        steps.append(Step(reply=reply, action=bench.parse_action(reply)))
+        obs = env.step(steps[-1].action)
+        if obs.done:
+            return [st.reply for st in steps], bench.score(sample, steps, env.info())
+        messages = [*messages[:-1], Message(role="user", content=obs.text)]
+
+
+def test_gold_agent_picks_the_gold_element_and_operation(bench: Mind2Web) -> None:
+    a1, a2, a3 = bench.load_samples()
+    replies, score = play_gold(bench, a1)
+    assert score.success and replies[0].endswith("\nAction: TYPE\nValue: Brooklyn")
+    replies, score = play_gold(bench, a2)  # 7 candidates: two rounds, the gold one kept to the end
+    assert score.success and len(replies) == 2 and score.details["prediction"] == ["13", "CLICK"]
+    assert not play_gold(bench, a3)[1].success  # its gold element is ranked 12th: never offered
+    with pytest.raises(AgentFlanError, match="not the tournament"):
+        bench.gold_agent(a1)([Message(role="user", content="another question")])
 
 
 def test_unavailable_offline_says_what_is_needed(tmp_path: Path, data_dir: Path) -> None:
