@@ -14,6 +14,7 @@ import pickle
 from pathlib import Path
 
 import pytest
+from gold_replay import replay_gold
 from lxml import etree
 
 from agentflan_eval.benchmarks.mind2web.benchmark import (
@@ -368,27 +369,21 @@ def test_type_value_counts_to_its_first_line(tmp_path: Path, data_dir: Path) -> 
     assert gold_operation("SELECT", "22") == "SELECT 22" and gold_operation("CLICK", "") == "CLICK"
 
 
-def play_gold(bench: Mind2Web, sample: Mind2WebSample) -> tuple[list[str], Score]:
-    """Drive one step's episode with its gold agent, a fresh chat each round as the runner does."""
-    gold, env = bench.gold_agent(sample), bench.make_env(sample)
-    assert gold is not None
-    messages, steps = env.reset(), []
-    while True:
-        reply = gold(messages)
-        steps.append(Step(reply=reply, action=bench.parse_action(reply)))
-        obs = env.step(steps[-1].action)
-        if obs.done:
-            return [st.reply for st in steps], bench.score(sample, steps, env.info())
-        messages = [*messages[:-1], Message(role="user", content=obs.text)]
+def test_gold_agent_picks_the_gold_element_and_operation(bench: Mind2Web, m2w_dir: Path) -> None:
+    from agentflan_eval.selftest import check_task
 
-
-def test_gold_agent_picks_the_gold_element_and_operation(bench: Mind2Web) -> None:
     a1, a2, a3 = bench.load_samples()
-    replies, score = play_gold(bench, a1)
-    assert score.success and replies[0].endswith("\nAction: TYPE\nValue: Brooklyn")
-    replies, score = play_gold(bench, a2)  # 7 candidates: two rounds, the gold one kept to the end
-    assert score.success and len(replies) == 2 and score.details["prediction"] == ["13", "CLICK"]
-    assert not play_gold(bench, a3)[1].success  # its gold element is ranked 12th: never offered
+    records = {r.sample_id: r for r in replay_gold(bench, [a1, a2, a3])}
+    assert records[a1.id].score.success and records[a1.id].steps[0].reply.endswith(
+        "\nAction: TYPE\nValue: Brooklyn"
+    )
+    two = records[a2.id]  # 7 candidates: two rounds, the gold element kept to the end
+    assert two.score.success and len(two.steps) == 2 and two.score.details["prediction"] == ["13", "CLICK"]
+    assert not records[a3.id].score.success  # its gold element is ranked 12th: never offered
+    check = check_task(
+        Mind2Web(RunConfig(data_dir=m2w_dir), DataResolver(m2w_dir)), RunConfig(data_dir=m2w_dir)
+    )
+    assert (check.solved, check.total, [u.sample_id for u in check.unsolved]) == (2, 3, [a3.id])
     with pytest.raises(AgentFlanError, match="not the tournament"):
         bench.gold_agent(a1)([Message(role="user", content="another question")])
 

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from gold_replay import replay_gold
 
 from agentflan_eval.benchmarks.webshop.benchmark import WebShop, WebShopSample
 from agentflan_eval.benchmarks.webshop.browser import SiteTransport, WebShopBrowser
@@ -545,40 +546,31 @@ def test_empty_attribute_lists_stay_empty(attributes: dict) -> None:
     assert [p.attributes for p in load_products(records, attributes)] == [(), ("DUMMY_ATTR",)]
 
 
-def play_gold(bench: WebShop, sample: WebShopSample) -> tuple[list[str], dict]:
-    """Drive the sample's episode with its gold agent, as selftest does: replies and the environment's info."""
-    from agentflan_eval.records import Message
+def test_gold_agent_buys_each_goals_product_with_its_options(bench: WebShop, shop_dir: Path) -> None:
+    """selftest (whole conversation) and the run loop (AgentBench's history window) both solve every goal."""
+    from agentflan_eval.selftest import check_task
 
-    gold = bench.gold_agent(sample)
-    assert gold is not None
-    env = bench.make_env(sample)
-    messages, replies = env.reset(), []
-    for _ in range(bench.max_turns):
-        replies.append(gold(messages))
-        obs = env.step(bench.parse_action(replies[-1]))
-        messages = [
-            *messages,
-            Message(role="assistant", content=replies[-1]),
-            Message(role="user", content=obs.text),
-        ]
-        if obs.done:
-            break
-    return replies, env.info()
-
-
-def test_gold_agent_buys_each_goals_product_with_its_options(bench: WebShop) -> None:
+    check = check_task(
+        WebShop(RunConfig(data_dir=shop_dir), DataResolver(shop_dir)), RunConfig(data_dir=shop_dir)
+    )
+    assert (check.status, check.solved, check.total) == (
+        "checked",
+        len(bench.site.goals),
+        len(bench.site.goals),
+    )
     samples = bench.load_samples()
-    for sample in samples:
-        assert isinstance(sample, WebShopSample) and sample.goal is not None
-        replies, info = play_gold(bench, sample)
-        bought = info["purchased"]
-        assert bought["asin"] == sample.goal["asin"] and set(bought["options"].values()) == set(
-            sample.goal["goal_options"]
+    records = {r.sample_id: r for r in replay_gold(bench, samples)}
+    for s in samples:
+        assert isinstance(s, WebShopSample) and s.goal is not None
+        rec = records[s.id]
+        bought = rec.env_info["purchased"]
+        assert rec.score.value == 1.0 and bought["asin"] == s.goal["asin"]
+        assert set(bought["options"].values()) == set(s.goal["goal_options"])
+        assert rec.steps[0].action == Action(
+            name="search", argument=s.goal["name"].lower(), raw=rec.steps[0].reply
         )
-        assert bench.score(sample, [], info).value == 1.0
-        assert replies[0].endswith(f"Action:\nsearch[{sample.goal['name'].lower()}]")
-    scrub = next(s for s in samples if s.goal["asin"] == "B07DJJXGB5")
-    assert [r.rpartition("\n")[2] for r in play_gold(bench, scrub)[0]][1:] == [
+    scrub = next(s.id for s in samples if s.goal["asin"] == "B07DJJXGB5")
+    assert [f"{st.action.name}[{st.action.argument}]" for st in records[scrub].steps][1:] == [
         "click[B07DJJXGB5]",
         "click[12 ounce]",
         "click[tea tree]",

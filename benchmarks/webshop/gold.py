@@ -3,9 +3,10 @@
 Every WebShop goal is written for one catalogue product (``Goal.asin``) and the options its annotator
 picked, so buying that product with those options is the gold purchase (its reward is 1 unless a goal
 attribute is found neither among the product's attributes nor in its text, as WebShop's reward reads
-them). The agent reads only what the model would see, the observation and its available actions, and
-answers in AgentBench's ``Thought: ... Action:`` format: search for the product's title, page on until
-its ASIN is listed, open it, click the option value that best matches each goal option, then buy.
+them). The agent reads the latest observation and its available actions, remembers the options it has
+clicked, and answers in AgentBench's ``Thought: ... Action:`` format: search for the product's title,
+page on until its ASIN is listed, open it, click the option value that best matches each goal option,
+then buy.
 """
 
 from __future__ import annotations
@@ -34,20 +35,14 @@ def _available(observation: str) -> tuple[bool, list[str]]:
     return bool(actions.get("has_search_bar")), [str(c) for c in actions.get("clickables", [])]
 
 
-def _clicked(messages: Sequence[Message]) -> set[str]:
-    """Arguments of the click actions already sent (lower-cased, as the environment reads them)."""
-    out = set()
-    for m in messages:
-        if m.role == "assistant" and "Action:\nclick[" in m.content:
-            out.add(m.content.rpartition("Action:\nclick[")[2].split("]", 1)[0].lower())
-    return out
-
-
 class WebShopGoldAgent:
     """Plays the gold purchase for one goal, one reply per call."""
 
     def __init__(self, goal: Goal):
         self.goal = goal
+        self.chosen: set[str] = (
+            set()
+        )  # option values clicked on the product's page (a history window may hide them)
 
     def _query(self) -> str:
         return " ".join(self.goal.name.replace("[", " ").replace("]", " ").split()).lower()
@@ -67,13 +62,14 @@ class WebShopGoldAgent:
         if search_bar:
             return _reply("search for the product by its title", f"search[{self._query()}]")
         if asin in clickables:
+            self.chosen.clear()  # a product page opens with no option chosen
             return _reply(f"open the product {self.goal.asin}", f"click[{self.goal.asin}]")
         if "buy now" in clickables:
             values = [c for c in clickables if c not in NAVIGATION]
-            done = _clicked(messages)
             for wanted in goal_option_items(self.goal.goal_options):
                 value = self._option_value(wanted, values)
-                if value is not None and value not in done:
+                if value is not None and value not in self.chosen:
+                    self.chosen.add(value)
                     return _reply(f"choose the option '{value}'", f"click[{value}]")
             return _reply("buy the product", "click[Buy Now]")
         if "next >" in clickables:
