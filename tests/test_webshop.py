@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from gold_replay import replay_gold
 
 from agentflan_eval.benchmarks.webshop.benchmark import WebShop, WebShopSample
 from agentflan_eval.benchmarks.webshop.browser import SiteTransport, WebShopBrowser
@@ -416,14 +417,166 @@ def test_replay_correct_wrong_and_malformed(bench: WebShop, shop_dir: Path, tmp_
     assert again.episodes == len(bench.site.goals) and again.changed == 0
 
 
-def test_parse_action_follows_agentbench() -> None:
+# AgentBench.old's WebShop reads a reply with `[Aa]ction: *\n *((search|click)\[.+?])` (AgentTuning e33a45d,
+# src/tasks/webshop/__init__.py); these pairs are what that pattern accepts and refuses, worked out by hand.
+ACCEPTED = [
+    ("Thought:\nI think so.\n\nAction:\nclick[Buy Now]", "click", "Buy Now"),
+    ("action:\nsearch[red shoes] and more", "search", "red shoes"),  # lower-case label, text after the ]
+    ("Action:   \n   click[b07djjxgb5]", "click", "b07djjxgb5"),  # blanks before and after the line break
+    ("Action:\nclick[a]b]", "click", "a"),  # up to the first ]
+    ("Action:\nsearch[x]\nAction:\nclick[y]", "search", "x"),  # the first action
+    ("Action: first\nAction:\nclick[y]", "click", "y"),  # a label with nothing usable is passed over
+]
+REFUSED = [
+    "Action: search[red shoes]",  # on the label's line: the pattern needs one line break
+    "Action:\n\nclick[Buy Now]",  # two line breaks
+    "Action:\r\nclick[Buy Now]",  # a carriage return is neither a blank nor the line break
+    "Action:\n\tclick[Buy Now]",  # a tab is not a blank
+    "ACTION:\nclick[Buy Now]",
+    "Action :\nclick[Buy Now]",
+    "Action:\nClick[Buy Now]",
+    "Action:\nclick[]",
+    "Action:\nclick[Buy\nNow]",  # the argument ends on its line
+    "Action:\nbuy[it]",
+    "click[Buy Now]",  # no label
+]
+
+
+@pytest.mark.parametrize(("reply", "name", "argument"), ACCEPTED)
+def test_parse_action_accepts_what_agentbench_accepts(reply: str, name: str, argument: str) -> None:
     b = WebShop(RunConfig(), DataResolver())
-    assert b.parse_action("Thought:\nx\n\nAction:\nclick[Buy Now]") == Action(
-        name="click", argument="Buy Now", raw="Thought:\nx\n\nAction:\nclick[Buy Now]"
+    assert b.parse_action(reply) == Action(name=name, argument=argument, raw=reply)
+
+
+@pytest.mark.parametrize("reply", REFUSED)
+def test_parse_action_refuses_what_agentbench_refuses(reply: str) -> None:
+    assert not WebShop(RunConfig(), DataResolver()).parse_action(reply).valid
+
+
+def test_colour_options_reduce_to_webshops_first_listed_colour(bench: WebShop) -> None:
+    """normalize.py's COLOR_SET is alphabetical and the first colour contained wins, so "light pink" is
+    "light" and no longer matches a goal's "pink"."""
+    from agentflan_eval.benchmarks.webshop.reward import normalize_color
+
+    assert [
+        normalize_color(o) for o in ("light pink", "dark navy", "navy blue", "rose gold", "ash grey")
+    ] == [
+        "light",
+        "dark",
+        "blue",
+        "gold",
+        "ash",
+    ]
+    assert normalize_color("12 ounce") == "12 ounce"
+    cleaner = bench.site.products["B08LD3XCPQ"]
+    goal = bench.site.goals[_goal_index(bench, "B08LD3XCPQ")]  # 4 attributes (all in the product), "pink"
+    assert compute_reward(cleaner, goal, cleaner.price, {"color": "pink"}).reward == 1.0
+    light = compute_reward(cleaner, goal, cleaner.price, {"color": "light pink"})
+    assert light.option_matches == 0 and light.reward == pytest.approx(5 / 6)  # 4 attributes + price of 6
+
+
+def test_fuzzy_matching_is_thefuzz(bench: WebShop) -> None:
+    """Scores on lower-cased text with punctuation blanked, rounded to an integer, then `> 85`."""
+    goal = bench.site.goals[_goal_index(bench, "B084PCSG5H")]  # socks: "non slip", "dry skin"; no options
+    socks = bench.site.products["B084PCSG5H"]
+    plain = socks.model_copy(update={"title": "Gel Socks", "description": "", "bullet_points": ("",)})
+    assert compute_reward(plain, goal, socks.price, {}).attribute_matches == 2
+    # the product lists its attributes capitalised: thefuzz lower-cases them first
+    shouted = plain.model_copy(update={"attributes": ("Non Slip", "DRY SKIN")})
+    assert compute_reward(shouted, goal, socks.price, {}).attribute_matches == 2
+    hyphen = plain.model_copy(update={"attributes": ("non-slip",)})  # "non slip" once punctuation is blanked
+    assert compute_reward(hyphen, goal, socks.price, {}).attribute_matches == 1
+    # options go through the same scorer: "X-Large" chosen for a goal's "x large"
+    sized = goal.model_copy(update={"goal_options": ["x large"]})
+    assert compute_reward(plain, sized, socks.price, {"size": "X-Large"}).option_matches == 1
+    # 85.06 before rounding (token-set ratio of two instruction texts of items_ins_v2_1000.json): 85, no match
+    from agentflan_eval.benchmarks.webshop.reward import fuzzy_match
+
+    a = "find me long lasting coffee tables for living room"
+    b = "find me coffee tables with steel frame, storage space for living room"
+    assert not fuzzy_match(a, b) and fuzzy_match(a, "find me long lasting coffee table for living room")
+
+
+def test_title_nouns_are_counted_with_repeats(bench: WebShop) -> None:
+    """get_type_reward divides the distinct shared nouns by the goal title's noun list, repeats included."""
+    base = bench.site.goals[0].model_copy(update={"query": "q1", "product_category": "a › b"})
+    scrub = bench.site.products["B07DJJXGB5"]
+    other = scrub.model_copy(update={"query": "q2", "product_category": "c › d"})
+    # WebShop's own test pair (tests/web-agent-site/engine/test_goal.py expects 0.15 there): 13 nouns with
+    # "bar" twice, "power" and "cord" shared: 2/13, not 2/12; r_type 0.5 (between 0.1 and 0.2)
+    goal = base.model_copy(
+        update={
+            "name": "Saireed UL Listed 2 Prong Power Cord for JBL Bar 3.1 Bar 2.1 Channel 4K Ultra HD Soundbar"
+        }
     )
-    assert b.parse_action("action: search[red shoes] and more").argument == "red shoes"
-    assert not b.parse_action("click[Buy Now]").valid  # AgentBench requires the "Action:" label
-    assert not b.parse_action("Action: buy[it]").valid
+    cord = other.model_copy(
+        update={
+            "title": "BRST AC Power Cord Outlet Socket Cable Plug Lead for Panasonic SC-HT830V "
+            "DVD/VCR Combo Home Theater System"
+        }
+    )
+    assert type_reward(cord, goal)[:2] == (0.5, pytest.approx(2 / 13))
+    # shoe, rack, shoe, bench, drawer: one shared noun is 1/5, not above 0.2 (1/4 would be): r_type 0.5
+    shoe = base.model_copy(update={"name": "Shoe Rack with Shoe Bench and Drawer"})
+    drawer = other.model_copy(update={"title": "Drawer Organizer Tray"})
+    assert type_reward(drawer, shoe)[:2] == (0.5, pytest.approx(1 / 5))
+    assert type_reward(drawer.model_copy(update={"query": "q1"}), shoe)[0] == 1.0  # same query: type matches
+
+
+def test_dict_goal_options_read_as_webshop_reads_them(bench: WebShop) -> None:
+    """A goal whose options are a dict is scored on its (name, value) pairs, as get_reward iterates it."""
+    from agentflan_eval.benchmarks.webshop.reward import option_matches
+
+    # ("color", "grey") is "grey" (a colour equal to one of the pair); ("size", "XL") reads "size xl",
+    # whose tokens hold the chosen "XL"; ("amount", "pack of 12") matches neither
+    goal_options = {"color": "grey", "size": "XL", "amount": "pack of 12"}
+    assert option_matches(["grey", "XL"], goal_options) == 2
+    assert option_matches(["dark grey", "pack of 12"], goal_options) == 1  # "dark grey" is "dark"
+    goal = bench.site.goals[_goal_index(bench, "B07DJJXGB5")].model_copy(
+        update={"goal_options": goal_options}
+    )
+    scrub = bench.site.products["B07DJJXGB5"]
+    assert compute_reward(scrub, goal, scrub.price, {"c": "grey", "s": "XL"}).reward == pytest.approx(5 / 6)
+
+
+def test_empty_attribute_lists_stay_empty(attributes: dict) -> None:
+    """WebShop gives DUMMY_ATTR only to products the attribute file lacks; 185 products there list none."""
+    empty = next(a for a, v in attributes.items() if v["attributes"] == [])
+    records = [{**PRODUCTS[0], "asin": empty}, {**PRODUCTS[1], "asin": "B0NOTLISTD"}]
+    assert [p.attributes for p in load_products(records, attributes)] == [(), ("DUMMY_ATTR",)]
+
+
+def test_gold_agent_buys_each_goals_product_with_its_options(bench: WebShop, shop_dir: Path) -> None:
+    """selftest (whole conversation) and the run loop (AgentBench's history window) both solve every goal."""
+    from agentflan_eval.selftest import check_task
+
+    check = check_task(
+        WebShop(RunConfig(data_dir=shop_dir), DataResolver(shop_dir)), RunConfig(data_dir=shop_dir)
+    )
+    assert (check.status, check.solved, check.total) == (
+        "checked",
+        len(bench.site.goals),
+        len(bench.site.goals),
+    )
+    samples = bench.load_samples()
+    records = {r.sample_id: r for r in replay_gold(bench, samples)}
+    for s in samples:
+        assert isinstance(s, WebShopSample) and s.goal is not None
+        rec = records[s.id]
+        bought = rec.env_info["purchased"]
+        assert rec.score.value == 1.0 and bought["asin"] == s.goal["asin"]
+        assert set(bought["options"].values()) == set(s.goal["goal_options"])
+        assert rec.steps[0].action == Action(
+            name="search", argument=s.goal["name"].lower(), raw=rec.steps[0].reply
+        )
+    scrub = next(s.id for s in samples if s.goal["asin"] == "B07DJJXGB5")
+    assert [f"{st.action.name}[{st.action.argument}]" for st in records[scrub].steps][1:] == [
+        "click[B07DJJXGB5]",
+        "click[12 ounce]",
+        "click[tea tree]",
+        "click[Buy Now]",
+    ]
+    assert bench.gold_agent(WebShopSample(id="0", goal_index=0)) is None  # a server's goals are not known
 
 
 class _FakeWebShop(BaseHTTPRequestHandler):

@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
 from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1
 from agentflan_eval.data import DataFile, read_json
@@ -74,6 +74,14 @@ def parse_answer(reply: str) -> tuple[str | None, str]:
         letter.group(1) if letter else None,
         f"{op.group(1) if op else ''} {value.group(1).strip() if value else ''}".strip(),
     )
+
+
+def gold_operation(op: str, value: str) -> str:
+    """The gold "OP value" as AgentBench scores it: ``get_data`` renders the target (``B.\\nAction: OP`` and,
+    unless a click, ``\\nValue: value``) and reads it back with the reply parser, so a value counts only up
+    to its first line break (AgentTuning e33a45d, AgentBench.old src/tasks/mind2web/task.py
+    ``postprocess_action``, and dataloader.py ``format_input_multichoice``)."""
+    return parse_answer(f"B.\nAction: {op}\n" + ("" if op == "CLICK" else f"Value: {value}"))[1]
 
 
 def final_prediction(
@@ -125,6 +133,31 @@ class Mind2WebEnv(Environment):
 
     def info(self) -> dict[str, Any]:
         return {"rounds": self.rounds, "n_candidates": self.n_candidates, "asked": self.asked}
+
+
+class Mind2WebGoldAgent:
+    """Picks a gold element whenever a round offers one (else "A. None of the above") with the gold operation.
+
+    It plays its own copy of the step's tournament: the candidate order is seeded by the step, so the copy
+    asks the same questions as the episode, which the agent checks against the conversation it is given.
+    """
+
+    def __init__(self, env: Mind2WebEnv):
+        self.env, self.letter = env, ""
+
+    def __call__(self, messages: Sequence[Message]) -> str:
+        asked = (
+            self.env.reset()[-1].content if not self.letter else self.env.step(Action(name=self.letter)).text
+        )
+        if not messages or messages[-1].content != asked:
+            raise AgentFlanError("Mind2Web gold agent: the conversation is not the tournament it replays")
+        s, choices = self.env.sample, self.env.rounds[-1]
+        gold = [i for i, c in enumerate(choices) if c in s.pos_ids]
+        self.letter = chr(ord("B") + gold[0]) if gold else "A"
+        if not gold:
+            return "Answer: A."
+        op, _, value = s.target_operation.partition(" ")
+        return f"Answer: {self.letter}.\nAction: {op}" + (f"\nValue: {value}" if value else "")
 
 
 class Mind2Web(AgentBenchProtocol, Benchmark):
@@ -230,7 +263,7 @@ class Mind2Web(AgentBenchProtocol, Benchmark):
                     cleaned_html=act["cleaned_html"],
                     pos_ids=top(act["pos_candidates"]),
                     neg_ids=top(act["neg_candidates"]),
-                    target_operation=op["op"] if op["op"] == "CLICK" else f"{op['op']} {op['value']}".strip(),
+                    target_operation=gold_operation(op["op"], op["value"]),
                 )
             )
         return out
@@ -257,6 +290,11 @@ class Mind2Web(AgentBenchProtocol, Benchmark):
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, Mind2WebSample)
         return Mind2WebEnv(sample, self.examples)
+
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        """The step's gold element and operation from the test set (``Mind2WebGoldAgent``)."""
+        assert isinstance(sample, Mind2WebSample)
+        return Mind2WebGoldAgent(Mind2WebEnv(sample, self.examples))
 
     def parse_action(self, reply: str) -> Action:
         letter, op = parse_answer(reply)

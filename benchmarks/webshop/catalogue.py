@@ -74,7 +74,7 @@ class Goal(BaseModel):
     instruction_text: str
     attributes: list[str]
     price_upper: float
-    goal_options: list[str]
+    goal_options: list[str] | dict[str, str]  # as the instruction gives them; the reward reads both forms
 
 
 def _parse_pricing(raw: Any) -> tuple[tuple[float, ...], str]:
@@ -114,7 +114,8 @@ def load_products(raw_products: Iterable[Mapping[str, Any]], attributes: Mapping
         pricing, tag = _parse_pricing(p.get("pricing"))
         small = p.get("small_description")
         bullets = tuple(small) if isinstance(small, list) else (small or "",)
-        attrs = attributes.get(asin, {}).get("attributes") or ["DUMMY_ATTR"]
+        known = attributes.get(asin, {})
+        attrs = known.get("attributes", ["DUMMY_ATTR"])  # an empty list stays empty, as in WebShop
         images = p.get("images") or [""]
         out.append(
             Product(
@@ -170,7 +171,7 @@ def human_goals(
                     instruction_text=str(ins["instruction"]).strip(".") + price_text,
                     attributes=attrs,
                     price_upper=upper,
-                    goal_options=list(opts.values()) if isinstance(opts, dict) else list(opts),
+                    goal_options=dict(opts) if isinstance(opts, dict) else list(opts),
                 )
             )
     random.Random(GOAL_SHUFFLE_SEED).shuffle(goals)

@@ -1,16 +1,26 @@
-"""WebShop's reward for a purchase (Yao et al. 2022, section 3.1), as AgentBench's WebShop computes it.
+"""WebShop's reward for a purchase (Yao et al. 2022, section 3.1), as AgentBench.old's WebShop computes it.
 
     r = r_type * (|U_att ∩ Y_att| + |U_opt ∩ Y_opt| + 1[price <= u_price]) / (|U_att| + |U_opt| + 1)
 
-U are the goal's attributes and options, Y the purchased product's. A goal attribute counts as
-covered when it fuzzily matches (token-set ratio > 85) one of the product's attributes, or appears
-verbatim in its title, bullet points or description; a goal option counts when a chosen option
-matches it fuzzily (> 85) after both are reduced to a basic colour word where they name one.
-r_type guards against the right attributes on the wrong kind of product: it is 1 when the products
-share their search query, two levels of the category path, or more than a fifth of the goal title's
-nouns; 0.5 when none of these holds; 0.1 when under a tenth of the nouns match; 0 when none does.
-Nouns come from TextBlob's Pattern tagger (WebShop used spaCy's ``en_core_web_lg``, which cannot be
-installed from a package registry).
+U are the goal's attributes and options, Y the purchased product's. Followed: ``get_reward``,
+``get_type_reward``, ``get_attribute_reward`` and ``get_option_reward`` in
+``web_agent_site/engine/goal.py`` and ``normalize_color`` in ``engine/normalize.py`` of AgentTuning's
+frozen copy (THUDM/AgentTuning e33a45d, ``AgentBench.old/src/tasks/webshop/``; the same code as
+princeton-nlp/WebShop 64fa2a5 bar the spaCy model name). Its rules, each kept here:
+
+- Fuzzy matching is thefuzz's ``token_set_ratio`` (lower-cased, punctuation replaced by blanks, an
+  integer score), a match when the score is above 85.
+- A goal attribute counts when it matches one of the product's attributes, or else appears verbatim
+  (as written in the goal) in the lower-cased title, bullet points or description.
+- Options, chosen and wanted, are first reduced to the first word of WebShop's colour list (in its
+  order) that they contain; a goal option counts when some chosen option matches it.
+- r_type is 1 when the products share their search query, two parts of the category path, or more
+  than a fifth of the goal title's nouns; 0.5 when none of these holds; 0.1 when under a tenth of the
+  nouns match; 0 when none does. The nouns are lists: the overlap is counted on distinct words, the
+  goal title's nouns with their repeats.
+
+Nouns come from TextBlob's Pattern tagger: WebShop used spaCy's ``en_core_web_lg``, which no package
+registry ships (recorded as a deviation by the benchmark).
 """
 
 from __future__ import annotations
@@ -22,61 +32,111 @@ from pydantic import BaseModel
 
 from agentflan_eval.benchmarks.webshop.catalogue import Goal, Product
 
-FUZZY_THRESHOLD = 85
-# Basic colour words: an option such as "dark navy blue" is compared as its first listed colour word.
-COLOURS = [
-    "black",
-    "white",
-    "grey",
-    "gray",
-    "silver",
-    "gold",
-    "beige",
-    "ivory",
-    "cream",
-    "khaki",
-    "tan",
-    "brown",
-    "coffee",
-    "chocolate",
-    "camel",
-    "bronze",
-    "copper",
-    "red",
-    "burgundy",
-    "wine",
-    "maroon",
-    "pink",
-    "rose",
-    "coral",
-    "peach",
-    "orange",
-    "yellow",
-    "mustard",
-    "green",
-    "olive",
-    "mint",
-    "teal",
-    "turquoise",
+FUZZY_THRESHOLD = 85  # goal.py: `score > 85`
+# normalize.py COLOR_SET, in its order: the first entry contained in an option names its colour
+COLOR_SET = [
+    "alabaster",
+    "apricot",
     "aqua",
+    "ash",
+    "asphalt",
+    "azure",
+    "banana",
+    "beige",
+    "black",
     "blue",
-    "navy",
-    "denim",
-    "indigo",
-    "purple",
-    "violet",
-    "lavender",
-    "lilac",
-    "plum",
-    "magenta",
-    "fuchsia",
-    "nude",
-    "multicolor",
-    "rainbow",
-    "clear",
-    "transparent",
-    "natural",
+    "blush",
+    "bordeaux",
+    "bronze",
+    "brown",
+    "burgundy",
+    "camel",
+    "camo",
+    "caramel",
+    "champagne",
     "charcoal",
+    "cheetah",
+    "chestnut",
+    "chocolate",
+    "christmas",
+    "coffee",
+    "cognac",
+    "copper",
+    "coral",
+    "cranberry",
+    "cream",
+    "crystal",
+    "dark",
+    "denim",
+    "eggplant",
+    "elephant",
+    "espresso",
+    "fuchsia",
+    "gold",
+    "granite",
+    "grape",
+    "graphite",
+    "grass",
+    "gray",
+    "green",
+    "grey",
+    "heather",
+    "indigo",
+    "ivory",
+    "ivy",
+    "khaki",
+    "lavender",
+    "lemon",
+    "leopard",
+    "light",
+    "lilac",
+    "lime",
+    "magenta",
+    "maroon",
+    "mauve",
+    "merlot",
+    "midnight",
+    "mint",
+    "mocha",
+    "multicolor",
+    "mushroom",
+    "mustard",
+    "natural",
+    "navy",
+    "nude",
+    "olive",
+    "orange",
+    "peach",
+    "pewter",
+    "pink",
+    "plum",
+    "purple",
+    "rainbow",
+    "red",
+    "rose",
+    "royal",
+    "rust",
+    "sand",
+    "sapphire",
+    "seashell",
+    "silver",
+    "skull",
+    "slate",
+    "steel",
+    "stone",
+    "stonewash",
+    "sunflower",
+    "tan",
+    "taupe",
+    "teal",
+    "tiger",
+    "turquoise",
+    "violet",
+    "walnut",
+    "wheat",
+    "white",
+    "wine",
+    "yellow",
 ]
 
 
@@ -93,11 +153,23 @@ class RewardInfo(BaseModel):
     category_match: bool
 
 
-def basic_colour(text: str) -> str:
-    for colour in COLOURS:
-        if colour in text:
+def normalize_color(option: str | tuple[str, str]) -> str:
+    """The first colour of COLOR_SET found in the option, else the option's text.
+
+    A goal's options may be a dict in WebShop's data; it then compares the ``(name, value)`` pairs,
+    where ``in`` tests the two strings for equality and the scorer reads the pair as ``str(pair)``.
+    """
+    for colour in COLOR_SET:
+        if colour in option:
             return colour
-    return text
+    return option if isinstance(option, str) else str(option)
+
+
+def fuzzy_match(a: str, b: str) -> bool:
+    """thefuzz's token_set_ratio above WebShop's threshold."""
+    from thefuzz import fuzz
+
+    return fuzz.token_set_ratio(a, b) > FUZZY_THRESHOLD
 
 
 @lru_cache(maxsize=1)
@@ -108,15 +180,9 @@ def _tagger():
 
 
 @lru_cache(maxsize=4096)
-def nouns(text: str) -> frozenset[str]:
-    """Lower-cased nouns and proper nouns of a product title."""
-    return frozenset(w.lower() for w, tag in _tagger().tag(text) if tag.startswith("NN"))
-
-
-def _fuzzy(a: str, b: str) -> float:
-    from rapidfuzz import fuzz
-
-    return fuzz.token_set_ratio(a, b)
+def nouns(text: str) -> tuple[str, ...]:
+    """Lower-cased nouns and proper nouns of a product title, in order, repeats kept."""
+    return tuple(w.lower() for w, tag in _tagger().tag(text) if tag.startswith("NN"))
 
 
 def type_reward(product: Product, goal: Goal) -> tuple[float, float, bool, bool]:
@@ -126,7 +192,8 @@ def type_reward(product: Product, goal: Goal) -> tuple[float, float, bool, bool]
     cats_g = {c.strip() for c in goal.product_category.split("›")}
     category_match = len(cats_p & cats_g) >= 2
     wanted = nouns(goal.name)
-    title_score = len(nouns(product.title) & wanted) / len(wanted) if wanted else 0.2
+    shared = set(nouns(product.title)) & set(wanted)
+    title_score = len(shared) / len(wanted) if wanted else 0.2
     r_type = 1.0 if (query_match or category_match or title_score > 0.2) else 0.5
     if title_score < 0.1:
         r_type = 0.1
@@ -136,32 +203,34 @@ def type_reward(product: Product, goal: Goal) -> tuple[float, float, bool, bool]
 
 
 def attribute_matches(product: Product, goal_attributes: Iterable[str]) -> int:
-    text = {
-        "title": product.title.lower(),
-        "bullets": " ".join(product.bullet_points).lower(),
-        "description": product.description.lower(),
-    }
-    n = 0
-    for attr in goal_attributes:
-        if any(_fuzzy(p, attr) > FUZZY_THRESHOLD for p in product.attributes) or any(
-            attr in t for t in text.values()
-        ):
-            n += 1
-    return n
-
-
-def option_matches(chosen: Iterable[str], goal_options: Iterable[str]) -> int:
-    chosen_norm = [basic_colour(o) for o in chosen]
-    return sum(
-        1 for g in goal_options if any(_fuzzy(c, basic_colour(g)) > FUZZY_THRESHOLD for c in chosen_norm)
+    texts = (
+        product.title.lower(),
+        " ".join(product.bullet_points).lower(),
+        product.description.lower(),
     )
+    return sum(
+        1
+        for attr in goal_attributes
+        if any(fuzzy_match(p, attr) for p in product.attributes) or any(attr in t for t in texts)
+    )
+
+
+def goal_option_items(goal_options: list[str] | dict[str, str]) -> list[str | tuple[str, str]]:
+    """What WebShop iterates: the list itself, or a dict's ``(name, value)`` items."""
+    return list(goal_options.items()) if isinstance(goal_options, dict) else list(goal_options)
+
+
+def option_matches(chosen: Iterable[str], goal_options: list[str] | dict[str, str]) -> int:
+    chosen_norm = [normalize_color(o) for o in chosen]
+    wanted = [normalize_color(g) for g in goal_option_items(goal_options)]
+    return sum(1 for g in wanted if any(fuzzy_match(c, g) for c in chosen_norm))
 
 
 def compute_reward(product: Product, goal: Goal, price: float, options: Mapping[str, str]) -> RewardInfo:
     r_type, title_score, query_match, category_match = type_reward(product, goal)
     n_att = attribute_matches(product, goal.attributes)
     n_opt = option_matches(options.values(), goal.goal_options)
-    price_ok = price <= goal.price_upper
+    price_ok = price <= goal.price_upper  # every goal's ceiling is positive, so the price always counts
     total = (n_att + n_opt + int(price_ok)) / (len(goal.attributes) + len(goal.goal_options) + 1)
     return RewardInfo(
         reward=total * r_type,
