@@ -14,24 +14,19 @@ from typing import Any
 
 from joblib.numpy_pickle import NumpyUnpickler  # type: ignore[import-untyped]
 
+from agentflan_eval.benchmarks.common.safe_pickle import admitted, refusal
 from agentflan_eval.errors import DataFormatError
 
 _RENAMED = {("pandas.core.indexes.numeric", "Int64Index"): ("pandas", "Index")}
-_ALLOWED_ROOTS = ("pandas", "numpy", "joblib")
-_ALLOWED_BUILTINS = {"dict", "list", "tuple", "set", "frozenset", "slice", "complex", "bytearray", "object"}
-_ALLOWED_OTHER = {("_codecs", "encode"), ("copyreg", "_reconstructor")}  # how protocol-2 pickles spell bytes
+_ROOTS = ("pandas", "numpy", "joblib")
 
 
 class _SplitUnpickler(NumpyUnpickler):
     def find_class(self, module: str, name: str) -> Any:
         module, name = _RENAMED.get((module, name), (module, name))
-        if (
-            module.split(".")[0] in _ALLOWED_ROOTS
-            or (module == "builtins" and name in _ALLOWED_BUILTINS)
-            or (module, name) in _ALLOWED_OTHER
-        ):
+        if admitted(module, name, _ROOTS):
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not a pandas, numpy or joblib class")
+        raise refusal(module, name, _ROOTS)
 
 
 def load_split(path: Path) -> list[dict[str, Any]]:

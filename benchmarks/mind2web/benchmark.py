@@ -28,6 +28,7 @@ from typing import Any
 
 from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
+from agentflan_eval.benchmarks.common.safe_pickle import load_plain
 from agentflan_eval.benchmarks.mind2web.dom import multichoice, operation_f1
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import AgentFlanError, DataFormatError
@@ -221,8 +222,12 @@ class Mind2Web(AgentBenchProtocol, Benchmark):
 
     @cached_property
     def ranks(self) -> dict[str, dict[str, int]]:
-        with open(self.data.path(SCORES), "rb") as fh:
-            return pickle.load(fh)["ranks"]
+        path = self.data.path(SCORES)  # checked against the sha256 recorded at its download
+        with open(path, "rb") as fh:
+            try:
+                return load_plain(fh)["ranks"]
+            except (pickle.UnpicklingError, KeyError, TypeError) as e:
+                raise DataFormatError(path, None, f"not Mind2Web's candidate ranks ({e})") from None
 
     def load_samples(self) -> list[Sample]:
         split_dir = self._split_dir()
