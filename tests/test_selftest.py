@@ -119,7 +119,10 @@ def test_cli_prints_the_table_and_exits_by_whether_environments_started(
     monkeypatch.delenv("AGENTFLAN_DATA_DIR")
     monkeypatch.setenv("AGENTFLAN_CACHE", str(tmp_path / "cache"))
     assert main(["selftest", "--tasks", "alfworld", "--data-dir", str(tmp_path / "empty")]) == 1
-    assert "cannot start: needs agenttuning/agentbench_old/alfworld/std.json" in capsys.readouterr().out
+    assert (
+        "cannot start: data file agenttuning/agentbench_old/alfworld/std.json is not in"
+        in capsys.readouterr().out
+    )
 
     # bad flags are a usage error
     assert main(["selftest", "--tasks", "alfwrold"]) == 2
