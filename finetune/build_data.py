@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentflan_eval.benchmarks.hotpotqa.benchmark import QUESTION_FILES as HOTPOTQA_SPLIT
+from agentflan_eval.benchmarks.hotpotqa.split import load_split
 from agentflan_eval.data import DataFile, DataResolver, read_json, read_jsonl
 from agentflan_eval.finetune import sources
 from agentflan_eval.finetune.align import (
@@ -35,10 +37,7 @@ log = logging.getLogger(__name__)
 
 # Evaluation questions no training row may share (FireAct's HotpotQA file holds 44 of AgentTuning's 300).
 EVAL_QUESTIONS: tuple[tuple[DataFile, str], ...] = (
-    *(
-        (DataFile(f"agenttuning/hotpotQA/derived_jsonl/{lv}.jsonl", "THUDM/AgentTuning HotpotQA"), "question")
-        for lv in ("easy", "medium", "hard")
-    ),
+    *((f, "question") for f in HOTPOTQA_SPLIT.values()),
     (DataFile("agentbench/knowledgegraph/std.json", "THUDM/AgentBench"), "question"),
     (DataFile("agentbench/knowledgegraph/dev.json", "THUDM/AgentBench"), "question"),
 )
@@ -192,7 +191,10 @@ def _decontaminate(trajs: list[Trajectory], data: DataResolver) -> tuple[list[Tr
         path = data.find(f)
         if path is None:
             continue
-        rows = [r for _, r in read_jsonl(path)] if path.suffix == ".jsonl" else read_json(path)
+        if path.suffix == ".joblib":
+            rows = load_split(data.path(f))  # unpickled only once its checksum matches
+        else:
+            rows = [r for _, r in read_jsonl(path)] if path.suffix == ".jsonl" else read_json(path)
         held_out |= {_norm(str(r[key])) for r in rows if key in r}
     kept = [
         t

@@ -62,17 +62,13 @@ def test_unknown_task_and_suite_list_valid_names(tmp_path: Path) -> None:
 
 
 def test_corrupt_data_file_names_file_and_line(tmp_path: Path, data_dir: Path) -> None:
-    root = tmp_path / "data/agenttuning/hotpotQA"
-    (root / "derived_jsonl").mkdir(parents=True)
-    (root / "src").mkdir()
-    (root / "src/prompt.txt").write_bytes((data_dir / "agenttuning/hotpotQA/src/prompt.txt").read_bytes())
+    """A data file that is not the pinned one (here a truncated pickle) is refused before it is read."""
+    root = tmp_path / "data/agenttuning/hotpotQA/src"
+    (root / "data").mkdir(parents=True)
+    (root / "prompt.txt").write_bytes((data_dir / "agenttuning/hotpotQA/src/prompt.txt").read_bytes())
     for level in ("easy", "medium", "hard"):
-        text = (data_dir / f"agenttuning/hotpotQA/derived_jsonl/{level}.jsonl").read_text()
-        if level == "hard":
-            lines = text.splitlines()
-            lines[2] = "[1, 2, 3]"
-            text = "\n".join(lines) + "\n"
-        (root / f"derived_jsonl/{level}.jsonl").write_text(text)
+        raw = (data_dir / f"agenttuning/hotpotQA/src/data/{level}.joblib").read_bytes()
+        (root / f"data/{level}.joblib").write_bytes(raw[: len(raw) // 2] if level == "hard" else raw)
     replay = tmp_path / "r.jsonl"
     replay.write_text(
         json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": ["Action 1: Finish[x]"]}) + "\n"
@@ -91,7 +87,7 @@ def test_corrupt_data_file_names_file_and_line(tmp_path: Path, data_dir: Path) -
             cwd=tmp_path,
         )
     )
-    assert "hard.jsonl:3" in msg and "expected a JSON object" in msg
+    assert "src/data/hard.joblib" in msg and "bytes, expected" in msg
 
 
 def test_missing_data_names_file_and_source(tmp_path: Path) -> None:
@@ -122,7 +118,8 @@ def test_missing_data_names_file_and_source(tmp_path: Path) -> None:
         check=False,
     )
     msg = one_line_error(p)
-    assert "hotpotqa" in msg and "derived_jsonl" in msg and "THUDM/AgentTuning" in msg
+    assert "hotpotqa" in msg and "src/data/easy.joblib" in msg and "THUDM/AgentTuning" in msg
+    assert "shared" not in msg  # the user's message never names this repository's CI layout
 
 
 def test_corrupt_replay_file(tmp_path: Path) -> None:

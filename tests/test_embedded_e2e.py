@@ -55,9 +55,9 @@ def test_embedded_model_two_hotpotqa_episodes_resume_and_rescore(tmp_path: Path,
     assert manifest["chat_template"] == "tokenizer" and "<|im_start|>user\n" in manifest["rendered_example"]
     assert any("offline search corpus" in d["what"] for d in manifest["deviations"])
     assert {
-        "path": "agenttuning/hotpotQA/derived_jsonl/easy.jsonl",
+        "path": "agenttuning/hotpotQA/src/data/easy.joblib",
         "sha256": sha256_file(
-            Path(os.environ["AGENTFLAN_DATA_DIR"]) / "agenttuning/hotpotQA/derived_jsonl/easy.jsonl"
+            Path(os.environ["AGENTFLAN_DATA_DIR"]) / "agenttuning/hotpotQA/src/data/easy.joblib"
         ),
     } in manifest["data_files"]
     results = json.loads((run_dir / "results.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample, parse_react_action
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
-from agentflan_eval.errors import DataFormatError
+from agentflan_eval.errors import DataChecksumError
 from agentflan_eval.records import Action
 from agentflan_eval.runner import run
 
@@ -133,17 +133,18 @@ def test_replayed_correct_episode_scores_1_and_wrong_below_1(tmp_path: Path, dat
     assert r.statuses == {"completed": 2, "turn_limit": 1}
 
 
-def test_corrupt_question_file_names_file_and_line(tmp_path: Path, data_dir: Path) -> None:
-    src = data_dir / "agenttuning/hotpotQA"
-    dst = tmp_path / "agenttuning/hotpotQA"
-    (dst / "derived_jsonl").mkdir(parents=True)
-    (dst / "src").mkdir()
-    (dst / "src/prompt.txt").write_text((src / "src/prompt.txt").read_text())
-    for level in ("easy", "hard"):
-        (dst / f"derived_jsonl/{level}.jsonl").write_text((src / f"derived_jsonl/{level}.jsonl").read_text())
-    lines = (src / "derived_jsonl/medium.jsonl").read_text().splitlines()
-    lines[6] = lines[6][:40]  # a truncated record on line 7
-    (dst / "derived_jsonl/medium.jsonl").write_text("\n".join(lines) + "\n")
+def test_a_question_file_that_is_not_the_pinned_one_is_refused(tmp_path: Path, data_dir: Path) -> None:
+    src = data_dir / "agenttuning/hotpotQA/src"
+    dst = tmp_path / "agenttuning/hotpotQA/src"
+    (dst / "data").mkdir(parents=True)
+    (dst / "prompt.txt").write_text((src / "prompt.txt").read_text())
+    for level in ("easy", "medium", "hard"):
+        raw = bytearray((src / f"data/{level}.joblib").read_bytes())
+        if level == "medium":
+            raw[-20] ^= 1  # one flipped bit: same size, another sha256
+        (dst / f"data/{level}.joblib").write_bytes(bytes(raw))
     bench = HotpotQA(RunConfig(), DataResolver(tmp_path, offline=True))
-    with pytest.raises(DataFormatError, match=r"medium\.jsonl:7: invalid JSON"):
+    with pytest.raises(
+        DataChecksumError, match=r"src/data/medium\.joblib: sha256 .* does not match the pinned"
+    ):
         bench.load_samples()

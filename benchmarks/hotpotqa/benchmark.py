@@ -20,14 +20,18 @@ from pydantic import Field
 from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.qa_metrics import f1_score
 from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
-from agentflan_eval.data import DataFile, read_jsonl
+from agentflan_eval.benchmarks.hotpotqa.split import load_split
+from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
 from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 LEVELS = ("easy", "medium", "hard")
-_SRC = "THUDM/AgentTuning eval_heldout/hotpotQA/src/data/{}.joblib (JSONL export in shared/data)"
 QUESTION_FILES = {
-    lv: DataFile(f"agenttuning/hotpotQA/derived_jsonl/{lv}.jsonl", _SRC.format(lv)) for lv in LEVELS
+    lv: DataFile(
+        f"agenttuning/hotpotQA/src/data/{lv}.joblib",
+        f"THUDM/AgentTuning eval_heldout/hotpotQA/src/data/{lv}.joblib",
+    )
+    for lv in LEVELS
 }
 PROMPT_FILE = DataFile(
     "agenttuning/hotpotQA/src/prompt.txt", "THUDM/AgentTuning eval_heldout/hotpotQA/src/prompt.txt"
@@ -143,7 +147,7 @@ class HotpotQA(Benchmark):
     overflow_note = "the episode halts once the prompt passes 1,700 cl100k tokens (BOLAA's is_halted)"
     prompt_format = PromptFormat.COMPLETION
     server_truncates = False  # BOLAA sent TGI no ``truncate``: a prompt over its input limit was refused
-    data_files = (*QUESTION_FILES.values(), PROMPT_FILE)
+    data_files = (*QUESTION_FILES.values(), PROMPT_FILE, EXTRA_CORPUS)  # the last: the offline search corpus
     stop = ("\nObservation",)
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"
     Options = HotpotQAOptions
@@ -156,9 +160,9 @@ class HotpotQA(Benchmark):
         """Levels interleaved (easy, medium, hard, easy, ...) so that --limit N stays balanced."""
         per_level = []
         for level, f in QUESTION_FILES.items():
-            path = self.data.path(f)
+            path = self.data.path(f)  # its sha256 checked before it is unpickled
             rows = []
-            for line, r in read_jsonl(path):
+            for line, r in enumerate(load_split(path), 1):
                 try:
                     rows.append(
                         HotpotQASample(
@@ -197,13 +201,9 @@ class HotpotQA(Benchmark):
         for s in self._questions():
             for title, sents in s.context:
                 pages.setdefault(title, sents)
-        extra = self.data.find(EXTRA_CORPUS)
-        if extra is not None:
-            from agentflan_eval.data import read_json
-
-            for rec in read_json(extra):
-                for title, sents in rec["context"]:
-                    pages.setdefault(title, sents)
+        for rec in read_json(self.data.path(EXTRA_CORPUS)):
+            for title, sents in rec["context"]:
+                pages.setdefault(title, sents)
         return ParagraphCorpus(pages)
 
     def deviations(self) -> list[Deviation]:
