@@ -58,7 +58,7 @@ class RunConfig(BaseModel):
         default=256,
         ge=1,
         description="per model reply; tasks whose protocol fixes its own budget keep it "
-        "(the six held-in tasks: 128; T-Eval: 1024)",
+        "(the six held-in tasks: 128; T-Eval: 512)",
     )
     seed: int = Field(default=0, description="generation seed")
     chat_template: str | None = Field(

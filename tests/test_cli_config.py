@@ -78,7 +78,7 @@ def test_the_benchmark_reads_its_own_options(data_dir: Path) -> None:
     assert bench.options.search_backend == "wikipedia"
     assert not any("offline search corpus" in d.what for d in bench.deviations())  # live Wikipedia: none
     assert HotpotQA(RunConfig(), DataResolver(data_dir)).options.search_backend == "offline"
-    assert set(option_models()) == {"db", "kg", "webshop", "webarena", "hotpotqa"}
+    assert set(option_models()) == {"db", "kg", "webshop", "webarena", "hotpotqa", "teval"}
 
 
 def test_manifests_with_the_options_at_the_top_level_still_load() -> None:

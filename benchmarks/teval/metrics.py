@@ -5,6 +5,11 @@ the evaluator's per-sample numbers (0-1); ``dimension_scores`` combines per-subs
 T-Eval's ``convert_results.py`` does. Quirks of the original that define the published numbers are
 kept and named where they occur. The only departures: inputs on which the original raises (an empty
 plan after dropping ``FinishAction``, an invalid regex from a string template) score 0 here.
+
+Understand (the ``args`` of Reason/Retrieve/Understand) has two versions in T-Eval's history, both offered:
+``exact`` (argument match; ``reason_retrieve_understand_evaluator.py`` since 56e2121, 2024-02-22, still at
+HEAD 58f2240) and ``embedding`` (sentence-embedding similarity of the argument texts; every version before
+e8bdd3a, 2024-02-18, and again at 35851bc, 2024-02-21).
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from string import Formatter
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> one embedding row per text
+Understand = Literal["exact", "embedding"]
+UNDERSTAND_DEFAULT: Understand = "exact"  # T-Eval's evaluator since 2024-02-22
 
 # PlanningEvaluator defaults in open-compass/T-Eval teval/evaluators/planning_evaluator.py (its docstring
 # says 0.9/0.1; the code, which produced the published numbers, uses these).
@@ -238,9 +245,30 @@ def name_matches_text(name: str, text: str) -> bool:
     return all(found == name for found in [*_A_DOT_B.findall(text), *re.findall("FinishAction", text)])
 
 
-def rru_metrics(response: str, ground_truth: Any, eval_type: str, fmt: str, embed: Embed) -> dict[str, float]:
-    """json (eval_type 'rru'): thought similarity, exact name, args similarity; str: the one field the
-    eval_type asks for, with the whole response as the prediction."""
+def args_exact(pred: Any, gold: Any) -> float:
+    """Understand as T-Eval scores it since 2024-02-22 (``reason_retrieve_understand_evaluator.py``
+    @58f2240 l.224-236). Dict arguments (json format): the gold arguments the prediction repeats, compared
+    as ``str``, over (their number + 1e-5); no gold arguments scores 1 only when none are predicted either.
+    Text arguments (str format: the whole reply against ``str`` of the gold arguments): equality once
+    quotes are stripped from the reply's ends, single quotes first."""
+    if isinstance(gold, dict):
+        if not gold:
+            return float(not pred)
+        hits = sum(k in pred and str(pred[k]) == str(v) for k, v in gold.items())
+        return hits / (len(gold) + 1e-5)
+    return float(gold == pred.strip("'").strip('"'))
+
+
+def rru_metrics(
+    response: str,
+    ground_truth: Any,
+    eval_type: str,
+    fmt: str,
+    embed: Embed,
+    understand: Understand = UNDERSTAND_DEFAULT,
+) -> dict[str, float]:
+    """json (eval_type 'rru'): thought similarity, exact name, args; str: the one field the eval_type asks
+    for, with the whole response as the prediction. ``understand`` picks how args are scored."""
     gold = load_rru(ground_truth, args_as_dict=fmt == "json")
     if fmt == "json":
         pred = load_rru(response, args_as_dict=True)
@@ -260,7 +288,11 @@ def rru_metrics(response: str, ground_truth: Any, eval_type: str, fmt: str, embe
         )
         out["name"] = float(same)
     if "args" in pred and "args" in gold:
-        out["args"] = cosine(embed, [(str(pred["args"]), str(gold["args"]))])[0]
+        out["args"] = (
+            args_exact(pred["args"], gold["args"])
+            if understand == "exact"
+            else cosine(embed, [(str(pred["args"]), str(gold["args"]))])[0]
+        )
     return out
 
 
@@ -284,6 +316,16 @@ def review_metrics(response: str, ground_truth: Mapping[str, Any], fmt: str) -> 
 
 # -- Aggregation ------------------------------------------------------------------------------------
 DIMENSIONS = ("Instruct", "Plan", "Reason", "Retrieve", "Understand", "Review")
+# Subsets whose evaluator rounds its means to 4 decimals (np.round: halves to even) before
+# convert_results.py combines them: InstructEvaluator and ReviewEvaluator ``_post_process`` @58f2240
+# (instruct_evaluator.py l.152, review_evaluator.py l.126). Plan and RRU means are not rounded.
+ROUNDED_SUBSETS = frozenset({"instruct_json", "instruct_string", "review_str"})
+
+
+def subset_mean(subset: str, values: Sequence[float]) -> float:
+    """A subset's mean of one metric, rounded where T-Eval's evaluator rounds it."""
+    mean = float(np.mean(values))
+    return float(np.round(mean, 4)) if subset in ROUNDED_SUBSETS else mean
 
 
 def dimension_scores(means: Mapping[str, float]) -> dict[str, float]:
