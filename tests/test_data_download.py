@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from agentflan_eval.download import sha256_file
 from agentflan_eval.errors import DataChecksumError, DataMissingError
 from tests.mirror import Mirror, mirror_of, serving
 
+ATTRS = "webshop/data/items_ins_v2_1000.json"
 PINNED = DataFile("agenttuning/agentbench_old/dbbench/standard.jsonl", "THUDM/AgentTuning dbbench")
 
 
@@ -146,3 +148,29 @@ def test_every_pinned_url_is_at_a_fixed_commit() -> None:
         assert pin.sha256 is not None and len(pin.sha256) == 64 and pin.size is not None, path
         if "raw.githubusercontent.com" in url:
             assert len(url.split("/")[5]) == 40, url  # a commit, not a branch
+
+
+def test_tasks_whose_data_cannot_be_here_load_it_through_the_same_path(
+    mirror: Mirror, tmp_path: Path, data_dir: Path
+) -> None:
+    """WebShop's Google Drive catalogue and T-Eval's Hub files, built in their official format, served at their
+    official paths by the mirror: each task downloads, checks and loads them as it would from the real hosts."""
+    from agentflan_eval.benchmarks.teval.benchmark import FULL_FILES, TEval
+    from agentflan_eval.benchmarks.webshop.benchmark import CATALOGUE, HUMAN_INSTRUCTIONS, WebShop
+    from tests.test_teval import RECORDS
+    from tests.test_webshop import write_catalogue
+
+    built = write_catalogue(tmp_path / "built", json.loads((data_dir / ATTRS).read_text())) / "webshop/data"
+    for f in (CATALOGUE, HUMAN_INSTRUCTIONS):
+        mirror.add_url(f.official_url, (built / Path(f.path).name).read_bytes())  # type: ignore[arg-type]
+    for stem, f in FULL_FILES.items():
+        mirror.add_url(f.official_url, json.dumps(RECORDS[stem]).encode())  # type: ignore[arg-type]
+
+    shop = WebShop(RunConfig(), DataResolver(progress=False))
+    assert shop.unavailable() is None and len(shop.load_samples()) > 0
+    teval = TEval(RunConfig(), DataResolver(progress=False))
+    assert teval.unavailable() is None
+    assert len(teval.load_samples()) == sum(len(r) for r in RECORDS.values())
+    drive = [p for p, _ in mirror.requests if p.startswith("/drive.google.com/")]
+    hub = [p for p, _ in mirror.requests if p.startswith("/datasets/lovesnowbest/T-Eval/resolve/")]
+    assert len(drive) == 2 and len(hub) == len(FULL_FILES)
