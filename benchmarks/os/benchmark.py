@@ -215,6 +215,13 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
         out += [
             Deviation(
                 task=self.name,
+                what="/proc/meminfo (`free`) shows the sandbox's memory cap, all of it free, and never changes; "
+                "AgentBench's container showed the host's memory",
+                why="the host's memory moves between the episode's command and the checker's re-run of the "
+                "example with the machine's other work",
+            ),
+            Deviation(
+                task=self.name,
                 what="shell output is returned without the prompt and terminal control codes; "
                 "a command still running after 10 s gets Ctrl-C",
                 why="AgentBench returned whatever came within 5 s and left the command running",
@@ -255,7 +262,7 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
             return Deviation(
                 task=self.name,
                 what=f"each problem runs in a bubblewrap sandbox over a copy-on-write view of a Debian {SUITE} "
-                f"image ({image}; the Dockerfile's {' '.join(DOCKERFILE_PACKAGES)} plus "
+                f"image (the Dockerfile's {' '.join(DOCKERFILE_PACKAGES)} plus "
                 f"{' '.join(EXTRA_PACKAGES)}) instead of AgentBench's Ubuntu docker image; no network",
                 why="no Docker, and only Debian's archive is reachable; paths, sizes and counts of system "
                 "files differ from Ubuntu's",
