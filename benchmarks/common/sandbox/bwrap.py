@@ -149,9 +149,9 @@ class Sandbox:
         self._shell: PtyShell | None = None
         self._stop = threading.Event()
         self._errlog = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the sandbox; close() closes it
-        self._keeper_r = self._keeper_w = (
-            self._meminfo_r
-        ) = -1  # the keeper's stdin, held open here: it reads nothing until the sandbox closes
+        # the keeper's stdin (held open here: it reads nothing until the sandbox closes) and /proc/meminfo's pipe
+        self._keeper_r = self._keeper_w = self._meminfo_r = -1
+        self._namespaces: list[str] = []  # nsenter's options for the namespaces the sandbox does not share
 
     def __enter__(self) -> Self:
         return self.start()
@@ -175,6 +175,7 @@ class Sandbox:
                 os.close(fd)
             self._child = int(self._read_info(info_r)["child-pid"])
             self._wait_ready(ready_r)
+            self._namespaces = _own_namespaces(self._child)
         except BaseException:
             self.close()
             raise
@@ -376,7 +377,9 @@ class Sandbox:
         return [
             *self._host_prefix(),
             "nsenter",
-            "--all",
+            *self._namespaces,
+            # not root: the caller is the sandbox's root by the id map and may not call setgroups
+            *(["--preserve-credentials"] if os.geteuid() != 0 else []),
             f"--target={self._child}",
             "--root",
             "--wd",
@@ -510,6 +513,30 @@ def pidns_members(ns: str, stop_above: int | None = None) -> int:
         if stop_above is not None and count > stop_above:
             break
     return count
+
+
+_NSENTER = {
+    "user": "--user",
+    "mnt": "--mount",
+    "uts": "--uts",
+    "ipc": "--ipc",
+    "net": "--net",
+    "pid": "--pid",
+}
+_NSENTER |= {"cgroup": "--cgroup", "time": "--time"}
+
+
+def _own_namespaces(pid: int) -> list[str]:
+    """nsenter's options for the namespaces of ``pid`` that this process is not in. Not ``--all``: it would also
+    re-enter the shared ones, and a user other than root may not re-enter the host's time namespace."""
+    out = []
+    for name, option in _NSENTER.items():
+        try:
+            if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+                out.append(option)
+        except FileNotFoundError:  # a kernel without this namespace type
+            continue
+    return out
 
 
 def _close_fd(fd: int) -> None:
