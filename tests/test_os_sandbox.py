@@ -267,3 +267,11 @@ def test_a_20_gb_memory_hog_is_stopped() -> None:
         stop.set()
     assert "rc=0" not in one.text and "done" in many.text
     assert min(low) > low[0] - (3 << 30)  # the host never lost more than the cap (and some slack)
+
+
+def test_commands_enter_only_the_sandboxs_own_namespaces(box: Sandbox) -> None:
+    """Not ``nsenter --all``: re-entering the shared time namespace is refused to a user other than root
+    ("reassociate to namespace 'ns/time' failed"), so only the namespaces bwrap made are entered."""
+    ns = set(box._namespaces)
+    assert {"--user", "--mount", "--pid", "--net", "--ipc", "--uts"} <= ns and "--time" not in ns
+    assert box.exec(["bash", "-c", "echo $$"]).output.strip() != ""

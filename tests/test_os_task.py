@@ -60,7 +60,8 @@ def test_the_144_standard_problems_load(bench: OSInteraction, problems: dict[str
         ("check/integer-match.py", "None", "3\n", False),
         ("check/string-match.py", "/home/user\r\n", "/home/user\n", True),
         ("check/string-match.py", "/home/User", "/home/user", False),
-        ("check/size-match.py", "4.0K", "4096", True),
+        ("check/size-match.py", "4K", "4096", True),
+        ("check/size-match.py", "4.0K", "4096", False),  # size-match.py reads no decimals
         ("check/size-match.py", "12M", "12582912", True),
         ("check/size-match.py", "12M", "12K", False),
         ("check/size-match.py", "big", "1K", False),
@@ -159,8 +160,7 @@ def test_malformed_replies_end_the_episode_as_invalid(
     [
         ("os-5-new-0", "printf '#!/bin/bash\\npython3 -c \"print($*)\"\\n' > /usr/local/bin/calc", True),
         ("os-5-new-0", "printf '#!/bin/bash\\necho 25\\n' > /usr/local/bin/calc", False),
-        ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" -type f | wc -l\\n' > /usr/local/bin/count", True),
-        ("os-5-new-1", "printf '#!/bin/bash\\nfind \"$1\" | wc -l\\n' > /usr/local/bin/count", False),
+        ("os-5-new-1", "true", False),  # no count: /usr/local/bin, the first directory, already differs
         ("os-5-new-2", 'printf \'#!/bin/bash\\ndate -d "$1" +"$2"\\n\' > /usr/local/bin/date-format', True),
         ("os-5-new-2", "true", False),
     ],
@@ -168,7 +168,8 @@ def test_malformed_replies_end_the_episode_as_invalid(
 def test_reconstructed_checks(
     bench: OSInteraction, problems: dict[str, OSProblem], pid: str, solution: str, solved: bool
 ) -> None:
-    """The rewritten checking/N.sh scripts accept a real implementation and reject a wrong one."""
+    """The rewritten checking/N.sh scripts accept a real implementation and reject a wrong one (count's accepting
+    cases: tests/test_os_checks.py, and its gold solution in tests/test_os_gold.py)."""
     env = OSEnv(problems[pid])
     try:
         env.reset()
@@ -277,11 +278,14 @@ def test_model_that_fork_bombs_its_sandbox(
     assert rec.env_info["sandbox_error"] in (None, "more than 256 processes")
 
 
-def test_a_model_that_kills_its_sandbox_is_an_environment_error(
+def test_kill_all_spares_pid_1_as_in_a_container(
     bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
 ) -> None:
-    """`kill -9 -1` ends every process of the sandbox: the episode is not `completed`, and nothing is judged."""
-    kill = "Act: bash\n```bash\nkill -9 -1\n```"
-    rec = _replay(bench, problems["os-4-Q19-0"], [kill, "Act: answer(3)"], tmp_path)
-    assert rec.status == EpisodeStatus.ENV_ERROR and len(rec.steps) == 1
-    assert rec.score.value == 0.0 and rec.env_info["sandbox_error"] == "sandbox not running"
+    """`kill -9 -1` (and `kill -9 1`) end the shell but not the sandbox, whose pid 1 the kernel shields as it
+    shields a docker container's: the episode goes on and is judged, as in AgentBench."""
+    kill = "Act: bash\n```bash\nkill -9 1; kill -9 -1\n```"
+    count = "Act: bash\n```bash\nwc -l < /root/matrix.txt\n```"
+    rec = _replay(bench, problems["os-4-Q19-0"], [kill, count, "Act: answer(3)"], tmp_path)
+    assert rec.status == EpisodeStatus.COMPLETED and len(rec.steps) == 3
+    assert rec.steps[1].observation == "The output of the OS:\n\n3\n"  # a new login shell
+    assert rec.score.success and rec.env_info["sandbox_error"] is None

@@ -21,12 +21,15 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample
+from agentflan_eval.benchmark import Benchmark, Environment, GoldAgent, Observation, Sample
 from agentflan_eval.benchmarks.common.agentbench import AgentBenchProtocol
+from agentflan_eval.benchmarks.os.gold import os_gold_agent
 from agentflan_eval.benchmarks.os.judge import CheckStep, run_checks, verdict
 from agentflan_eval.benchmarks.os.problems import (
     DATA_ROOT,
+    HOST_VIEW_UNSOLVABLE,
     STD_FILES,
+    UNSOLVABLE,
     OSProblem,
     load_problems,
     reconstructed_files,
@@ -89,9 +92,10 @@ def observation(output: str) -> str:
 class OSEnv(Environment):
     def __init__(self, problem: OSProblem):
         from agentflan_eval.benchmarks.common.sandbox import Sandbox
+        from agentflan_eval.benchmarks.common.sandbox.image import built_image
 
         self.problem = problem
-        self.box = Sandbox()
+        self.box = Sandbox(image=built_image())
         self.answer: str | None = None
         self.init_returncodes: list[int] = []
         self._verdict: dict[str, Any] | None = None
@@ -207,13 +211,14 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
         skipped = [p for p in self.problems if p.skip]
         adapted = [p for p in self.problems if p.note]
         files = sorted(reconstructed_files(self.problems))
-        out = [
+        out = [self._system_deviation(), *self._unsolvable_deviations()]
+        out += [
             Deviation(
                 task=self.name,
-                what="each problem runs in a bubblewrap sandbox over a copy-on-write view of "
-                "this machine's /usr, /etc, /var (no network) instead of AgentBench's Ubuntu docker image",
-                why="no Docker; installed tools differ from the image's, but every check compares with the "
-                "example command run in the same sandbox",
+                what="/proc/meminfo (`free`) shows the sandbox's memory cap, all of it free, and never changes; "
+                "AgentBench's container showed the host's memory",
+                why="the host's memory moves between the episode's command and the checker's re-run of the "
+                "example with the machine's other work",
             ),
             Deviation(
                 task=self.name,
@@ -223,8 +228,9 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
             ),
             Deviation(
                 task=self.name,
-                what=f"{len(files)} upstream script files rewritten from the problem "
-                f"descriptions: {', '.join(files)}; comparators check/*-match.py written from their use",
+                what=f"{len(files)} upstream script files re-implemented, not copied: {', '.join(files)}, and "
+                "the comparators check/*-match.py; they decide as the originals on the originals' inputs "
+                "(tests/test_os_checks.py), quirks kept; random init content differs from run to run, as there",
                 why="the data copy excludes code",
             ),
         ]
@@ -242,12 +248,52 @@ class OSInteraction(AgentBenchProtocol, Benchmark):
             )
         return out
 
+    def _system_deviation(self) -> Deviation:
+        from agentflan_eval.benchmarks.common.sandbox.image import (
+            DOCKERFILE_PACKAGES,
+            EXTRA_PACKAGES,
+            IMAGE_ENV,
+            SUITE,
+            built_image,
+        )
+
+        image = built_image()
+        if image is not None:
+            return Deviation(
+                task=self.name,
+                what=f"each problem runs in a bubblewrap sandbox over a copy-on-write view of a Debian {SUITE} "
+                f"image (the Dockerfile's {' '.join(DOCKERFILE_PACKAGES)} plus "
+                f"{' '.join(EXTRA_PACKAGES)}) instead of AgentBench's Ubuntu docker image; no network",
+                why="no Docker, and only Debian's archive is reachable; paths, sizes and counts of system "
+                "files differ from Ubuntu's",
+            )
+        return Deviation(
+            task=self.name,
+            what="each problem runs in a bubblewrap sandbox over a copy-on-write view of THIS MACHINE's "
+            "/usr, /etc, /var (no network) instead of AgentBench's Ubuntu docker image: answers about system "
+            f"files depend on the host and can change while it works ({', '.join(sorted(HOST_VIEW_UNSOLVABLE))} "
+            "cannot be solved there)",
+            why=f"no system image built: run `python -m agentflan_eval.benchmarks.common.sandbox.image` "
+            f"(or set {IMAGE_ENV})",
+        )
+
+    def _unsolvable_deviations(self) -> list[Deviation]:
+        return [
+            Deviation(task=self.name, what=f"{pid} cannot be solved even by its own example: {why}",
+                      why="as in AgentBench's container; the problem is kept and counts as in the original")
+            for pid, why in UNSOLVABLE.items()
+        ]  # fmt: skip
+
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, OSProblem)
         return OSEnv(sample)
 
     def parse_action(self, reply: str) -> Action:
         return parse_os_action(reply)
+
+    def gold_agent(self, sample: Sample) -> GoldAgent | None:
+        assert isinstance(sample, OSProblem)
+        return os_gold_agent(sample)
 
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
         assert isinstance(sample, OSProblem)

@@ -4,9 +4,10 @@
 ``check`` problems run a chain: ``params = [answer]``; each script runs with ``params`` as its
 arguments (``bash -c code -- *params`` or ``python3 -c code *params``), must exit 0, and its output
 is appended to ``params`` -- so ``[null, integer-match]`` runs the problem's example command, then
-compares the answer (argv[1]) with the example's output (argv[2]). The generic comparator files are
-not in the data copy; they are written here from what their names and uses say, and run in this
-process, so that rescoring recomputes them from the stored answer and example output.
+compares the answer (argv[1]) with the example's output (argv[2]). The generic comparator files
+(``scripts/<n>/check/*.py`` of THUDM/AgentTuning @ e33a45d, ``AgentBench.old/data/os_interaction``) are
+not in the data copy; they are written here to decide as those do, and run in this process, so that
+rescoring recomputes them from the stored answer and example output.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from agentflan_eval.benchmarks.common.sandbox import Sandbox
     from agentflan_eval.benchmarks.os.problems import OSProblem
 
+# check/size-match.py's units, in its order: the first suffix that ends the string wins, so "4KB" is read as
+# int("4K") * 1 and fails, as does any decimal ("4.0K", which ``du -h`` prints); both fail upstream too.
 _UNITS = {
     "B": 1,
     "Byte": 1,
@@ -35,19 +38,19 @@ _UNITS = {
     "P": 1 << 50,
     "PB": 1 << 50,
 }
-_SIZE = re.compile(r"([0-9]*\.?[0-9]+)\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")?")
 
 
 def _norm(s: str) -> str:
     return s.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def _size(s: str) -> float:
-    """ "4.0K" -> 4096.0; a bare number is bytes. (Accepts decimals, which ``du -h`` prints.)"""
-    m = _SIZE.fullmatch(s.strip())
-    if m is None:
-        raise ValueError(f"not a size: {s!r}")
-    return float(m.group(1)) * _UNITS[m.group(2) or "B"]
+def _size(s: str) -> int:
+    """``"4K"`` -> 4096, ``"12"`` -> 12; ValueError for what check/size-match.py cannot read."""
+    s = s.strip()
+    for unit, factor in _UNITS.items():
+        if s.endswith(unit):
+            return int(s[: -len(unit)]) * factor
+    return int(s)
 
 
 # name -> (answer, expected) -> passed; ``expected`` is the example command's output.

@@ -63,6 +63,27 @@ OVERRIDES: dict[tuple[str, int], dict[str, str]] = {
     },
 }
 
+# Problems that even their own example solution fails, in AgentBench's container as here: the checker re-runs
+# the example in a new `bash -c`, one process more than the episode's shell saw (nearly always: `ps` may miss
+# the `wc` its pipeline starts beside it, in the shell or in the check). Kept and scored as upstream.
+UNSOLVABLE: dict[str, str] = {
+    "os-7-2023-06-07-00-13-14-0": "`ps -A | wc -l`: the checker's own `bash -c` is one process more",
+    "os-7-2023-06-07-00-13-14-75": "`ps -e | wc -l` + `who | wc -l`: the checker's own `bash -c` is one "
+    "process more",
+    "os-7-2023-06-07-00-13-14-8": "`find $TARGET_DIR ...`: the variable exists only in the init script, so "
+    "it counts the whole file system from /, /proc included, where the checker's `bash -c` adds entries",
+    "os-7-2023-06-07-00-13-14-29": "`find . -type d` and `-type f` from /: the whole file system, /proc "
+    "included, where the checker's `bash -c` adds entries",
+}
+# ... and those that fail only over the host's own file system (no image built: see sandbox/image.py)
+HOST_VIEW_UNSOLVABLE: dict[str, str] = {
+    "os-5-new-1": "checking/1.sh walks the host's /lib in bash: minutes, past the check's time limit",
+    "os-5-new-5": '`du -sh /usr` prints "6.0G" on the host, which check/size-match.py cannot read',
+    "os-7-2023-06-07-00-13-14-9": "grep reads the host's binary *.txt/*.log files and prints "
+    '"binary file matches" to stderr, which lands in the expected output',
+    "os-7-2023-06-07-00-13-14-57": "`find .` from / over the host's 6 GB outlasts the shell's 10 s",
+}
+
 
 class Script(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,7 +101,7 @@ class OSProblem(Sample):
     match_regex: str | None = None
     match_strip: bool = True
     check: list[Script | None] | None = None  # None entries run `example`
-    example: Script | None = None
+    example: Script | None = None  # evaluation.example: the gold solution
     labels: list[str] = Field(default_factory=list)
     file: str
     index: int
@@ -138,8 +159,12 @@ def _problem(rel: str, index: int, item: dict[str, Any]) -> OSProblem:
         else:
             checks = evaluation["check"] if isinstance(evaluation["check"], list) else [evaluation["check"]]
             fields["check"] = [_script(c) for c in checks]
-            if "example" in evaluation and None in fields["check"]:  # only `null` checks run the example
+        if "example" in evaluation:  # the judge runs it for `null` checks; the gold agent always
+            try:
                 fields["example"] = _script(evaluation["example"])
+            except _Unresolvable:
+                if None in fields.get("check", []):
+                    raise
     except _Unresolvable as e:
         fields["skip"] = f"upstream script file {e} has no equivalent here"
     override = OVERRIDES.get((rel, index), {})

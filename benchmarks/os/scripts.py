@@ -1,85 +1,134 @@
-"""Equivalents of the upstream OS-interaction script files, which are code and not in the data copy.
+"""Our own equivalents of the upstream OS-interaction script files, which are code and not in the data copy.
 
-Each is written from what its problem says, not copied: the init scripts build the state that the
-descriptions talk about, the ``checking/N.sh`` scripts test the command that the problem asks for.
-Their answers are always computed inside the same sandbox, so the exact random content or layout
-does not need to match upstream.
+Upstream: THUDM/AgentTuning @ e33a45d7eab2b63cac4d1956da1e6377fca9fcc7,
+``AgentBench.old/data/os_interaction/scripts/{1,2,3,4,7}/init/*.sh`` and ``scripts/5/{checking,example}/*.sh``.
+Each is written here from what the original does, not copied, and keeps its quirks where they decide a
+verdict (tests/test_os_checks.py pins them with accept/reject pairs):
+
+- ``checking/0.sh`` pastes ``calc``'s output into Python source (``abs(OUTPUT - EXPECTED) < 1e-5``), so an
+  output that is itself an arithmetic expression passes;
+- ``checking/1.sh`` compares ``count DIR`` with a bash walk of ``DIR/*`` (no hidden entries, links followed)
+  through an unquoted ``[ A x != B x ]``: an output of several words makes ``[`` fail with status 2, which
+  the script does not treat as a mismatch;
+- ``checking/2.sh`` defines its cases in a function that ends with ``exit 0``, so only its first case
+  (``2023-5-1``, ``%Y-%m``) is ever tried.
 """
 
 from __future__ import annotations
 
-# init/stock-log.sh -- "Stock logs are shown in /usr/stock.log. The last two columns are stock index
-# and count." The example answers grep for "Alice | Sell" and split on "|".
+# init/stock-log.sh -- appends 401 random "NAME | ACTION | INDEX | COUNT" lines to /usr/stock.log.
 STOCK_LOG = r"""
-traders=(Alice Bob)
-sides=(Purchase Sell)
-: > /usr/stock.log
-for n in $(seq 1 400); do
-  printf '%s | %s | %d | %d\n' "${traders[RANDOM % 2]}" "${sides[RANDOM % 2]}" \
-    $((RANDOM % 100)) $((RANDOM % 1000)) >> /usr/stock.log
+names=(Alice Bob)
+actions=(Purchase Sell)
+n=0
+while [ "$n" -lt 401 ]; do
+  echo "${names[RANDOM % 2]} | ${actions[RANDOM % 2]} | $((RANDOM % 100)) | $((RANDOM % 1000))" >> /usr/stock.log
+  n=$((n + 1))
 done
 """
 
-# init/nested_folders.sh -- "I had a directory for executables, and there was an executable
-# echo-love in there." Ten nested folders under the working directory hold an ``echo-love`` file
-# each; only one is executable, and it prints what the check expects ("I love myself.").
+# init/nested_folders.sh -- folder1/.../folder10 in the working directory (/ for the init scripts), an
+# empty ``echo-love`` in each; the one in folder5 is executable and holds ``echo "I love myself."`` (no #!).
 NESTED_FOLDERS = r"""
 path=.
-for depth in $(seq 1 10); do
+for depth in 1 2 3 4 5 6 7 8 9 10; do
   path="$path/folder$depth"
-  mkdir -p "$path"
+  mkdir "$path"
   touch "$path/echo-love"
+  if [ "$depth" = 5 ]; then
+    echo 'echo "I love myself."' > "$path/echo-love"
+    chmod +x "$path/echo-love"
+  fi
 done
-printf '#!/bin/bash\necho "I love myself."\n' > ./folder1/folder2/folder3/folder4/folder5/echo-love
-chmod +x ./folder1/folder2/folder3/folder4/folder5/echo-love
 """
 
-# checking/0.sh -- a `calc` command evaluating + - * / and parentheses to within 1e-5.
-CHECK_CALC = r"""
-command -v calc >/dev/null || exit 1
-for e in "6 * (9 / 3) + 7" "15 + (27 * 4) - 10" "3 + (6.7 * 9) - 5.5" "20 / (5 + 2) - 1" \
-         "22 - (4 * 6) + 3" "14 + (25.6 / 2) - 5.2" "50 / (5 + 2) - 6" "(1 + 2) * (3 - 4.5) / 2"; do
-  got=$(calc "$e" 2>/dev/null | tail -n 1)
-  python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - eval(sys.argv[2])) < 1e-5 else 1)' \
-    "$got" "$e" 2>/dev/null || exit 1
+# checking/0.sh -- `calc EXPR` must come within 1e-5 of Python's "%.6f" of EXPR on thirty expressions.
+CALC_EXPRESSIONS = (
+    "15 + (27 * 4) - 10", "8 * (14 - 6) + 12", "3 + (6.7 * 9) - 5.5", "20 / (5 + 2) - 1",
+    "9 * (16 / 8) + 3", "25 - (8 * 3) + 2", "14 + (25.6 / 2) - 5.2", "18 / (6 - 2) + 9",
+    "10 + (15 * 2) - 7", "30 / (5 + 1) - 2", "7 * (18 / 9) + 4", "22 - (4 * 6) + 3",
+    "16 + (14.8 / 2) - 3.2", "24 / (8 - 4) + 5", "12 + (11 * 3) - 6", "35 / (7 + 1) - 4",
+    "6 * (9 / 3) + 7", "19 - (7 * 2) + 5", "13 + (29.5 / 5) - 1.5", "28 / (14 - 6) + 2",
+    "11 + (8 * 5) - 9", "40 / (4 + 2) - 3", "4 * (12 / 6) + 6", "23 - (6 * 4) + 8",
+    "17 + (18.2 / 2) - 2.8", "36 / (6 - 3) + 10", "5 + (10 * 4) - 8", "50 / (5 + 2) - 6",
+    "8 * (16 / 4) + 9", "21 - (9 * 2) + 4",
+)  # fmt: skip
+_QUOTED = " ".join("'" + e + "'" for e in CALC_EXPRESSIONS)
+CHECK_CALC = (
+    f"exprs=({_QUOTED})\n"
+    + r"""
+for expr in "${exprs[@]}"; do
+  want=$(python3 -c "print('%.6f' % ($expr))")
+  got=$(calc "$expr")
+  verdict=$(echo $(python3 -c "print(abs($got - $want) < 1e-5)"))
+  # unquoted on purpose: word splitting and `[`'s own errors decide as upstream
+  [ ${verdict}x != Truex ] && exit 1
 done
 exit 0
 """
+)
 
-# checking/1.sh -- a `count DIR` command printing the number of regular files under DIR
-# (recursively); links and other non-regular files are not counted as regular files.
-CHECK_COUNT = r"""
-command -v count >/dev/null || exit 1
-root=$(mktemp -d)
-mkdir -p "$root/a/b/c" "$root/d" "$root/empty"
-touch "$root/f1" "$root/a/f2" "$root/a/b/f3" "$root/a/b/c/f4" "$root/d/.hidden"
-ln -s "$root/f1" "$root/link1"
-ln -s "$root/a" "$root/d/dirlink"
-mkfifo "$root/a/fifo"
-for dir in "$root" "$root/a" "$root/empty" /usr/bin; do
-  want=$(find "$dir" -type f | wc -l)
-  got=$(count "$dir" 2>/dev/null | tail -n 1 | tr -d '[:space:]')
-  [ "$got" = "$want" ] || { rm -rf "$root"; exit 1; }
+# checking/1.sh -- `count DIR` against a walk of DIR/* for six directories.
+COUNT_DIRS = ("/usr/local/bin", "/root", "/bin", "/lib", "/dev", "/usr/include")
+CHECK_COUNT = (
+    r"""
+walk() {  # regular files (links followed) under the non-hidden entries of $1, entering subdirectories
+  local n=0 entry
+  for entry in "$1"/*; do
+    if [ -f "$entry" ]; then
+      n=$((n + 1))
+    elif [ -d "$entry" ]; then
+      n=$((n + $(walk "$entry")))
+    fi
+  done
+  echo "$n"
+}
+"""
+    + f"for dir in {' '.join(COUNT_DIRS)}; do\n"
+    + r"""  # unquoted on purpose: several words make `[` fail (status 2), which is not a mismatch here
+  [ $(walk "$dir")x != $(count "$dir")x ] && exit 1
 done
-rm -rf "$root"
 exit 0
 """
+)
 
-# checking/2.sh -- a `date-format DATE FORMAT` command: `date-format 2023-5-1 '%Y/%m/%d'` -> 2023/05/01.
+# checking/2.sh -- only its first case runs (see the module docstring).
 CHECK_DATE_FORMAT = r"""
-command -v date-format >/dev/null || exit 1
-while IFS='|' read -r d f; do
-  want=$(date -d "$d" +"$f")
-  got=$(date-format "$d" "$f" 2>/dev/null | tail -n 1)
-  [ "$got" = "$want" ] || exit 1
-done <<'EOF'
-2023-5-1|%Y/%m/%d
-2023-05-01|%Y/%m/%d
-1999-12-31|%d.%m.%Y
-2024-2-29|%A, %B %d, %Y
-2020-7-4|%y%m%d
+want=$(date -d 2023-5-1 +%Y-%m)
+got=$(date-format 2023-5-1 %Y-%m) || exit 1
+[ "$got" = "$want" ]
+"""
+
+# example/0.sh, 1.sh, 2.sh -- the gold solutions of 5/new.json #0-#2: install calc, count, date-format.
+EXAMPLE_CALC = r"""
+cat > /usr/local/bin/calc <<'EOF'
+#!/bin/bash
+python3 -c "print('%.6f' % ($*))"
 EOF
-exit 0
+chmod +x /usr/local/bin/calc
+"""
+EXAMPLE_COUNT = r"""
+cat > /usr/local/bin/count <<'EOF'
+#!/bin/bash
+walk() {
+  local n=0 entry
+  for entry in "$1"/*; do
+    if [ -f "$entry" ]; then
+      n=$((n + 1))
+    elif [ -d "$entry" ]; then
+      n=$((n + $(walk "$entry")))
+    fi
+  done
+  echo "$n"
+}
+total=$(walk "$1")
+echo "$total"
+EOF
+chmod +x /usr/local/bin/count
+"""
+EXAMPLE_DATE_FORMAT = r"""
+printf '#!/bin/bash\ndate -d "$1" +"$2"\n' > /usr/local/bin/date-format
+chmod +x /usr/local/bin/date-format
 """
 
 RECONSTRUCTED = {
@@ -88,4 +137,7 @@ RECONSTRUCTED = {
     "checking/0.sh": CHECK_CALC,
     "checking/1.sh": CHECK_COUNT,
     "checking/2.sh": CHECK_DATE_FORMAT,
+    "example/0.sh": EXAMPLE_CALC,
+    "example/1.sh": EXAMPLE_COUNT,
+    "example/2.sh": EXAMPLE_DATE_FORMAT,
 }

@@ -12,7 +12,7 @@ whose ids 0-65535 are the unprivileged host ids from ``HOST_ID_BASE``, shows the
 through idmapped mounts (so files keep their owners, as in a container image), then becomes that
 namespace's root and runs ``bwrap``. Run as another user, ``unshare`` maps that user to root. ``bwrap``
 adds new PID, network (loopback only), IPC, UTS and cgroup namespaces, ``--die-with-parent``, and runs a
-sleeping keeper. Commands enter with ``nsenter``, so a model that runs ``exit`` ends its shell, not the
+keeper (``bash`` as pid 1, like the image's ``CMD ["bash"]``). Commands enter with ``nsenter``, so a model that runs ``exit`` ends its shell, not the
 sandbox, with docker's default capabilities (no mount, no setns). Limits: rlimits through ``prlimit``
 (CPU time, address space, file size, open files, processes: counted per sandbox, as each has its own user
 namespace), a pids+memory cgroup where one can be created, else a watchdog that kills the sandbox past
@@ -73,12 +73,15 @@ shift
 mkdir -p /tmp/.o/root
 for d in $AF_OVERLAY; do
   mkdir -p "/tmp/.o/$d.u" "/tmp/.o/$d.w" "/tmp/.o/$d.m"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=/tmp/.o/$d.u,workdir=/tmp/.o/$d.w" "/tmp/.o/$d.m"
+  mount -t overlay overlay -o "lowerdir=$AF_ROOT/$d,upperdir=/tmp/.o/$d.u,workdir=/tmp/.o/$d.w" "/tmp/.o/$d.m"
 done
 exec bwrap "$@"
 """
 # Joins the sandbox's cgroups before anything else runs, so every descendant is counted.
 _JOIN_CGROUP = 'for f in $AF_CGROUP_PROCS; do echo $$ > "$f"; done; exec "$@"'
+# The sandbox's pid 1 once bwrap has built everything: says so on the fd it is given, then becomes ``bash``
+# waiting on its stdin, as AgentBench's image ran ``CMD ["bash"]`` (`ps` inside shows the same processes).
+_KEEPER = 'echo ready >&"$1"; eval "exec $1>&-"; exec bash'
 # First thing inside: what a container runtime would have done (hosts entry, root's dotfiles).
 _PREPARE = (
     'printf "127.0.0.1\\t%s\\n" "$(hostname)" >> /etc/hosts; cp -a /etc/skel/. /root/ 2>/dev/null; true'
@@ -132,8 +135,12 @@ def _probe() -> str | None:
 class Sandbox:
     """Start with ``with Sandbox() as box:`` (or ``start()``/``close()``); one per episode."""
 
-    def __init__(self, limits: SandboxLimits | None = None):
+    def __init__(self, limits: SandboxLimits | None = None, image: Path | None = None):
+        """``image``: a system image directory (``image.build_image``) to show instead of the host's own."""
         self.limits = limits or SandboxLimits()
+        self.root = str(image.resolve()) if image is not None else "/"
+        if image is not None and (image.resolve().is_relative_to("/tmp") or not image.is_dir()):
+            raise SandboxError(f"{image}: not a usable system image (a directory outside /tmp)")
         self.hostname = uuid.uuid4().hex[:12]  # docker names a container's host after its id
         self.cgroup: SandboxCgroup | None = None
         self.killed: str | None = None  # why the watchdog killed the sandbox
@@ -142,6 +149,9 @@ class Sandbox:
         self._shell: PtyShell | None = None
         self._stop = threading.Event()
         self._errlog = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the sandbox; close() closes it
+        # the keeper's stdin (held open here: it reads nothing until the sandbox closes) and /proc/meminfo's pipe
+        self._keeper_r = self._keeper_w = self._meminfo_r = -1
+        self._namespaces: list[str] = []  # nsenter's options for the namespaces the sandbox does not share
 
     def __enter__(self) -> Self:
         return self.start()
@@ -154,50 +164,56 @@ class Sandbox:
         if os.geteuid() == 0:
             self.cgroup = SandboxCgroup.create(self.limits.max_processes, self.limits.memory_bytes)
         info_r, info_w = os.pipe()
+        ready_r, ready_w = os.pipe()
+        self._meminfo_r = self._meminfo_pipe()
         try:
             if os.geteuid() == 0:
-                self._start_as_root(info_w)
+                self._start_as_root(info_w, ready_w)
             else:
-                self._start_unprivileged(info_w)
-            os.close(info_w)
+                self._start_unprivileged(info_w, ready_w)
+            for fd in (info_w, ready_w):
+                os.close(fd)
             self._child = int(self._read_info(info_r)["child-pid"])
+            self._wait_ready(ready_r)
+            self._namespaces = _own_namespaces(self._child)
         except BaseException:
             self.close()
             raise
         finally:
-            for fd in (info_r, info_w):
+            for fd in (info_r, info_w, ready_r, ready_w, self._keeper_r, self._meminfo_r):
                 _close_fd(fd)
         if self.cgroup is None and os.geteuid() == 0:
             threading.Thread(target=self._watchdog, daemon=True).start()
         self.exec(["bash", "-c", _PREPARE], timeout=20)
         return self
 
-    def _start_as_root(self, info_w: int) -> None:
+    def _start_as_root(self, info_w: int, ready_w: int) -> None:
         """``rootfs.py`` builds the file system as the host's root, then runs bwrap as an unprivileged one."""
-        overlay = _overlay_dirs()
+        overlay = _overlay_dirs(self.root)
         spec = {
+            "root": self.root,
             "base": HOST_ID_BASE,
             "count": ID_RANGE,
             "size": self.limits.tmpfs_bytes,
             "overlay": overlay,
-            "hide": _host_only_paths(tuple(d for d in HOST_ONLY_DIRS if d in overlay)),
+            "hide": _host_only_paths(self.root, tuple(d for d in HOST_ONLY_DIRS if d in overlay)),
             "bwrap": shutil.which("bwrap"),
         }
         argv = [*self._host_prefix(), sys.executable, "-I", "-S", str(ROOTFS), json.dumps(spec)]
         self._proc = subprocess.Popen(
-            [*argv, *self._bwrap_args(overlay, info_w)],
-            pass_fds=(info_w,),
-            stdin=subprocess.DEVNULL,
+            [*argv, *self._bwrap_args(overlay, info_w, ready_w)],
+            pass_fds=(info_w, ready_w, self._meminfo_r),
+            stdin=self._keeper_stdin(),
             stdout=subprocess.DEVNULL,
             stderr=self._errlog,
             env=self._host_env(),
             start_new_session=True,
         )
 
-    def _start_unprivileged(self, info_w: int) -> None:
+    def _start_unprivileged(self, info_w: int, ready_w: int) -> None:
         """Not root: the caller's own uid becomes the sandbox's root, so nothing more is needed."""
         sync_r, sync_w = os.pipe()
-        overlay = _overlay_dirs()
+        overlay = _overlay_dirs(self.root)
         argv = [
             *self._host_prefix(),
             "unshare",
@@ -211,14 +227,19 @@ class Sandbox:
             _SETUP,
             "bash",
             str(self.limits.tmpfs_bytes),
-            *self._bwrap_args(overlay, info_w),
+            *self._bwrap_args(overlay, info_w, ready_w),
         ]
-        env = {**self._host_env(), "AF_SYNC_FD": str(sync_r), "AF_OVERLAY": " ".join(overlay)}
+        env = {
+            **self._host_env(),
+            "AF_SYNC_FD": str(sync_r),
+            "AF_OVERLAY": " ".join(overlay),
+            "AF_ROOT": self.root,
+        }
         try:
             self._proc = subprocess.Popen(
                 argv,
-                pass_fds=(sync_r, info_w),
-                stdin=subprocess.DEVNULL,
+                pass_fds=(sync_r, info_w, ready_w, self._meminfo_r),
+                stdin=self._keeper_stdin(),
                 stdout=subprocess.DEVNULL,
                 stderr=self._errlog,
                 env=env,
@@ -229,6 +250,24 @@ class Sandbox:
         finally:
             for fd in (sync_r, sync_w):
                 _close_fd(fd)
+
+    def _keeper_stdin(self) -> int:
+        """A pipe whose write end only this object holds: the keeper (a ``bash`` reading commands from it)
+        waits on it for ever, and ends with the sandbox's owner, as docker's ``bash`` on its tty does."""
+        self._keeper_r, self._keeper_w = os.pipe()
+        return self._keeper_r
+
+    def _meminfo_pipe(self) -> int:
+        """The sandbox's /proc/meminfo, on a pipe for bwrap: its own memory cap as the total, all of it free.
+        The kernel's file shows the host's memory, which the machine's other work changes between two
+        ``free`` calls of one episode; this one never changes."""
+        kib = self.limits.memory_bytes // 1024
+        fields = {"MemTotal": kib, "MemFree": kib, "MemAvailable": kib, "Buffers": 0, "Cached": 0}
+        fields |= {"SwapCached": 0, "Shmem": 0, "SReclaimable": 0, "SwapTotal": 0, "SwapFree": 0}
+        read, write = os.pipe()
+        os.write(write, "".join(f"{k + ':':<16}{v:>8} kB\n" for k, v in fields.items()).encode())
+        os.close(write)
+        return read
 
     def _host_env(self) -> dict[str, str]:
         env = {"PATH": os.environ.get("PATH", PATH), "LANG": "C.UTF-8"}
@@ -250,11 +289,12 @@ class Sandbox:
             "--",
         ]
 
-    def _bwrap_args(self, overlay: Sequence[str], info_fd: int) -> list[str]:
+    def _bwrap_args(self, overlay: Sequence[str], info_fd: int, ready_fd: int) -> list[str]:
         args = [
             "--die-with-parent",
             "--unshare-ipc",
             "--unshare-pid",
+            "--as-pid-1",  # the keeper is pid 1, as a container's command is: no extra reaper in `ps`
             "--unshare-net",
             "--unshare-uts",
             "--unshare-cgroup-try",
@@ -275,14 +315,15 @@ class Sandbox:
         for d in overlay:
             args += ["--bind", f"/tmp/.o/{d}.m", f"/{d}"]
         for d in SYSTEM_DIRS:  # merged-/usr systems: /bin -> usr/bin and so on
-            if os.path.islink(f"/{d}"):
-                args += ["--symlink", os.readlink(f"/{d}"), f"/{d}"]
+            if os.path.islink(os.path.join(self.root, d)):
+                args += ["--symlink", os.readlink(os.path.join(self.root, d)), f"/{d}"]
         for d in EMPTY_DIRS:
             args += ["--size", str(self.limits.tmpfs_bytes), "--tmpfs", f"/{d}"]
         args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
+        args += ["--ro-bind-data", str(self._meminfo_r), "/proc/meminfo"]
         if os.geteuid() == 0:  # /proc's one directory only the host's root may read: empty, not an error
             args += ["--tmpfs", "/proc/tty/driver"]
-        return [*args, "--", "sleep", "infinity"]
+        return [*args, "--", "bash", "-c", _KEEPER, "keeper", str(ready_fd)]  # bash: dash takes fds 0-9 only
 
     def _map_ids(self, pid: int) -> None:
         """Write the new user namespace's id maps from outside, once ``unshare`` has made it."""
@@ -311,6 +352,19 @@ class Sandbox:
                 break
         raise SandboxError(f"bubblewrap did not start: {self._stderr()}")
 
+    def _wait_ready(self, fd: int) -> None:
+        """Wait for the keeper's word: bwrap reports the child's pid before that child has built the file
+        system, and a command entering it earlier finds a half-made root (``setpriv: No such file``)."""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.05)[0]:
+                if os.read(fd, 16):
+                    return
+                break
+            if self._proc is not None and self._proc.poll() is not None:
+                break
+        raise SandboxError(f"the sandbox did not get ready: {self._stderr()}")
+
     def _stderr(self) -> str:
         self._errlog.seek(0)
         return self._errlog.read().decode("utf-8", "replace").strip()[-500:] or "no error output"
@@ -323,7 +377,9 @@ class Sandbox:
         return [
             *self._host_prefix(),
             "nsenter",
-            "--all",
+            *self._namespaces,
+            # not root: the caller is the sandbox's root by the id map and may not call setgroups
+            *(["--preserve-credentials"] if os.geteuid() != 0 else []),
             f"--target={self._child}",
             "--root",
             "--wd",
@@ -412,25 +468,27 @@ class Sandbox:
             self._shell = None
         if self._proc is not None:
             self._proc.wait()
+        _close_fd(self._keeper_w)
         if self.cgroup is not None:
             self.cgroup.remove()
             self.cgroup = None
         self._errlog.close()
 
 
-def _overlay_dirs() -> list[str]:
-    return [d for d in SYSTEM_DIRS if os.path.isdir(f"/{d}") and not os.path.islink(f"/{d}")]
+def _overlay_dirs(root: str) -> list[str]:
+    paths = {d: os.path.join(root, d) for d in SYSTEM_DIRS}
+    return [d for d, p in paths.items() if os.path.isdir(p) and not os.path.islink(p)]
 
 
-def _host_only_paths(dirs: tuple[str, ...]) -> list[str]:
+def _host_only_paths(root: str, dirs: tuple[str, ...]) -> list[str]:
     """Files and directories under ``dirs`` that others may not read (``/etc/shadow``, ``/etc/ssl/private``,
     ``/var/lib/mysql/...``): the host keeps them to its root, so the sandbox does not get them. Looked up
     at every start (about 0.1 s), so a file made since is hidden too."""
     hidden: list[str] = []
     for d in dirs:
-        for top, subdirs, files in os.walk(f"/{d}"):
+        for top, subdirs, files in os.walk(os.path.join(root, d)):
             here = [os.path.join(top, n) for n in [*subdirs, *files] if _host_only(os.path.join(top, n))]
-            hidden += here
+            hidden += ["/" + os.path.relpath(p, root) for p in here]
             subdirs[:] = [n for n in subdirs if os.path.join(top, n) not in here]  # gone as a whole
     return hidden
 
@@ -455,6 +513,30 @@ def pidns_members(ns: str, stop_above: int | None = None) -> int:
         if stop_above is not None and count > stop_above:
             break
     return count
+
+
+_NSENTER = {
+    "user": "--user",
+    "mnt": "--mount",
+    "uts": "--uts",
+    "ipc": "--ipc",
+    "net": "--net",
+    "pid": "--pid",
+}
+_NSENTER |= {"cgroup": "--cgroup", "time": "--time"}
+
+
+def _own_namespaces(pid: int) -> list[str]:
+    """nsenter's options for the namespaces of ``pid`` that this process is not in. Not ``--all``: it would also
+    re-enter the shared ones, and a user other than root may not re-enter the host's time namespace."""
+    out = []
+    for name, option in _NSENTER.items():
+        try:
+            if os.readlink(f"/proc/{pid}/ns/{name}") != os.readlink(f"/proc/self/ns/{name}"):
+                out.append(option)
+        except FileNotFoundError:  # a kernel without this namespace type
+            continue
+    return out
 
 
 def _close_fd(fd: int) -> None:

@@ -77,13 +77,18 @@ def user_namespace(base: int, count: int) -> int:
             os.close(fd)
 
 
-def idmapped_overlay(d: str, userns: int, base: int) -> None:
+def clone_tree(path: str) -> int:
+    """A detached copy of the mount tree at ``path``: taken before /tmp is covered, so an image there counts."""
+    return check(
+        libc.syscall(SYS_OPEN_TREE, AT_FDCWD, path.encode(), OPEN_TREE_CLONE | AT_RECURSIVE), "open_tree"
+    )
+
+
+def idmapped_overlay(d: str, fd: int, st: os.stat_result, userns: int, base: int) -> None:
+    """``fd`` (a ``clone_tree``) idmapped through ``userns`` as the lower layer; ``st``: its top's stat."""
     lower, upper, work, merged = (f"{O}/{d}.{s}" for s in ("l", "u", "w", "m"))
     for path in (lower, upper, work, merged):
         os.makedirs(path)
-    fd = check(
-        libc.syscall(SYS_OPEN_TREE, AT_FDCWD, f"/{d}".encode(), OPEN_TREE_CLONE | AT_RECURSIVE), "open_tree"
-    )
     try:
         attr = MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns)
         flags = AT_EMPTY_PATH | AT_RECURSIVE
@@ -95,7 +100,7 @@ def idmapped_overlay(d: str, userns: int, base: int) -> None:
         )
     finally:
         os.close(fd)
-    st = os.stat(f"/{d}")  # the merged directory takes the upper one's owner and mode
+    # the merged directory takes the upper one's owner and mode
     os.chown(upper, base + st.st_uid, base + st.st_gid)
     os.chmod(upper, stat.S_IMODE(st.st_mode))
     mount("overlay", merged, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
@@ -139,11 +144,15 @@ def main() -> None:
     userns = user_namespace(base, spec["count"])
     check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount("none", "/", None, MS_REC | MS_PRIVATE)
+    trees = {
+        d: (clone_tree(os.path.join(spec["root"], d)), os.stat(os.path.join(spec["root"], d)))
+        for d in spec["overlay"]
+    }
     mount("agentflan-sandbox", "/tmp", "tmpfs", 0, f"size={spec['size']},mode=0755")
     os.makedirs(f"{O}/root")
     os.chown(f"{O}/root", base, base)
-    for d in spec["overlay"]:
-        idmapped_overlay(d, userns, base)
+    for d, (fd, st) in trees.items():
+        idmapped_overlay(d, fd, st, userns, base)
     hide(spec["hide"])
     fresh_shadow(base)
     check(libc.setns(userns, CLONE_NEWUSER), "setns")
