@@ -23,3 +23,10 @@ if command -v apt-get >/dev/null && [ -f scripts/apt-packages.txt ]; then
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
   fi
 fi
+
+# The OS task's system image (Debian with the packages of AgentBench's OS container, ~360 MB, ~3 minutes, once):
+# without it, episodes see the host's /usr, /etc and /var (a recorded deviation). mmdebstrap needs root here.
+if [ "$(id -u)" = 0 ] && command -v mmdebstrap >/dev/null; then
+  $PY -c "from agentflan_eval.benchmarks.common.sandbox.image import built_image as b; raise SystemExit(b() is None)" \
+    || $PY -m agentflan_eval.benchmarks.common.sandbox.image
+fi

@@ -66,11 +66,12 @@ def test_memory_is_the_sandboxs_and_fixed() -> None:
 
 
 def test_the_image_is_what_the_episode_sees() -> None:
-    """With the system image built, the host's own files are absent and host changes do not reach the episode;
-    without it, this is the recorded host-view deviation, and the test says so."""
+    """With the system image built (scripts/install.sh builds it), the host's own files are absent and host
+    changes do not reach the episode."""
     image = built_image()
-    if image is None:
-        pytest.skip("no system image built (python -m agentflan_eval.benchmarks.common.sandbox.image)")
+    assert image is not None, (
+        "no system image built: python -m agentflan_eval.benchmarks.common.sandbox.image"
+    )
     token = f"agentflan-probe-{uuid.uuid4().hex}"
     host_file = Path("/var/tmp") / token
     with Sandbox(image=image) as box:
