@@ -75,8 +75,8 @@ def _handler(m: Mirror) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serving(m: Mirror) -> Iterator[Mirror]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(m))
+def serving(m: Mirror, port: int = 0) -> Iterator[Mirror]:
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(m))
     m.root = f"http://127.0.0.1:{server.server_address[1]}"
     t = threading.Thread(target=server.serve_forever, daemon=True)
     t.start()
@@ -85,3 +85,15 @@ def serving(m: Mirror) -> Iterator[Mirror]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if (
+    __name__ == "__main__"
+):  # a standing mirror for trying a fresh install: python tests/mirror.py DATA_DIR [PORT]
+    import sys
+    import time
+
+    with serving(mirror_of(Path(sys.argv[1])), port=int(sys.argv[2]) if len(sys.argv) > 2 else 0) as running:
+        print(f"AGENTFLAN_DATA_MIRROR={running.root}", flush=True)
+        while True:
+            time.sleep(3600)
