@@ -7,8 +7,12 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from agentflan_eval.benchmarks.os.benchmark import OSInteraction
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("AGENTFLAN_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -105,3 +109,17 @@ def fake_vllm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     module = importlib.import_module("vllm")
     monkeypatch.setitem(sys.modules, "vllm", module)
     return module
+
+
+@pytest.fixture(scope="session")
+def os_bench(data_dir: Path) -> OSInteraction:
+    """The OS-interaction task on the real data; a missing sandbox fails the test rather than skipping it."""
+    from agentflan_eval.benchmarks.os.benchmark import OSInteraction
+    from agentflan_eval.config import RunConfig
+    from agentflan_eval.data import DataResolver
+
+    b = OSInteraction(RunConfig(data_dir=data_dir), DataResolver(data_dir))
+    reason = b.unavailable()
+    if reason:
+        pytest.fail(f"OS task cannot run: {reason}")
+    return b

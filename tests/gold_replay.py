@@ -1,7 +1,10 @@
-"""Play a benchmark's ``gold_agent`` through the real agent loop, environment and scorer (no selftest command).
+"""Play a benchmark's ``gold_agent`` through the real agent loop, environment and scorer, with the package's
+``ScriptedBackend`` (the backend of the ``selftest`` command).
 
-The backend answers each request with the sample's gold agent given the request's messages, that is the
-conversation after the benchmark's ``fit_prompt`` (AgentBench's history window), as a model would see it.
+Unlike ``selftest``, which lets the gold agent read the whole conversation, the tests keep the benchmark's
+``fit_prompt`` (AgentBench's history window): the agent answers from what a model would be shown, which proves
+the gold solutions still work under the window. A sample without a gold agent fails the test at once, rather
+than being counted as ``selftest`` counts it.
 """
 
 from __future__ import annotations
@@ -9,20 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agentflan_eval.agent_loop import run_episodes
-from agentflan_eval.backends.base import Backend, GenerationRequest
-from agentflan_eval.benchmark import Benchmark, GoldAgent, Sample
-from agentflan_eval.records import Completion, EpisodeRecord, GenerationConfig
-
-
-class GoldBackend(Backend):
-    name = "gold"
-    template_name = "none (gold agent)"
-
-    def __init__(self, agents: dict[str, GoldAgent]):
-        self.agents = agents
-
-    def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
-        return [Completion(text=self.agents[r.sample_id](r.messages)) for r in requests]
+from agentflan_eval.backends.scripted import ScriptedBackend
+from agentflan_eval.benchmark import Benchmark, Sample
+from agentflan_eval.records import EpisodeRecord, GenerationConfig
 
 
 def replay_gold(bench: Benchmark, samples: Sequence[Sample], concurrency: int = 8) -> list[EpisodeRecord]:
@@ -32,6 +24,6 @@ def replay_gold(bench: Benchmark, samples: Sequence[Sample], concurrency: int = 
         assert agent is not None, f"{bench.name} has no gold agent for {s.id}"
         agents[s.id] = agent
     done: list[EpisodeRecord] = []
-    run_episodes(bench, samples, GoldBackend(agents), GenerationConfig(), concurrency, done.append)
+    run_episodes(bench, samples, ScriptedBackend(agents), GenerationConfig(), concurrency, done.append)
     assert len(done) == len(samples)
     return done

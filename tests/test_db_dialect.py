@@ -4,13 +4,14 @@ storage where one runs, and every gold INSERT/UPDATE of the data reproducing its
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from agentflan_eval.benchmarks.db.benchmark import GOLD_DEFECTS, Database, DBSample
 from agentflan_eval.benchmarks.db.dialect import decimal_text, mysql_string, to_sqlite
-from agentflan_eval.benchmarks.db.engines import SQLiteEngine, Table
+from agentflan_eval.benchmarks.db.engines import SQLEngine, SQLiteEngine, Table
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 
@@ -91,6 +92,21 @@ def test_sqlite_stores_what_mysql_stores() -> None:
         lite.close()
 
 
+def hash_misses(edits: Sequence[DBSample], engine_for: Callable[[Table], SQLEngine]) -> list[tuple[str, str]]:
+    """The gold edits whose table, after their gold statement on a fresh engine, does not hash to answer_md5;
+    each with what the statement printed (shared with tests/test_db_task.py's MariaDB check)."""
+    wrong = []
+    for s in edits:
+        engine = engine_for(s.table)
+        try:
+            out = engine.execute(s.gold_sql)
+            if engine.table_hash(s.table) != s.answer_md5:
+                wrong.append((s.id, out))
+        finally:
+            engine.close()
+    return wrong
+
+
 @pytest.fixture(scope="module")
 def edits(data_dir: Path) -> list[DBSample]:
     samples = Database(RunConfig(data_dir=data_dir), DataResolver(data_dir)).load_samples()
@@ -100,14 +116,6 @@ def edits(data_dir: Path) -> list[DBSample]:
 def test_every_gold_edit_reproduces_its_hash_on_sqlite(edits: list[DBSample]) -> None:
     """All 200 gold INSERT/UPDATE statements, run on SQLite, leave the table whose hash is answer_md5 --
     except the listed data defects, which no engine reproduces. Before dialect.py: 196 of 200."""
-    wrong = []
-    for s in edits:
-        engine = SQLiteEngine(s.table)
-        try:
-            out = engine.execute(s.gold_sql)
-            if engine.table_hash(s.table) != s.answer_md5:
-                wrong.append((s.id, out))
-        finally:
-            engine.close()
+    wrong = hash_misses(edits, SQLiteEngine)
     assert len(edits) == 200
     assert {sid for sid, _ in wrong} == set(GOLD_DEFECTS), wrong

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 from gold_replay import replay_gold
+from test_db_dialect import hash_misses
 
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.replay import ReplayBackend
@@ -95,15 +97,7 @@ def test_gold_statements_reproduce_the_answer_hashes(
     """The table hash after each of the 200 gold INSERT/UPDATEs equals the data's answer_md5 on MariaDB,
     except the listed data defects (tests/test_db_dialect.py checks the same on SQLite)."""
     edits = [s for s in samples.values() if s.subset != "SELECT"]
-    wrong = []
-    for s in edits:
-        engine = MySQLEngine(mariadb.url, s.table)
-        try:
-            out = engine.execute(s.gold_sql)
-            if engine.table_hash(s.table) != s.answer_md5:
-                wrong.append((s.id, out))
-        finally:
-            engine.close()
+    wrong = hash_misses(edits, partial(MySQLEngine, mariadb.url))
     assert len(edits) == 200 and {sid for sid, _ in wrong} == set(GOLD_DEFECTS), wrong
 
 

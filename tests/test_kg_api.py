@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 import rdflib
-from gold_replay import GoldBackend, replay_gold
+from gold_replay import replay_gold
 from rdflib import XSD, Literal
 from test_kg import NS, build_graph
 
 from agentflan_eval.agent_loop import run_episodes
+from agentflan_eval.backends.scripted import ScriptedBackend
 from agentflan_eval.benchmarks.kg.benchmark import KGSample, KnowledgeGraph
 from agentflan_eval.benchmarks.kg.program import Program, ProgramError, answer_query
 from agentflan_eval.benchmarks.kg.sparql import LocalSparql
@@ -177,7 +178,7 @@ def test_count_over_an_argmax(bench: KnowledgeGraph, samples: list[KGSample]) ->
         return next(script)
 
     done: list[EpisodeRecord] = []
-    run_episodes(bench, [sample], GoldBackend({sample.id: scripted}), GenerationConfig(), 1, done.append)
+    run_episodes(bench, [sample], ScriptedBackend({sample.id: scripted}), GenerationConfig(), 1, done.append)
     (rec,) = done
     assert rec.status == EpisodeStatus.ENV_ERROR and rec.error and "superlative" in rec.error.message
     assert bench.left_out(rec.status, len(rec.steps)) and len(rec.steps) == len(replies)

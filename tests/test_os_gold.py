@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,18 +10,7 @@ from agentflan_eval.benchmarks.common.sandbox.image import built_image
 from agentflan_eval.benchmarks.os.benchmark import OSInteraction
 from agentflan_eval.benchmarks.os.gold import answer_line, os_gold_agent
 from agentflan_eval.benchmarks.os.problems import HOST_VIEW_UNSOLVABLE, UNSOLVABLE, OSProblem
-from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Message, Score, Step
-
-
-@pytest.fixture(scope="module")
-def bench(data_dir: Path) -> OSInteraction:
-    b = OSInteraction(RunConfig(data_dir=data_dir), DataResolver(data_dir))
-    reason = b.unavailable()
-    if reason:
-        pytest.fail(f"OS task cannot run: {reason}")
-    return b
 
 
 def replay(bench: OSInteraction, problem: OSProblem) -> tuple[Score, dict]:
@@ -47,23 +35,23 @@ def replay(bench: OSInteraction, problem: OSProblem) -> tuple[Score, dict]:
     return bench.score(problem, steps, info), {"steps": [s.observation for s in steps], **info}
 
 
-def test_gold_replies_follow_the_original_action_format(bench: OSInteraction) -> None:
-    problems = {p.id: p for p in bench.problems}
+def test_gold_replies_follow_the_original_action_format(os_bench: OSInteraction) -> None:
+    problems = {p.id: p for p in os_bench.problems}
     q19 = os_gold_agent(problems["os-4-Q19-0"])
     assert q19 is not None
     first = q19([Message(role="user", content="Now, I will start a new problem in a new OS. ...")])
-    assert bench.parse_action(first).name == "bash"
-    assert bench.parse_action(first).argument == problems["os-4-Q19-0"].example.code.strip()  # type: ignore[union-attr]
-    last = bench.parse_action(q19([Message(role="user", content="The output of the OS:\n\n3\n")]))
+    assert os_bench.parse_action(first).name == "bash"
+    assert os_bench.parse_action(first).argument == problems["os-4-Q19-0"].example.code.strip()  # type: ignore[union-attr]
+    last = os_bench.parse_action(q19([Message(role="user", content="The output of the OS:\n\n3\n")]))
     assert (last.name, last.argument) == ("answer", "3")
     fix = os_gold_agent(problems["os-6-new-3"])  # check-only, the example prints nothing
     assert fix is not None
     assert (
-        bench.parse_action(fix([Message(role="user", content="The output of the OS is empty.")])).name
+        os_bench.parse_action(fix([Message(role="user", content="The output of the OS is empty.")])).name
         == "finish"
     )
     n41 = os_gold_agent(problems["os-4-N41-0"])  # a match without an example answers the expected string
-    assert n41 is not None and bench.parse_action(n41([])).argument == "no"
+    assert n41 is not None and os_bench.parse_action(n41([])).argument == "no"
 
 
 @pytest.mark.parametrize(
@@ -80,12 +68,12 @@ def test_answer_line(output: str, line: str) -> None:
 
 
 @pytest.mark.slow
-def test_every_gold_solution_solves_its_problem(bench: OSInteraction) -> None:
+def test_every_gold_solution_solves_its_problem(os_bench: OSInteraction) -> None:
     """>= 99% of the problems are solved by their own example; the listed exceptions fail for the reasons given
     (the process counts only nearly always: `ps` may or may not see the `wc` its pipeline starts beside it).
     Without the system image, the host-view list is excused too."""
     unsolvable = UNSOLVABLE if built_image() is not None else {**UNSOLVABLE, **HOST_VIEW_UNSOLVABLE}
-    results = {p.id: replay(bench, p) for p in bench.load_samples()}
+    results = {p.id: replay(os_bench, p) for p in os_bench.load_samples()}
     solvable = [pid for pid in results if pid not in unsolvable]
     failed = {pid: results[pid][1] for pid in solvable if not results[pid][0].success}
     for pid, info in failed.items():

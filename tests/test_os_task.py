@@ -15,29 +15,18 @@ from agentflan_eval.backends.replay import ReplayBackend
 from agentflan_eval.benchmarks.os.benchmark import OSEnv, OSInteraction, observation, parse_os_action
 from agentflan_eval.benchmarks.os.judge import compare
 from agentflan_eval.benchmarks.os.problems import OSProblem
-from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
 from agentflan_eval.records import Action, EpisodeRecord, EpisodeStatus, GenerationConfig
 
 
 @pytest.fixture(scope="module")
-def bench(data_dir: Path) -> OSInteraction:
-    b = OSInteraction(RunConfig(data_dir=data_dir), DataResolver(data_dir))
-    reason = b.unavailable()
-    if reason:
-        pytest.fail(f"OS task cannot run: {reason}")
-    return b
+def problems(os_bench: OSInteraction) -> dict[str, OSProblem]:
+    return {p.id: p for p in os_bench.problems}
 
 
-@pytest.fixture(scope="module")
-def problems(bench: OSInteraction) -> dict[str, OSProblem]:
-    return {p.id: p for p in bench.problems}
-
-
-def test_the_144_standard_problems_load(bench: OSInteraction, problems: dict[str, OSProblem]) -> None:
-    assert len(problems) == 144 == bench.n_standard
+def test_the_144_standard_problems_load(os_bench: OSInteraction, problems: dict[str, OSProblem]) -> None:
+    assert len(problems) == 144 == os_bench.n_standard
     assert [p.id for p in problems.values() if p.skip] == ["os-6-new-8"]
-    assert len(bench.load_samples()) == 143
+    assert len(os_bench.load_samples()) == 143
     files = {p.subset for p in problems.values()}
     assert len(files) == 16 and sum(p.subset == "7/2023-06-07-00-13-14" for p in problems.values()) == 88
     q47 = problems["os-4-Q47-0"]  # inline python and bash checks, a start script
@@ -47,7 +36,7 @@ def test_the_144_standard_problems_load(bench: OSInteraction, problems: dict[str
     assert problems["os-1-stock-0"].init[0].origin == "reconstructed:init/stock-log.sh"
     assert problems["os-1-stock-0"].check[1].code == "check/integer-match.py"  # type: ignore[index,union-attr]
     assert problems["os-5-new-7"].init == []  # its `create` is a list by mistake: AgentBench runs no init
-    whats = " ".join(d.what for d in bench.deviations())
+    whats = " ".join(d.what for d in os_bench.deviations())
     assert "1 of 144 problems skipped: os-6-new-8" in whats and "init/nested_folders.sh" in whats
 
 
@@ -112,29 +101,33 @@ def _replay(bench: OSInteraction, sample: OSProblem, replies: list[str], tmp_pat
     return done[0]
 
 
-def test_replay_match_problem(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path) -> None:
+def test_replay_match_problem(
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
     """Q49: `start` sets var=10 in the shell; the answer is matched after strip."""
     sample = problems["os-4-Q49-1"]
     look = 'Think: test it.\n\nAct: bash\n\n```bash\n[ "$var" -eq "$var" ] 2>/dev/null && echo yes || echo no\n```'
-    right = _replay(bench, sample, [look, "Think: it is.\n\nAct: answer( yes )"], tmp_path)
+    right = _replay(os_bench, sample, [look, "Think: it is.\n\nAct: answer( yes )"], tmp_path)
     assert right.steps[0].observation == "The output of the OS:\n\nyes\n"
     assert right.status == EpisodeStatus.COMPLETED and right.score.success
-    wrong = _replay(bench, sample, ["Think: guess.\n\nAct: answer(no)"], tmp_path)
+    wrong = _replay(os_bench, sample, ["Think: guess.\n\nAct: answer(no)"], tmp_path)
     assert wrong.score.value == 0.0
 
 
-def test_replay_check_problem(bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path) -> None:
+def test_replay_check_problem(
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+) -> None:
     """Q19: the answer is compared (integer-match) with the example command run in the episode's sandbox."""
     sample = problems["os-4-Q19-0"]
     count = "Think: count lines.\n\nAct: bash\n\n```bash\nwc -l < /root/matrix.txt\n```"
-    right = _replay(bench, sample, [count, "Think: three lines.\n\nAct: answer(3)"], tmp_path)
+    right = _replay(os_bench, sample, [count, "Think: three lines.\n\nAct: answer(3)"], tmp_path)
     assert right.steps[0].observation == "The output of the OS:\n\n3\n"
     assert right.score.success and right.env_info["checks"][0]["output"] == "3\n"
-    assert _replay(bench, sample, ["Act: answer(1)"], tmp_path).score.value == 0.0
+    assert _replay(os_bench, sample, ["Act: answer(1)"], tmp_path).score.value == 0.0
 
 
 def test_replay_state_check_problem(
-    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
 ) -> None:
     """6/new #4: the check inspects what the episode did to the sandbox (permissions under ~/videos)."""
     sample = problems["os-6-new-4"]
@@ -142,14 +135,14 @@ def test_replay_state_check_problem(
         "Think: chmod.\n\nAct: bash\n\n```bash\nfind ~/videos -type f -exec chmod 660 {} + && "
         "find ~/videos -type d -exec chmod 750 {} +\n```"
     )
-    assert _replay(bench, sample, [fix, "Act: finish"], tmp_path).score.success
-    assert not _replay(bench, sample, ["Act: finish"], tmp_path).score.success
+    assert _replay(os_bench, sample, [fix, "Act: finish"], tmp_path).score.success
+    assert not _replay(os_bench, sample, ["Act: finish"], tmp_path).score.success
 
 
 def test_malformed_replies_end_the_episode_as_invalid(
-    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
 ) -> None:
-    rec = _replay(bench, problems["os-4-Q19-0"], ["I would count the lines with wc."], tmp_path)
+    rec = _replay(os_bench, problems["os-4-Q19-0"], ["I would count the lines with wc."], tmp_path)
     assert rec.status == EpisodeStatus.INVALID_ACTION and rec.invalid_actions == 1
     assert rec.env_info["answer"] is None and rec.score.value == 0.0
     assert rec.env_info["checks"][-1]["params"] == ["None", "3\n"]  # AgentBench compares str(None)
@@ -166,7 +159,7 @@ def test_malformed_replies_end_the_episode_as_invalid(
     ],
 )
 def test_reconstructed_checks(
-    bench: OSInteraction, problems: dict[str, OSProblem], pid: str, solution: str, solved: bool
+    os_bench: OSInteraction, problems: dict[str, OSProblem], pid: str, solution: str, solved: bool
 ) -> None:
     """The rewritten checking/N.sh scripts accept a real implementation and reject a wrong one (count's accepting
     cases: tests/test_os_checks.py, and its gold solution in tests/test_os_gold.py)."""
@@ -177,7 +170,7 @@ def test_reconstructed_checks(
             solution + "; chmod +x /usr/local/bin/calc /usr/local/bin/count /usr/local/bin/date-format"
         )
         env.step(Action(name="finish"))
-        score = bench.score(problems[pid], [], env.info())
+        score = os_bench.score(problems[pid], [], env.info())
     finally:
         env.close()
     assert score.success is solved
@@ -185,7 +178,7 @@ def test_reconstructed_checks(
 
 @pytest.mark.parametrize("pid", ["os-1-stock-0", "os-1-stock-5", "os-2-environment-3"])
 def test_reconstructed_inits_make_the_described_state(
-    bench: OSInteraction, problems: dict[str, OSProblem], pid: str
+    os_bench: OSInteraction, problems: dict[str, OSProblem], pid: str
 ) -> None:
     """The rewritten init scripts build what the description promises; the example's answer then passes."""
     sample = problems[pid]
@@ -196,21 +189,21 @@ def test_reconstructed_inits_make_the_described_state(
         out = env.box.shell(sample.example.code).text.strip()  # type: ignore[union-attr]
         assert out
         env.step(Action(name="answer", argument=out))
-        assert bench.score(sample, [], env.info()).success
+        assert os_bench.score(sample, [], env.info()).success
         env.answer = out + "x"
         env._verdict = None
-        assert not bench.score(sample, [], env.info()).success
+        assert not os_bench.score(sample, [], env.info()).success
     finally:
         env.close()
 
 
 def test_path_problem_with_nested_folders(
-    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
 ) -> None:
     sample = problems["os-2-environment-4"]  # put the folder holding echo-love on PATH via ~/.bashrc
     find = "Act: bash\n```bash\nfind / -name echo-love -perm /u=x 2>/dev/null\n```"
     add = "Act: bash\n```bash\necho 'export PATH=$PATH:/folder1/folder2/folder3/folder4/folder5' >> ~/.bashrc\n```"
-    rec = _replay(bench, sample, [find, add, "Act: finish"], tmp_path)
+    rec = _replay(os_bench, sample, [find, add, "Act: finish"], tmp_path)
     assert "/folder1/folder2/folder3/folder4/folder5/echo-love" in (rec.steps[0].observation or "")
     assert rec.score.success
 
@@ -262,7 +255,7 @@ def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> No
 
 
 def test_model_that_fork_bombs_its_sandbox(
-    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without a pids cgroup, RLIMIT_NPROC holds the bomb (the sandbox's root is an unprivileged host user)
     or the watchdog kills the sandbox; the episode scores nothing, the run goes on."""
@@ -273,19 +266,19 @@ def test_model_that_fork_bombs_its_sandbox(
     wait = (
         "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
     )
-    rec = _replay(bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
+    rec = _replay(os_bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
     assert rec.error is None and rec.score.value == 0.0
     assert rec.env_info["sandbox_error"] in (None, "more than 256 processes")
 
 
 def test_kill_all_spares_pid_1_as_in_a_container(
-    bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
+    os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path
 ) -> None:
     """`kill -9 -1` (and `kill -9 1`) end the shell but not the sandbox, whose pid 1 the kernel shields as it
     shields a docker container's: the episode goes on and is judged, as in AgentBench."""
     kill = "Act: bash\n```bash\nkill -9 1; kill -9 -1\n```"
     count = "Act: bash\n```bash\nwc -l < /root/matrix.txt\n```"
-    rec = _replay(bench, problems["os-4-Q19-0"], [kill, count, "Act: answer(3)"], tmp_path)
+    rec = _replay(os_bench, problems["os-4-Q19-0"], [kill, count, "Act: answer(3)"], tmp_path)
     assert rec.status == EpisodeStatus.COMPLETED and len(rec.steps) == 3
     assert rec.steps[1].observation == "The output of the OS:\n\n3\n"  # a new login shell
     assert rec.score.success and rec.env_info["sandbox_error"] is None

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import tiny_llama
 from pydantic import ValidationError
+from test_teval import INSTRUCT_GT, JSON_TEMPLATE, STR_TEMPLATE
 
 from agentflan_eval.benchmarks.teval import metrics as m
 from agentflan_eval.benchmarks.teval.benchmark import TEval, TEvalSample
@@ -95,40 +96,32 @@ def test_scoring_reads_the_cleaned_reply(bench: TEval) -> None:
 
 
 # -- rounding of the Instruct and Review means -----------------------------------------------------------
-JSON_T = {"thought": "goal", "action": "name", "args": "args"}
-STR_T = {
-    "thought_start": "Thought:",
-    "thought_end": "\n",
-    "action_start": "Action:",
-    "action_end": "\n",
-    "args_start": "Action Input:",
-    "args_end": "\n",
-}
-INSTRUCT_GOLD = {"action": "A.search", "args": {"q": "x", "n": 3}}  # 2 arguments + the name: thirds
+# INSTRUCT_GT (tests/test_teval.py): 2 arguments + the name, so scores in thirds
 ROUNDING_REPLIES = [
-    ("instruct_json", "json", JSON_T, '{"goal": "g", "name": "A.search", "args": {"q": "y"}}'),  # 1, 1/3
-    ("instruct_json", "json", JSON_T, '{"goal": "g", "name": "B.get", "args": {}}'),  # 1, 0
-    ("instruct_json", "json", JSON_T, '{"goal": "g", "name": "B.get", "args": {"q": "z"}}'),  # 1, 0
+    # 1, 1/3
+    ("instruct_json", "json", JSON_TEMPLATE, '{"goal": "g", "name": "A.search", "args": {"q": "y"}}'),
+    ("instruct_json", "json", JSON_TEMPLATE, '{"goal": "g", "name": "B.get", "args": {}}'),  # 1, 0
+    ("instruct_json", "json", JSON_TEMPLATE, '{"goal": "g", "name": "B.get", "args": {"q": "z"}}'),  # 1, 0
     (
         "instruct_string",
         "string",
-        STR_T,
+        STR_TEMPLATE,
         "Thought: go\nAction: A.search\nAction Input: {'q': 'y'}\nEnd",
     ),  # 1, 1/3
     (
         "instruct_string",
         "string",
-        STR_T,
+        STR_TEMPLATE,
         "Thought: go\nAction: B.get\nAction Input: {'q': 'x', 'n': 3}\nEnd",
     ),  # 1, 2/3
-    ("instruct_string", "string", STR_T, "I would search."),  # 0, 0
+    ("instruct_string", "string", STR_TEMPLATE, "I would search."),  # 0, 0
 ]
 
 
 def test_instruct_and_review_means_are_rounded_as_their_evaluators_round_them(bench: TEval) -> None:
     scores: list[tuple[str | None, Score]] = []
     for subset, fmt, template, reply in ROUNDING_REPLIES:
-        s = sample("instruct_v2", subset, fmt, INSTRUCT_GOLD, template)
+        s = sample("instruct_v2", subset, fmt, INSTRUCT_GT, template)
         scores.append((subset, scored(bench, s, reply)))
     for reply in ("Answer: B", "Answer: C", "I cannot tell"):  # quality 1, 0, 0; parsed 1, 1, 0
         s = sample("review_str_v2", "review_str", "str", {"answer": "B"})
@@ -204,7 +197,7 @@ README_SYSTEM = (
 README_USER = "Call the function AirbnbSearch.search_property_by_place with the parameter as follows: 'place' is 'Berlin'."
 FIRST = {
     "origin_prompt": [{"role": "system", "content": README_SYSTEM}, {"role": "user", "content": README_USER}],
-    "template": JSON_T,
+    "template": JSON_TEMPLATE,
     "meta_data": {"response_format": "json"},
     "ground_truth": {"action": "AirbnbSearch.search_property_by_place", "args": {"place": "Berlin"}},
 }

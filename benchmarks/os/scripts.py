@@ -68,11 +68,9 @@ exit 0
 """
 )
 
-# checking/1.sh -- `count DIR` against a walk of DIR/* for six directories.
-COUNT_DIRS = ("/usr/local/bin", "/root", "/bin", "/lib", "/dev", "/usr/include")
-CHECK_COUNT = (
-    r"""
-walk() {  # regular files (links followed) under the non-hidden entries of $1, entering subdirectories
+# The body of bash ``walk DIR`` after its ``walk() {`` line, written once for checking/1.sh and its gold
+# solution example/1.sh, which counts exactly as the check does.
+_WALK_BODY = r"""
   local n=0 entry
   for entry in "$1"/*; do
     if [ -f "$entry" ]; then
@@ -84,6 +82,12 @@ walk() {  # regular files (links followed) under the non-hidden entries of $1, e
   echo "$n"
 }
 """
+
+# checking/1.sh -- `count DIR` against a walk of DIR/* for six directories.
+COUNT_DIRS = ("/usr/local/bin", "/root", "/bin", "/lib", "/dev", "/usr/include")
+CHECK_COUNT = (
+    "\nwalk() {  # regular files (links followed) under the non-hidden entries of $1, entering subdirectories"
+    + _WALK_BODY
     + f"for dir in {' '.join(COUNT_DIRS)}; do\n"
     + r"""  # unquoted on purpose: several words make `[` fail (status 2), which is not a mismatch here
   [ $(walk "$dir")x != $(count "$dir")x ] && exit 1
@@ -107,25 +111,18 @@ python3 -c "print('%.6f' % ($*))"
 EOF
 chmod +x /usr/local/bin/calc
 """
-EXAMPLE_COUNT = r"""
+EXAMPLE_COUNT = (
+    r"""
 cat > /usr/local/bin/count <<'EOF'
 #!/bin/bash
-walk() {
-  local n=0 entry
-  for entry in "$1"/*; do
-    if [ -f "$entry" ]; then
-      n=$((n + 1))
-    elif [ -d "$entry" ]; then
-      n=$((n + $(walk "$entry")))
-    fi
-  done
-  echo "$n"
-}
-total=$(walk "$1")
+walk() {"""
+    + _WALK_BODY
+    + r"""total=$(walk "$1")
 echo "$total"
 EOF
 chmod +x /usr/local/bin/count
 """
+)
 EXAMPLE_DATE_FORMAT = r"""
 printf '#!/bin/bash\ndate -d "$1" +"$2"\n' > /usr/local/bin/date-format
 chmod +x /usr/local/bin/date-format
