@@ -48,8 +48,10 @@ def test_first_prompt_is_the_originals_character_by_character(tmp_path: Path, da
         backend="replay", replay_file=script, tasks=["hotpotqa"], limit=1, output_dir=tmp_path / "runs"
     )
     store, _ = run(config.model_copy(update={"data_dir": data_dir, "report": False}))
-    sent = RunManifest.model_validate_json(store.manifest_path.read_text()).protocols["hotpotqa"].first_prompt
+    protocol = RunManifest.model_validate_json(store.manifest_path.read_text()).protocols["hotpotqa"]
+    sent = protocol.first_prompt
     assert sent == expected, _first_difference(sent or "", expected)
+    assert protocol.max_new_tokens == 256  # llms.py l.82, the run's default budget
     assert (
         expected.endswith("outside of the ring.\nThought 1:")
         and "Finish[yes]\n\n(END OF EXAMPLES)" in expected

@@ -80,7 +80,8 @@ class HotpotQA(Benchmark):
     server_truncates = False  # BOLAA sent TGI no ``truncate``: a prompt over its input limit was refused
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE)
     stop = ("\n",)  # TGI stop_sequences=["\n"] on both generations (llms.py l.83)
-    max_new_tokens = bolaa.MAX_NEW_TOKENS
+    # BOLAA's budget, 256 new tokens a generation (llms.py l.82), is the run's default --max-new-tokens; the flag
+    # stays free here, as a reply is cut at its first newline anyway.
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"
     Options = HotpotQAOptions
     options: HotpotQAOptions

@@ -35,7 +35,6 @@ INSTRUCTION = (
 )
 MAX_STEPS = 10  # agent_arch.py l.110; halted once step_n > max_steps
 MAX_PROMPT_TOKENS = 1700  # eval_hotpot.py l.27 --max_context_len, counted in cl100k (llms.py l.26)
-MAX_NEW_TOKENS = 256  # llms.py l.82, per generation
 ACTIONS = ("Search", "Lookup", "Finish")  # agent_arch.py l.194-211 compare the type case-sensitively
 INVALID = "Invalid Action. Valid Actions are Lookup[<topic>] Search[<topic>] and Finish[<answer>]."
 NO_PAGE = "Could not find that page, please try again."  # l.209: the search itself raised
