@@ -224,8 +224,8 @@ def _advance(bench: Benchmark, ep: _Live, comp: Completion) -> tuple[EpisodeStat
         )
     if comp.finish_reason == FinishReason.CONTEXT_LIMIT:
         return EpisodeStatus.CONTEXT_LIMIT, None
-    action = bench.parse_action(comp.text)
     assert ep.env is not None, "a live episode always has its environment"
+    action = ep.env.parse_reply(comp.text) or bench.parse_action(comp.text)
     try:
         obs = ep.env.step(action)
     except Exception as e:  # noqa: BLE001 - an environment crash fails this episode only

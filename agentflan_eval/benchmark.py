@@ -68,6 +68,11 @@ class Environment(ABC):
     @abstractmethod
     def step(self, action: Action) -> Observation: ...
 
+    def parse_reply(self, reply: str) -> Action | None:
+        """What ``reply`` means when the episode's state decides it (BOLAA's HotpotQA agent asks for a
+        Thought, then for an Action, each a generation of its own); None leaves it to ``parse_action``."""
+        return None
+
     def info(self) -> dict[str, Any]:
         """What the scorer needs from the environment's final state (stored with the episode)."""
         return {}

@@ -16,9 +16,9 @@ from agentflan_eval.records import Message, PromptFormat
 
 
 def completion_text(messages: Sequence[Message]) -> str:
-    """The messages as one raw prompt: their texts in order, one per line, so the model writes the next line
-    (BOLAA's prompt is the instruction, the question and a scratchpad of Thought/Action/Observation lines)."""
-    return "".join(m.content + "\n" for m in messages)
+    """The messages as one raw prompt: their texts run together, each piece carrying its own separators
+    (BOLAA's prompt is the instruction, the question and a scratchpad that ends in ``\nThought n:``)."""
+    return "".join(m.content for m in messages)
 
 
 def chat_messages(messages: Sequence[Message], fmt: PromptFormat) -> list[Message]:

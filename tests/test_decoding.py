@@ -162,7 +162,8 @@ def test_a_seeded_sampled_run_reproduces_and_another_seed_does_not(
 
 # -- repeats ------------------------------------------------------------------------------------------
 class _ByRepeat(ReplayBackend):
-    """Finishes every HotpotQA sample at turn 0: with the gold answer, except sample 1 on repeat 1."""
+    """Finishes every HotpotQA sample in its first step (a Thought, then Finish): with the gold answer, except
+    sample 1 on repeat 1. Counts each episode's opening request."""
 
     def __init__(self, path: Path, answers: dict[str, str], calls: list[tuple[str, int]]):
         super().__init__(path)
@@ -171,10 +172,13 @@ class _ByRepeat(ReplayBackend):
     def generate(self, requests: Sequence[GenerationRequest], config: GenerationConfig) -> list[Completion]:
         out = []
         for r in requests:
-            self.calls.append((r.sample_id, r.repeat))
+            if r.turn == 0:
+                self.calls.append((r.sample_id, r.repeat))
+                out.append(Completion(text=" done"))
+                continue
             wrong = r.repeat == 1 and r.sample_id == list(self.answers)[1]
             answer = "Xqzzv Plorb" if wrong else self.answers[r.sample_id]
-            out.append(Completion(text=f"Thought: done\nAction 1: Finish[{answer}]"))
+            out.append(Completion(text=f" Finish[{answer}]"))
         return out
 
 

@@ -44,8 +44,8 @@ def _records(out: Path) -> list:
 
 def test_lone_surrogate_through_replay(tmp_path: Path) -> None:
     script = tmp_path / "replies.jsonl"
-    reply = f"Thought: {ODD}\nAction: Finish[{ODD}]"
-    script.write_text(json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": [reply]}) + "\n")
+    replies = [f" {ODD}", f"Finish[{ODD}]"]  # a Thought, then the Action
+    script.write_text(json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": replies}) + "\n")
     res = _cli(
         "run", "--backend", "replay", "--replay-file", str(script), "--tasks", "hotpotqa", "--limit", "4",
         "--output-dir", str(tmp_path / "out"), cwd=tmp_path,
@@ -94,11 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stop.wait(600)  # never answers (until the test ends)
             return
         msgs = body["messages"]  # HotpotQA's raw completion prompt arrives as one user turn
-        episode = msgs[0]["content"].split("Question: ")[-1]
-        turn = (
-            episode.count("\nObservation ") if len(msgs) == 1 else sum(m["role"] == "assistant" for m in msgs)
-        )
-        text = f"Thought: {ODD}\nAction: Search[{ODD}]" if turn == 0 else f"Action: Finish[{ODD}]"
+        asked = msgs[-1]["content"].rsplit("\n", 1)[-1]  # "Thought n:" or "Action n:"
+        text = {"Action 1:": f"Search[{ODD}]"}.get(asked, f" {ODD}" if asked.startswith("Thought") else "")
+        text = text or f"Finish[{ODD}]"
         message = {"role": "assistant", "content": text}
         self._send(
             {

@@ -1,4 +1,4 @@
-"""HotpotQA: data loading, action parsing, the offline Wikipedia stand-in, and replayed episodes."""
+"""HotpotQA: data loading, replayed episodes through the runner, corrupt data (the protocol: test_hotpotqa_bolaa)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample, parse_react_action
+from agentflan_eval.benchmarks.hotpotqa.benchmark import HotpotQA, HotpotQASample
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.errors import DataChecksumError
-from agentflan_eval.records import Action
 from agentflan_eval.runner import run
 
 
@@ -30,87 +29,24 @@ def test_loads_300_questions_interleaved_by_level(bench: HotpotQA) -> None:
     assert ("VIVA Media", hard.context[5][1]) == hard.context[5]
 
 
-@pytest.mark.parametrize(
-    ("reply", "name", "arg"),
-    [
-        ("Thought 1: x\nAction 1: Search[Milhouse]", "search", "Milhouse"),
-        ("Thought: x\nAction: lookup[named after]\nObservation: made up", "lookup", "named after"),
-        ("Action 3: Finish[Richard Nixon]", "finish", "Richard Nixon"),
-        ("I think the answer is finish[yes] now", "finish", "yes"),
-        ("Action 2: SEARCH[ Leonid Levin ]", "search", "Leonid Levin"),
-    ],
-)
-def test_parse_valid(reply: str, name: str, arg: str) -> None:
-    a = parse_react_action(reply, ("search", "lookup", "finish"))
-    assert (a.name, a.argument, a.valid) == (name, arg, True)
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        "",
-        "I don't know.",
-        "Action 1: Google[Milhouse]",
-        "Action 1: Search Milhouse",
-        "Thought 1: Search(Milhouse)",
-    ],
-)
-def test_parse_malformed_is_invalid_not_an_error(reply: str) -> None:
-    a = parse_react_action(reply, ("search", "lookup", "finish"))
-    assert a.valid is False and a.raw == reply
-
-
-def test_environment_search_lookup_and_invalid(bench: HotpotQA) -> None:
-    sample = bench.load_samples()[0]  # easy: the Badr Hari question
-    env = bench.make_env(sample)
-    opening = env.reset()
-    assert sample.question in opening[0].content and "Search[Milhouse]" in opening[0].content  # few-shot
-    obs = env.step(Action(name="search", argument="badr hari")).text
-    assert obs.startswith("Observation 1: Badr Hari") and "kickboxer" in obs
-    first = env.step(Action(name="lookup", argument="K-1")).text
-    assert first.startswith("Observation 2: (Result 1 / 1) He is a former K-1 Heavyweight champion")
-    miss = env.step(Action(name="search", argument="Badr Hari kick boxing career")).text
-    assert "Could not find [Badr Hari kick boxing career]. Similar: [" in miss and "'Badr Hari'" in miss
-    assert "Invalid Action" in env.step(Action(name="invalid", valid=False)).text
-    done = env.step(Action(name="finish", argument="Badr Hari"))
-    assert done.done and env.info() == {"answer": "Badr Hari"}
-
-
-def test_lookup_before_search_and_exhausted_results(bench: HotpotQA) -> None:
-    env = bench.make_env(bench.load_samples()[0])
-    env.reset()
-    assert "Search for an entity first" in env.step(Action(name="lookup", argument="x")).text
-    env.step(Action(name="search", argument="Badr Hari"))
-    texts = [env.step(Action(name="lookup", argument="zzzz-not-there")).text for _ in range(2)]
-    assert all(t.endswith("No more results.") for t in texts)
-
-
-def _replay(tmp_path: Path, lines: list[dict]) -> Path:
-    path = tmp_path / "replay.jsonl"
-    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
-    return path
-
-
-def test_replayed_correct_episode_scores_1_and_wrong_below_1(tmp_path: Path, data_dir: Path) -> None:
-    replay = _replay(
-        tmp_path,
-        [
-            {
-                "task": "hotpotqa",
-                "sample_id": "easy-0",
-                "replies": [
-                    "Thought 1: Search the kick boxer.\nAction 1: Search[Badr Hari]\nObservation 1: I imagine this",
-                    "Thought 2: He is the one.\nAction 2: Finish[Badr Hari]",
-                ],
-            },
-            {
-                "task": "hotpotqa",
-                "sample_id": "medium-0",
-                "replies": ["Thought 1: hmm\nAction 1: Finish[Harper's Bazaar]"],
-            },
-            {"task": "hotpotqa", "sample_id": "hard-4367", "replies": ["I am not sure what to do."] * 10},
-        ],
-    )
+def test_replayed_episodes_through_the_runner(tmp_path: Path, data_dir: Path) -> None:
+    """Two replies a step (Thought, then Action), each cut at its first newline as TGI's stop did."""
+    replay = tmp_path / "replay.jsonl"
+    lines = [
+        {
+            "task": "hotpotqa",
+            "sample_id": "easy-0",
+            "replies": [
+                " Search the kick boxer.\nAction 1: Search[Someone else]",
+                " Search[Badr Hari]\nObservation 1: I imagine this",
+                " He is the one.",
+                " Finish[Badr Hari]",
+            ],
+        },
+        {"task": "hotpotqa", "sample_id": "medium-0", "replies": [" hmm", " Finish[Harper's Bazaar]"]},
+        {"task": "hotpotqa", "sample_id": "hard-4367", "replies": ["I am not sure what to do."] * 20},
+    ]
+    replay.write_text("".join(json.dumps(x) + "\n" for x in lines))
     cfg = RunConfig(
         backend="replay",
         replay_file=replay,
@@ -121,12 +57,14 @@ def test_replayed_correct_episode_scores_1_and_wrong_below_1(tmp_path: Path, dat
     )
     store, results = run(cfg)
     eps = {e.sample_id: e for e in store.episodes("hotpotqa")}
-    assert eps["easy-0"].score.value == 1.0 and eps["easy-0"].status.value == "completed"
-    assert eps["easy-0"].steps[0].reply.endswith("Search[Badr Hari]")  # cut at the stop string
-    assert "kickboxer" in eps["easy-0"].steps[0].observation
+    easy = eps["easy-0"]
+    assert easy.score.value == 1.0 and easy.status.value == "completed"
+    assert [s.reply for s in easy.steps[:2]] == [" Search the kick boxer.", " Search[Badr Hari]"]
+    assert easy.steps[0].observation == "\nAction 1:" and easy.steps[0].action.name == "think"
+    assert "kickboxer" in (easy.steps[1].observation or "")
     assert eps["medium-0"].score.value < 1.0  # gold: Arthur's Magazine
     hard = eps["hard-4367"]
-    assert hard.status.value == "turn_limit" and len(hard.steps) == 10 and hard.invalid_actions == 10
+    assert hard.status.value == "turn_limit" and len(hard.steps) == 20 and hard.invalid_actions == 10
     assert hard.score.value == 0.0
     r = results.tasks["hotpotqa"]
     assert r.n == 3 and r.score == pytest.approx(1 / 3) and set(r.subsets) == {"easy", "medium", "hard"}

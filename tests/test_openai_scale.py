@@ -1,7 +1,7 @@
 """The async OpenAI backend at scale, against a fake OpenAI server on loopback.
 
-The server answers HotpotQA in ReAct form (a search, then the gold answer, or a wrong one for every
-sixth question), injects 429s (with Retry-After, retry-after-ms, and none), 503s and dropped
+The server answers HotpotQA in BOLAA's ReAct form, a Thought then an Action each step (a search, then the
+gold answer, or a wrong one for every sixth question), injects 429s (with Retry-After, retry-after-ms, and none), 503s and dropped
 connections on a fixed schedule, and counts the requests in flight. A run must record every episode
 with the scores its replies earn, retry each failure exactly once per fault, and keep between 2 and
 --concurrency requests in flight.
@@ -73,17 +73,21 @@ class FakeServer(ThreadingHTTPServer):
         msgs = body["messages"]
         i, sample = self.samples[re.findall(r"Question: (.*)", msgs[0]["content"])[-1].strip()]
         # HotpotQA's raw completion prompt reaches a chat API as one user turn: its episode so far is the
-        # text after the last "Question:" (the few-shot examples before it have observations of their own)
-        episode = msgs[0]["content"].split("Question: ")[-1] if len(msgs) == 1 else ""
-        turn = (
-            episode.count("\nObservation ") if len(msgs) == 1 else sum(m["role"] == "assistant" for m in msgs)
-        )
+        # text after the last "Question:" (the few-shot examples before it have observations of their own),
+        # and it ends in the cue of the generation asked for, "Thought n:" or "Action n:"
+        episode = msgs[0]["content"].split("Question: ")[-1]
+        cue = re.search(r"\n(Thought|Action) (\d+):$", episode)
+        kind, turn = (cue.group(1), int(cue.group(2)) - 1) if cue else ("Thought", 0)
         with self.lock:
             self.stops.append(body.get("stop") or [])
             self.bodies.append(body)
-            self.attempts[i, turn] += 1
-            planned = faults(2 * i + turn) if self.mode == "flaky" else []
-            fault = planned[self.attempts[i, turn] - 1] if self.attempts[i, turn] <= len(planned) else None
+            fault = None
+            if kind == "Action":  # faults are injected on the Action generation of each step
+                self.attempts[i, turn] += 1
+                planned = faults(2 * i + turn) if self.mode == "flaky" else []
+                fault = (
+                    planned[self.attempts[i, turn] - 1] if self.attempts[i, turn] <= len(planned) else None
+                )
             if fault:
                 self.injected[fault] += 1
             else:
@@ -98,22 +102,17 @@ class FakeServer(ThreadingHTTPServer):
             return 429, {"error": {"message": "rate limited"}}, headers.get(fault, {})
         if fault == "503":
             return 503, {"error": {"message": "overloaded"}}, {}
-        if turn == 0:
-            title = sample.context[0][0]
-            text = f"Thought: I search {title}.\nAction: Search[{title}]\nObservation 1: made up by the model"
-        elif (
-            len(msgs) == 1
-            and turn == 1
-            and "\nObservation 1:" in episode
-            and "made up" not in episode
-            or len(msgs) > 1
-            and msgs[-1]["role"] == "user"
-            and msgs[-1]["content"].startswith("Observation 1:")
-            and "made up" not in msgs[-2]["content"]
-        ):
-            text = f"Thought: I know it.\nAction: Finish[{WRONG if i % 6 == 5 else sample.answer}]"
+        title, made_up = sample.context[0][0], "\nObservation 1: made up by the model"
+        if (kind, turn) == ("Thought", 0):
+            text = f" I search {title}.\nAction 1: Search[{title}]{made_up}"
+        elif (kind, turn) == ("Action", 0):
+            text = f" Search[{title}]{made_up}"
+        elif turn == 1 and "\nObservation 1:" in episode and "made up" not in episode:
+            text = (
+                " I know it." if kind == "Thought" else f" Finish[{WRONG if i % 6 == 5 else sample.answer}]"
+            )
         else:
-            return 400, {"error": {"message": f"unexpected conversation at turn {turn}"}}, {}
+            return 400, {"error": {"message": f"unexpected conversation at {kind} {turn + 1}"}}, {}
         return (
             200,
             {
@@ -240,9 +239,9 @@ def test_flaky_server_loses_no_episode(
     for i, s in enumerate(samples):
         r = records[s.id]
         assert r.status == EpisodeStatus.COMPLETED and r.error is None, r
-        assert [st.action.name for st in r.steps] == ["search", "finish"]
-        assert "made up" not in r.steps[0].reply  # the hallucinated observation is cut client-side
-        assert r.steps[0].observation and r.prompt_tokens == 200 and r.completion_tokens == 40
+        assert [st.action.name for st in r.steps] == ["think", "Search", "think", "Finish"]
+        assert not any("made up" in st.reply for st in r.steps)  # the hallucinated text is cut client-side
+        assert r.steps[1].observation and r.prompt_tokens == 400 and r.completion_tokens == 80
         assert r.score.value == (0.0 if i % 6 == 5 else 1.0), (s.answer, r.score)
     # Every fault was retried, and nothing else was sent twice.
     assert set(server.attempts) == {(i, t) for i in range(N) for t in (0, 1)}
@@ -250,9 +249,9 @@ def test_flaky_server_loses_no_episode(
     assert server.injected == Counter(
         {"429": 6, "drop": 9, "429 Retry-After": 3, "429 retry-after-ms": 3, "503": 3}
     )
-    assert server.served == 2 * N
+    assert server.served == 4 * N  # a Thought and an Action generation a step
     assert 1 < server.max_in_flight <= 4
-    assert all(len(s) <= 4 and "\nObservation" in s for s in server.stops)
+    assert all(len(s) <= 4 and "\n" in s for s in server.stops)
 
 
 @pytest.mark.parametrize(

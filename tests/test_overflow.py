@@ -103,14 +103,14 @@ def test_agentlm_held_in_prompt_has_no_system_block_held_out_ones_do(data_dir: P
 def test_hotpotqa_prompt_is_one_raw_completion(data_dir: Path, tiny_model_dir: Path) -> None:
     bench = HotpotQA(RunConfig(data_dir=data_dir), DataResolver(data_dir))
     env = bench.make_env(bench.load_samples()[0])
-    opening = env.reset()
-    later = [*opening, Message(role="assistant", content="Thought 1: x\nAction 1: Search[y]")]
-    later.append(Message(role="user", content="Observation 1: z"))
+    opening = env.reset()  # ends in "\nThought 1:"; a step is a Thought reply, then an Action reply
+    later = [*opening, Message(role="assistant", content="x"), Message(role="user", content="\nAction 1:")]
+    later += [Message(role="assistant", content="Search[y]")]
+    later.append(Message(role="user", content="\nObservation 1: z\nThought 2:"))
+    later = bench.fit_prompt(later)
     hf = HFBackend(resolve(str(tiny_model_dir)), chat_template="agentlm", prefix_cache=False)
     request = GenerationRequest(messages=later, prompt_format=bench.prompt_format)
-    assert (
-        hf.render(request) == opening[0].content + "\nThought 1: x\nAction 1: Search[y]\nObservation 1: z\n"
-    )
+    assert hf.render(request) == opening[0].content + " x\nAction 1: Search[y]\nObservation 1: z\nThought 2:"
     assert hf.encoder.encode(later, PromptFormat.COMPLETION) == hf.tokenizer(hf.render(request))["input_ids"]
     assert "[INST]" not in hf.render(request) and "[INST]" in hf.render_example(later)
 
@@ -223,7 +223,7 @@ def test_openai_backend_records_deviations_for_what_it_cannot_do(data_dir: Path)
     replay = ReplayBackend.__new__(ReplayBackend)
     assert backend_deviations(Database(config, data), replay) == []
     request = GenerationRequest(messages=U1_A1_U2[:1], prompt_format=PromptFormat.COMPLETION)
-    assert openai.render(request) == "[user] U1\n" and replay.render(request) == "U1\n"
+    assert openai.render(request) == "[user] U1" and replay.render(request) == "U1"
 
 
 def test_openai_backend_sends_a_completion_prompt_as_one_user_turn() -> None:
@@ -245,7 +245,7 @@ def test_openai_backend_sends_a_completion_prompt_as_one_user_turn() -> None:
         b.close()
         srv.shutdown()
         srv.server_close()
-    assert out.text == "echo Q\nA\nO\n"  # the stand-in server echoes the last message it got: the only one
+    assert out.text == "echo QAO"  # the stand-in server echoes the last message it got: the only one
 
 
 # -- the manifest ---------------------------------------------------------------------------------------
@@ -256,9 +256,7 @@ def test_run_records_each_tasks_protocol_and_first_prompt(tmp_path: Path, data_d
     script.write_text(
         json.dumps({"task": "os", "sample_id": "*", "replies": ["Think: done.\n\nAct: answer(1)"]})
         + "\n"
-        + json.dumps(
-            {"task": "hotpotqa", "sample_id": "*", "replies": ["Thought 1: x\nAction 1: Finish[yes]"]}
-        )
+        + json.dumps({"task": "hotpotqa", "sample_id": "*", "replies": [" x", " Finish[yes]"]})
         + "\n"
     )
     config = RunConfig(
@@ -288,7 +286,7 @@ def test_run_records_each_tasks_protocol_and_first_prompt(tmp_path: Path, data_d
     shown = "\n".join(f"[{m.role}] {m.content}" for m in first_os.prompt)  # the replay backend's rendering
     assert os_p.first_prompt == shown and os_p.first_prompt.startswith("[user] You are an assistant")
     first_hotpot = next(store.episodes("hotpotqa"))
-    assert hotpot.first_prompt == first_hotpot.prompt[0].content + "\n"
+    assert hotpot.first_prompt == first_hotpot.prompt[0].content
     # a resumed run keeps what the first invocation recorded
     run(config.model_copy(update={"limit": 4}))
     again = RunManifest.model_validate_json(store.manifest_path.read_text())

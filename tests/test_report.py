@@ -322,9 +322,11 @@ def replay_file(path: Path, data_dir: Path, correct: bool) -> Path:
     lines = []
     for i, s in enumerate(samples):
         answer = s.answer if correct and i < 2 else "nobody"  # type: ignore[attr-defined]
-        replies = [
-            f"Thought 1: Let me look.\nAction 1: Search[{s.question[:30]}]",  # type: ignore[attr-defined]
-            f"Thought 2: I know it.\nAction 2: Finish[{answer}]",
+        replies = [  # each step a Thought, then an Action
+            " Let me look.",
+            f" Search[{s.question[:30]}]",  # type: ignore[attr-defined]
+            " I know it.",
+            f" Finish[{answer}]",
         ]
         lines.append(json.dumps({"task": "hotpotqa", "sample_id": s.id, "replies": replies}))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -31,10 +31,7 @@ def _replay(tmp_path: Path, data_dir: Path) -> Path:
             {
                 "task": "hotpotqa",
                 "sample_id": s.id,
-                "replies": [
-                    f"Thought 1: look\nAction 1: Search[{s.question[:30]}]",
-                    f"Thought 2: done\nAction 2: Finish[{final}]",
-                ],
+                "replies": [" look", f" Search[{s.question[:30]}]", " done", f" Finish[{final}]"],
             }
         )
     path = tmp_path / "replay.jsonl"

@@ -1,11 +1,14 @@
-"""HotpotQA (held-out) under AgentTuning's protocol (BOLAA setup, ReAct).
+"""HotpotQA (held-out) under AgentTuning's protocol: BOLAA's ReAct agent, as ``eval_heldout/hotpotQA`` ran it.
 
-Paper: Yang et al. 2018 (HotpotQA); protocol from AgentTuning's ``eval_heldout/hotpotQA`` (BOLAA).
-Data: the 300 questions of AgentTuning's split (easy, medium, hard; 100 each), few-shot examples
-from its ``prompt.txt``. Actions: Search[entity], Lookup[keyword], Finish[answer]; at most 10 steps.
-Metric: token F1 against the gold answer with HotpotQA's official normalisation, averaged over all
-questions and reported per level. Search runs over an offline corpus of every HotpotQA context
-paragraph in the data dir (a documented deviation) or live Wikipedia (``--search-backend wikipedia``).
+Paper: Yang et al. 2018 (HotpotQA); protocol: THUDM/AgentTuning @ e33a45d ``eval_heldout/hotpotQA`` (BOLAA's
+``React_HotPotQA_run_Agent``, see ``bolaa.py``). Data: the 300 questions of AgentTuning's split (easy, medium,
+hard; 100 each), few-shot examples from its ``prompt.txt`` (= ``fewshots.py`` REACT_EXAMPLE). One raw
+completion prompt; each step is a Thought generation then an Action generation, each cut at a newline.
+Actions: Search[entity], Lookup[keyword], Finish[answer]; at most 10 steps, and the episode halts once the
+prompt passes 1,700 cl100k tokens. Metric: token F1 against the gold answer with HotpotQA's official
+normalisation (the original's reward), averaged over all questions and reported per level; success is exact
+match. Search runs over an offline corpus of every HotpotQA context paragraph in the data dir (a documented
+deviation) or live Wikipedia (``--search-backend wikipedia``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
-from agentflan_eval.benchmarks.common.qa_metrics import f1_score
-from agentflan_eval.benchmarks.hotpotqa.corpus import Page, ParagraphCorpus, SearchBackend
+from agentflan_eval.benchmark import Benchmark, Environment, Sample, TaskOptions
+from agentflan_eval.benchmarks.common.qa_metrics import exact_match, f1_score
+from agentflan_eval.benchmarks.hotpotqa import bolaa
+from agentflan_eval.benchmarks.hotpotqa.corpus import ParagraphCorpus, SearchBackend
+from agentflan_eval.benchmarks.hotpotqa.env import THINK, HotpotQAEnv
 from agentflan_eval.benchmarks.hotpotqa.split import load_split
 from agentflan_eval.data import DataFile, read_json
 from agentflan_eval.errors import DataFormatError
@@ -41,33 +46,12 @@ EXTRA_CORPUS = DataFile(
     "HotpotQA dev distractor set, first 103 questions (hotpotqa.github.io)",
 )
 
-INSTRUCTION = """Solve a question answering task with interleaving Thought, Action, Observation steps. Thought can reason about the current situation, and Action can be three types:
-(1) Search[entity], which searches the exact entity on Wikipedia and returns the first paragraph if it exists. If not, it will return some similar entities to search.
-(2) Lookup[keyword], which returns the next sentence containing keyword in the last passage successfully found by Search.
-(3) Finish[answer], which returns the answer and finishes the task.
-You may take as many steps as necessary. Reply with one Thought and one Action at a time, then wait for the Observation.
-Here are some examples:
-{examples}
-(END OF EXAMPLES)
-Question: {question}"""
-INVALID = "Invalid Action. Valid Actions are Lookup[<topic>] Search[<topic>] and Finish[<answer>]."
-_ACTION = re.compile(r"Action(?:\s*\d+)?\s*:\s*(\w+)\s*\[(.*?)\]", re.IGNORECASE | re.DOTALL)
-_BARE = re.compile(r"\b(search|lookup|finish)\s*\[(.*?)\]", re.IGNORECASE | re.DOTALL)
-
 
 class HotpotQASample(Sample):
     question: str
     answer: str
     type: str
     context: list[tuple[str, list[str]]]
-
-
-def parse_react_action(reply: str, names: Sequence[str]) -> Action:
-    """The first ``Action n: Name[arg]`` in the reply (or a bare ``Name[arg]``); otherwise invalid."""
-    m = _ACTION.search(reply) or _BARE.search(reply)
-    if m is None or m.group(1).lower() not in names:
-        return Action(name="invalid", valid=False, raw=reply)
-    return Action(name=m.group(1).lower(), argument=m.group(2).strip(), raw=reply)
 
 
 def _context_pairs(ctx: Any, path: object, line: int) -> list[tuple[str, list[str]]]:
@@ -77,55 +61,6 @@ def _context_pairs(ctx: Any, path: object, line: int) -> list[tuple[str, list[st
     if isinstance(ctx, list) and all(isinstance(c, list) and len(c) == 2 for c in ctx):
         return [(t, list(s)) for t, s in ctx]
     raise DataFormatError(path, line, "'context' is neither [[title, sentences]] nor {title, sentences}")
-
-
-class HotpotQAEnv(Environment):
-    def __init__(self, sample: HotpotQASample, examples: str, search: SearchBackend):
-        self.sample, self.examples, self.search = sample, examples, search
-        self.page: Page | None = None
-        self.lookup_key: str | None = None
-        self.lookup_hits: list[str] = []
-        self.lookup_i = 0
-        self.answer: str | None = None
-        self.step_no = 0
-
-    def reset(self) -> list[Message]:
-        text = INSTRUCTION.format(examples=self.examples.strip(), question=self.sample.question)
-        return [Message(role="user", content=text)]
-
-    def step(self, action: Action) -> Observation:
-        self.step_no += 1
-        if action.name == "finish":
-            self.answer = action.argument
-            return Observation(text=f"Observation {self.step_no}: Episode finished.", done=True)
-        if action.name == "search":
-            obs = self._search(action.argument)
-        elif action.name == "lookup":
-            obs = self._lookup(action.argument)
-        else:
-            obs = INVALID
-        return Observation(text=f"Observation {self.step_no}: {obs}")
-
-    def _search(self, query: str) -> str:
-        page, similar = self.search.search(query)
-        if page is None:
-            return f"Could not find [{query}]. Similar: {similar}."
-        self.page, self.lookup_key = page, None
-        return page.first_paragraph
-
-    def _lookup(self, keyword: str) -> str:
-        if self.page is None:
-            return "No page loaded yet: Search for an entity first."
-        if keyword.lower() != (self.lookup_key or "").lower():
-            self.lookup_key, self.lookup_i = keyword, 0
-            self.lookup_hits = [s for s in self.page.sentences if keyword.lower() in s.lower()]
-        if self.lookup_i >= len(self.lookup_hits):
-            return "No more results."
-        self.lookup_i += 1
-        return f"(Result {self.lookup_i} / {len(self.lookup_hits)}) {self.lookup_hits[self.lookup_i - 1].strip()}"
-
-    def info(self) -> dict[str, Any]:
-        return {"answer": self.answer}
 
 
 class HotpotQAOptions(TaskOptions):
@@ -139,7 +74,7 @@ class HotpotQA(Benchmark):
     suite = "held-out"
     metric = "token F1"
     scale = 1.0
-    max_turns = 10
+    max_turns = 2 * bolaa.MAX_STEPS  # a turn is one generation: a Thought or an Action
     n_standard = 300
     # BOLAA's TGI call (eval_heldout/hotpotQA/src/llms.py): temperature 1e-5, top-p 0.95, i.e. argmax.
     decoding = Decoding(source="AgentTuning eval_heldout/hotpotQA llms.py: T=1e-5, effectively greedy")
@@ -148,7 +83,9 @@ class HotpotQA(Benchmark):
     prompt_format = PromptFormat.COMPLETION
     server_truncates = False  # BOLAA sent TGI no ``truncate``: a prompt over its input limit was refused
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE, EXTRA_CORPUS)  # the last: the offline search corpus
-    stop = ("\nObservation",)
+    stop = ("\n",)  # TGI stop_sequences=["\n"] on both generations (llms.py l.83)
+    # BOLAA's budget, 256 new tokens a generation (llms.py l.82), is the run's default --max-new-tokens; the flag
+    # stays free here, as a reply is cut at its first newline anyway.
     paper = "Yang et al. 2018; protocol: AgentTuning (Zeng et al. 2023) / BOLAA"
     Options = HotpotQAOptions
     options: HotpotQAOptions
@@ -207,21 +144,20 @@ class HotpotQA(Benchmark):
         return ParagraphCorpus(pages)
 
     def deviations(self) -> list[Deviation]:
-        bolaa = Deviation(
-            task=self.name,
-            what="not yet BOLAA's agent: one reply per step (not a Thought then an Action generation), the "
-            "prompt's wording, the action parser and the 1,700-token cl100k halt are this project's own",
-            why="AgentTuning's eval_heldout/hotpotQA (docs/original_protocols.md §1c, §2d) is not followed "
-            "yet in these respects",
-        )
         if self.options.search_backend == "wikipedia":
-            return [bolaa]
+            live = Deviation(
+                task=self.name,
+                what="live Wikipedia as it is on the day of the run",
+                why="the pages BOLAA's runs searched in 2023 have changed since; the search is the same",
+            )
+            return [live]
         n = len(self._corpus.pages)
         return [
-            bolaa,
             Deviation(
                 task=self.name,
-                what=f"offline search corpus of {n} HotpotQA context paragraphs instead of live Wikipedia",
+                what=f"offline search corpus of {n} HotpotQA context paragraphs instead of live Wikipedia: a "
+                "page is one paragraph, and a query that is not a title opens the best TF-IDF match where "
+                "Wikipedia's search picked the hit",
                 why="no internet; every question's gold and distractor paragraphs are included, "
                 "other Wikipedia articles are not",
             ),
@@ -229,21 +165,31 @@ class HotpotQA(Benchmark):
 
     def make_env(self, sample: Sample) -> Environment:
         assert isinstance(sample, HotpotQASample)
-        return HotpotQAEnv(sample, self.examples, self.search_backend)
+        return HotpotQAEnv(sample.question, sample.answer, self.examples, self.search_backend)
 
     def parse_action(self, reply: str) -> Action:
-        return parse_react_action(reply, ("search", "lookup", "finish"))
+        return bolaa.parse_action(reply)
+
+    def fit_prompt(self, messages: list[Message]) -> list[Message]:
+        """The scratchpad as the original kept it: each reply joined as ``" " + format_step(reply)``."""
+        return [
+            m.model_copy(update={"content": " " + bolaa.format_step(m.content)})
+            if m.role == "assistant"
+            else m
+            for m in messages
+        ]
 
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
-        """F1 of the first Finish[...] in the transcript, re-parsed so rescoring follows the parser."""
+        """F1 (the original's reward) of the Finish the transcript ends on, re-parsed so rescoring follows the
+        parser; success is the original's ``is_correct``, an exact match after normalisation."""
         assert isinstance(sample, HotpotQASample)
-        finishes = [a for a in (self.parse_action(s.reply) for s in steps) if a.name == "finish"]
-        answer = finishes[0].argument if finishes else None
+        acts = [self.parse_action(s.reply) for s in steps if s.action.name != THINK]
+        answer = next((a.argument for a in acts if a.name == "Finish"), None)
         if answer is None:
             return Score(value=0.0, success=False, details={"answer": None, "gold": sample.answer})
         f1, precision, recall = f1_score(answer, sample.answer)
         return Score(
             value=f1,
-            success=f1 == 1.0,
+            success=exact_match(answer, sample.answer),
             details={"answer": answer, "gold": sample.answer, "precision": precision, "recall": recall},
         )
