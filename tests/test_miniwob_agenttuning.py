@@ -20,12 +20,12 @@ import pytest
 from test_browser import assert_no_browser_left
 
 from agentflan_eval.benchmarks.common.browser.driver import hold
-from agentflan_eval.benchmarks.miniwob import rci_prompt
+from agentflan_eval.benchmarks.miniwob import pages, rci_prompt
 from agentflan_eval.benchmarks.miniwob.benchmark import EPISODES, TASKS, MiniWoB, MiniWoBSample
 from agentflan_eval.benchmarks.miniwob.rci_actions import InvalidInstruction, RciAction, convert
 from agentflan_eval.cli import build_parser, config_from_args
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
+from agentflan_eval.data import DATA_ENV, DataResolver
 from agentflan_eval.model_zoo.chat_templates import get_template
 from agentflan_eval.records import EpisodeStatus, Message
 from agentflan_eval.runner import run
@@ -138,6 +138,22 @@ def test_task_set_is_agenttunings(bench: MiniWoB, data_dir: Path) -> None:
     assert [s.id for s in samples[:3]] == ["choose-list-0", "click-button-sequence-0", "click-button-0"]
     for task in TASKS:  # every page exists in AgentTuning's copy
         assert (data_dir / "agenttuning/miniwob++/html/miniwob" / f"{task}.html").is_file(), task
+
+
+def test_without_agenttunings_pages_the_pypi_pages_are_a_recorded_deviation(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = data_dir / "agenttuning/miniwob++"
+    monkeypatch.delenv(DATA_ENV)  # the resolver would look there too
+    monkeypatch.setenv("AGENTFLAN_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "agenttuning/miniwob++").mkdir(parents=True)
+    (tmp_path / "agenttuning/miniwob++/prompt").symlink_to(own / "prompt")
+    with_pages = MiniWoB(RunConfig(backend="replay"), DataResolver(data_dir))
+    without = MiniWoB(RunConfig(backend="replay"), DataResolver(tmp_path))
+    assert with_pages.html_root() == own / "html"
+    assert not any("PyPI" in d.what for d in with_pages.deviations())
+    assert without.unavailable() is None and without.html_root() == pages.pypi_root()
+    assert any(d.what.startswith("PyPI miniwob pages") for d in without.deviations())
 
 
 def test_first_prompt_matches_the_original(bench: MiniWoB) -> None:

@@ -6,7 +6,8 @@ run by ``eval-tgi.sh``: ``--num-episodes 10 --erci 1 --irci 3 --sgrounding``): i
 (``available_tasks.txt``), its task pages, prompts and few-shot chat, the HTML observation, xpath
 instructions with RCI's plan/critique/improve and instruction-correction loops (``rci_env``), greedy
 replies of up to 512 tokens, success = final reward > 0, the score the share of successful episodes.
-Data: ``agenttuning/miniwob++/{prompt,html}/`` in the data dir (the original's files, byte for byte).
+Data: ``agenttuning/miniwob++/{prompt,html}/`` in the data dir (the original's files, byte for byte); without
+``html/`` the PyPI ``miniwob`` pages serve instead, a recorded deviation (several tasks differ).
 Protocol ``webarena-style``: the earlier offline stand-in, WebArena's agent on a subset of the PyPI pages
 (``webarena_style``); comparable neither to AgentTuning's MiniWoB++ nor to WebArena.
 """
@@ -24,7 +25,7 @@ from pydantic import Field
 from agentflan_eval.benchmark import Benchmark, Environment, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.browser.actions import parse_reply
 from agentflan_eval.benchmarks.common.browser.driver import browser_unavailable
-from agentflan_eval.benchmarks.miniwob import rci_prompt, webarena_style
+from agentflan_eval.benchmarks.miniwob import pages, rci_prompt, webarena_style
 from agentflan_eval.benchmarks.miniwob.rci_env import RciEnv
 from agentflan_eval.data import DataFile
 from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
@@ -103,7 +104,10 @@ class MiniWoB(Benchmark):
     overflow = Overflow.TRUNCATE_LEFT
     overflow_note = "prompt cut from the left to the context minus the reply budget (TGI truncate 4000)"
     prompt_format = PromptFormat.CHAT
-    data_files = (FEW_SHOT, PROMPT_DIR, HTML_DIR)
+    data_files = (
+        FEW_SHOT,
+        PROMPT_DIR,
+    )  # HTML_DIR too when present; else the PyPI pages, a recorded deviation
     paper = "Liu et al. 2018 (MiniWoB++); protocol: AgentTuning (Zeng et al. 2023) via RCI (Kim et al. 2023)"
     Options = MiniWoBOptions
     options: MiniWoBOptions
@@ -122,13 +126,37 @@ class MiniWoB(Benchmark):
             )
 
     def unavailable(self) -> str | None:
-        if self.options.miniwob_protocol == "webarena-style" and importlib.util.find_spec("miniwob") is None:
+        if self.html_root() is None:
             return "needs the MiniWoB++ pages: pip install 'agentflan-eval[heldout]' (package miniwob)"
         return super().unavailable() or browser_unavailable()
+
+    def html_root(self) -> Path | None:
+        """AgentTuning's own pages when the data dir has them (agenttuning protocol), else PyPI ``miniwob``'s."""
+        if self.options.miniwob_protocol == "agenttuning":
+            found = self.data.find(HTML_DIR)
+            if found is not None:
+                return Path(found)
+        return pages.pypi_root() if importlib.util.find_spec("miniwob") is not None else None
 
     def deviations(self) -> list[Deviation]:
         if self.options.miniwob_protocol == "webarena-style":
             return webarena_style.deviations(self.name)
+        return [*self._page_deviations(), *self._protocol_deviations()]
+
+    def _page_deviations(self) -> list[Deviation]:
+        if self.data.find(HTML_DIR) is not None:
+            return []
+        return [
+            Deviation(
+                task=self.name,
+                what=f"PyPI miniwob pages instead of AgentTuning's copy ({HTML_DIR.path} not in the data dir)",
+                why="they differ in generation or scoring for choose-list, click-checkboxes*, email-inbox*, "
+                "simple-algebra, social-media*, terminal and use-spinner (and in jQuery UI element ids): "
+                "not comparable on those tasks",
+            )
+        ]
+
+    def _protocol_deviations(self) -> list[Deviation]:
         return [
             Deviation(
                 task=self.name,
@@ -173,7 +201,9 @@ class MiniWoB(Benchmark):
         if self.options.miniwob_protocol == "webarena-style":
             return webarena_style.WebArenaStyleEnv(sample.task, sample.seed)
         prompts = rci_prompt.TaskPrompts.load(Path(self.data.path(PROMPT_DIR)), sample.task)
-        return RciEnv(sample.task, sample.seed, prompts, self._opening, Path(self.data.path(HTML_DIR)))
+        root = self.html_root()
+        assert root is not None, "unavailable() said why"
+        return RciEnv(sample.task, sample.seed, prompts, self._opening, root)
 
     def parse_action(self, reply: str) -> Action:
         if self.options.miniwob_protocol == "webarena-style":
