@@ -5,7 +5,7 @@
 ``--erci 1 --irci 3 --sgrounding``, seed 0) sent to TGI for four scripted episodes, with the scripted replies
 and the outcome: choose-list (the first sample; solved), click-button (a wrong button after an instruction
 correction; failed), enter-text (three steps with state grounding; solved) and login-user (three failed
-corrections; "Action RCI failed").
+corrections; "Action RCI failed"), and the first request of ten more tasks.
 """
 
 from __future__ import annotations
@@ -168,6 +168,18 @@ def test_first_prompt_matches_the_original(bench: MiniWoB) -> None:
         env.close()
     original = original_prompt(episode, 0)
     assert ours != original and len(original) - len(ours) == 1  # the template's strip: one newline
+    assert ours == as_our_template_renders(original)
+
+
+@pytest.mark.parametrize("task", sorted(FIXTURE["first_prompt_tails"]))
+def test_first_prompt_of_more_tasks_matches_the_original(bench: MiniWoB, task: str) -> None:
+    """The HTML observation (with the body's other children for the dialog tasks) and each task's prompt files."""
+    env = bench.make_env(MiniWoBSample(id=f"{task}-0", subset=task, task=task, seed=0))
+    try:
+        ours = AGENTLM.render(env.reset())
+    finally:
+        env.close()
+    original = "<s>" + FIXTURE["prompt_head"] + FIXTURE["first_prompt_tails"][task]
     assert ours == as_our_template_renders(original)
 
 

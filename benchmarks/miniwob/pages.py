@@ -27,6 +27,30 @@ STATE_JS = (
 )
 
 
+# Images (``<img>``, CSS ``content``/``background-image`` URLs) load after the task builds its elements, and an
+# element sized by its image (social-media's icons) has no box until then, so ``core.getDOMInfo`` would skip
+# it. Upstream read pages from file:// through Selenium's slower round trips, by when they had loaded; here
+# the observation waits for them (at most ``IMAGES_MS``).
+IMAGES_MS = 3000
+IMAGES_JS = """async (ms) => {
+  const urls = new Set();
+  for (const el of document.querySelectorAll('*')) {
+    const style = getComputedStyle(el);
+    for (const v of [style.content, style.backgroundImage]) {
+      for (const m of (v || '').matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) urls.add(m[1]);
+    }
+    if (el.tagName === 'IMG' && el.src) urls.add(el.src);
+  }
+  const load = (u) => new Promise((done) => { const i = new Image(); i.onload = i.onerror = done; i.src = u; });
+  await Promise.race([Promise.all([...urls].map(load)), new Promise((r) => setTimeout(r, ms))]);
+  await new Promise((r) => requestAnimationFrame(() => r()));
+}"""
+
+
+def images_loaded(page: Any) -> None:
+    page.evaluate(IMAGES_JS, IMAGES_MS)
+
+
 def pypi_root() -> Path:
     spec = importlib.util.find_spec("miniwob")
     assert spec is not None and spec.origin is not None

@@ -151,6 +151,7 @@ class RciEnv(Environment):
         return Observation(done=True, status=status)
 
     def _html(self) -> str:
+        pages.images_loaded(self.session.page)
         got = self.session.page.evaluate(_HTML_JS)
         return str(got["body"]) + (str(got["extra"]) if self.task in EXTRA_HTML_TASKS else "")
 
