@@ -27,7 +27,8 @@ from agentflan_eval.benchmarks.common.browser.actions import parse_reply
 from agentflan_eval.benchmarks.common.browser.driver import browser_unavailable
 from agentflan_eval.benchmarks.miniwob import pages, rci_prompt, webarena_style
 from agentflan_eval.benchmarks.miniwob.rci_env import RciEnv
-from agentflan_eval.data import DataFile
+from agentflan_eval.config import RunConfig
+from agentflan_eval.data import DataFile, DataResolver
 from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 _SRC = "THUDM/AgentTuning@e33a45d7 eval_heldout/miniwob++/"
@@ -36,43 +37,53 @@ PROMPT_DIR = DataFile("agenttuning/miniwob++/prompt", _SRC + "prompt/")
 HTML_DIR = DataFile(
     "agenttuning/miniwob++/html", _SRC + "computergym/computergym/miniwob/miniwob_interface/html/"
 )
-# available_tasks.txt, in its order
+# available_tasks.txt, in its order (eval-tgi.sh runs each)
 TASKS = (
-    *(
-        "choose-list",
-        "click-button-sequence",
-        "click-button",
-        "click-checkboxes-large",
-        "click-checkboxes-soft",
-    ),
-    *(
-        "click-checkboxes-transfer",
-        "click-checkboxes",
-        "click-collapsible-2",
-        "click-collapsible",
-        "click-color",
-    ),
-    *("click-dialog-2", "click-dialog", "click-link", "click-menu", "click-option", "click-scroll-list"),
-    *(
-        "click-shades",
-        "click-shape",
-        "click-tab-2-hard",
-        "click-tab-2",
-        "click-tab",
-        "click-test-2",
-        "click-test",
-    ),
-    *("click-widget", "count-shape", "email-inbox-forward-nl-turk", "email-inbox-forward-nl"),
-    *(
-        "email-inbox-nl-turk",
-        "email-inbox",
-        "enter-date",
-        "enter-password",
-        "enter-text-dynamic",
-        "enter-text",
-    ),
-    *("enter-time", "focus-text-2", "focus-text", "grid-coordinate", "login-user", "navigate-tree"),
-    *("search-engine", "simple-algebra", "social-media-all", "social-media-some", "social-media", "terminal"),
+    "choose-list",
+    "click-button-sequence",
+    "click-button",
+    "click-checkboxes-large",
+    "click-checkboxes-soft",
+    "click-checkboxes-transfer",
+    "click-checkboxes",
+    "click-collapsible-2",
+    "click-collapsible",
+    "click-color",
+    "click-dialog-2",
+    "click-dialog",
+    "click-link",
+    "click-menu",
+    "click-option",
+    "click-scroll-list",
+    "click-shades",
+    "click-shape",
+    "click-tab-2-hard",
+    "click-tab-2",
+    "click-tab",
+    "click-test-2",
+    "click-test",
+    "click-widget",
+    "count-shape",
+    "email-inbox-forward-nl-turk",
+    "email-inbox-forward-nl",
+    "email-inbox-nl-turk",
+    "email-inbox",
+    "enter-date",
+    "enter-password",
+    "enter-text-dynamic",
+    "enter-text",
+    "enter-time",
+    "focus-text-2",
+    "focus-text",
+    "grid-coordinate",
+    "login-user",
+    "navigate-tree",
+    "search-engine",
+    "simple-algebra",
+    "social-media-all",
+    "social-media-some",
+    "social-media",
+    "terminal",
     "use-spinner",
 )
 EPISODES = 10  # --num-episodes 10; upstream seeds each with random.random(), here seeds 0..9
@@ -104,15 +115,12 @@ class MiniWoB(Benchmark):
     overflow = Overflow.TRUNCATE_LEFT
     overflow_note = "prompt cut from the left to the context minus the reply budget (TGI truncate 4000)"
     prompt_format = PromptFormat.CHAT
-    data_files = (
-        FEW_SHOT,
-        PROMPT_DIR,
-    )  # HTML_DIR too when present; else the PyPI pages, a recorded deviation
+    data_files = (FEW_SHOT, PROMPT_DIR)  # and HTML_DIR when present (else PyPI's pages, a recorded deviation)
     paper = "Liu et al. 2018 (MiniWoB++); protocol: AgentTuning (Zeng et al. 2023) via RCI (Kim et al. 2023)"
     Options = MiniWoBOptions
     options: MiniWoBOptions
 
-    def __init__(self, config: Any, data: Any):
+    def __init__(self, config: RunConfig, data: DataResolver):
         super().__init__(config, data)
         # The class says what the default protocol needs; the other one keeps its earlier settings. (The run
         # reads these from the instance; vars() because they are class-level settings everywhere else.)
