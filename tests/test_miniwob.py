@@ -1,5 +1,6 @@
-"""MiniWoB++ in the real browser: scripted solutions succeed, wrong and malformed ones fail, scoring
-reads the page's own reward, and no browser outlives the module."""
+"""MiniWoB++ under the ``webarena-style`` protocol (WebArena's agent on the PyPI pages) in the real browser:
+scripted solutions succeed, wrong and malformed ones fail, scoring reads the page's own reward, and no
+browser outlives the module. The default AgentTuning protocol: test_miniwob_agenttuning.py."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from test_browser import assert_no_browser_left
 
 from agentflan_eval.benchmarks.common.browser.actions import ANSWER_PHRASE
 from agentflan_eval.benchmarks.common.browser.driver import hold
-from agentflan_eval.benchmarks.miniwob.benchmark import SEEDS, TASKS, MiniWoB, MiniWoBSample
+from agentflan_eval.benchmarks.miniwob import webarena_style
+from agentflan_eval.benchmarks.miniwob.benchmark import MiniWoB, MiniWoBSample
+from agentflan_eval.benchmarks.miniwob.webarena_style import SEEDS, TASKS
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataResolver
 from agentflan_eval.records import EpisodeStatus
 from agentflan_eval.runner import run
 from agentflan_eval.store import RunStore
+
+OPTIONS = {"miniwob": {"miniwob_protocol": "webarena-style"}}
 
 # -- a scripted solver that reads the observation like an agent would (not a model) ------------
 _NODE = re.compile(r"\[(\d+)\] (\w+) (?:'([^']*)'|\"([^\"]*)\")(.*)")
@@ -104,7 +109,7 @@ def reply(action: str) -> str:
 
 @pytest.fixture(scope="module")
 def bench() -> MiniWoB:
-    b = MiniWoB(RunConfig(backend="replay"), DataResolver())
+    b = MiniWoB(RunConfig(backend="replay", task_options=OPTIONS), DataResolver())
     assert b.unavailable() is None
     with hold():
         yield b
@@ -121,7 +126,7 @@ def test_task_set_is_documented(bench: MiniWoB) -> None:
     assert len(samples) == bench.n_standard == len(TASKS) * len(SEEDS)
     assert [s.id for s in samples[:3]] == ["click-test-0", "click-test-2-0", "click-button-0"]
     assert {s.subset for s in samples[: len(TASKS)]} == set(TASKS)  # --limit len(TASKS): every task once
-    assert any(d.what == "MiniWoB++ instead of hosted WebArena" for d in bench.deviations())
+    assert any(d.what.startswith("protocol webarena-style") for d in bench.deviations())
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -187,6 +192,7 @@ def test_replay_run_success_failure_and_malformed(bench: MiniWoB, tmp_path: Path
         run_id="r",
         data_dir=data_dir,
         report=False,
+        task_options=OPTIONS,
     )
     store, results = run(config)
     eps = {r.sample_id: r for r in store.episodes("miniwob")}
@@ -198,7 +204,7 @@ def test_replay_run_success_failure_and_malformed(bench: MiniWoB, tmp_path: Path
     assert results.tasks["miniwob"].score == pytest.approx(1 / 3)
     assert results.tasks["miniwob"].extra["mean_raw_reward"] == pytest.approx(0.0)
     manifest = RunStore(tmp_path / "r").read_manifest()
-    assert any(d.what == "MiniWoB++ instead of hosted WebArena" for d in manifest.deviations)
+    assert any(d.what.startswith("protocol webarena-style") for d in manifest.deviations)
     rescored = bench.score(bench.load_samples()[0], eps["click-test-0"].steps, eps["click-test-0"].env_info)
     assert rescored == eps["click-test-0"].score
 
@@ -224,9 +230,15 @@ def test_embedded_model_plays_one_episode(
     bench: MiniWoB, tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The embedded model, end to end through the CLI's runner; one short turn keeps it cheap on a CPU."""
-    monkeypatch.setattr(MiniWoB, "max_turns", 1)
+    monkeypatch.setattr(webarena_style, "MAX_TURNS", 1)
     config = RunConfig(
-        tasks=["miniwob"], limit=1, max_new_tokens=32, data_dir=data_dir, output_dir=tmp_path, report=False
+        tasks=["miniwob"],
+        limit=1,
+        max_new_tokens=32,
+        data_dir=data_dir,
+        output_dir=tmp_path,
+        report=False,
+        task_options=OPTIONS,
     )
     store, results = run(config)
     (rec,) = store.episodes("miniwob")
