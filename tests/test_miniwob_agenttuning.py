@@ -49,6 +49,12 @@ def as_our_template_renders(original: str) -> str:
 @pytest.fixture(scope="module")
 def bench(data_dir: Path) -> Iterator[MiniWoB]:
     b = MiniWoB(RunConfig(backend="replay", data_dir=data_dir), DataResolver(data_dir))
+    if missing := b.data.missing(b.all_data_files()):
+        # AgentTuning's MiniWoB++ prompts and pages are not in ../shared/data yet: these tests need them
+        # (`python -m agentflan_eval data fetch --tasks miniwob` puts them in the cache, or AGENTFLAN_DATA_DIR).
+        pytest.skip(
+            f"{len(missing)} of AgentTuning's MiniWoB++ files missing from {data_dir}, e.g. {missing[0].path}"
+        )
     assert b.unavailable() is None, b.unavailable()
     with hold():
         yield b

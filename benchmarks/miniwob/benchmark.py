@@ -28,7 +28,8 @@ from agentflan_eval.benchmarks.common.browser.driver import browser_unavailable
 from agentflan_eval.benchmarks.miniwob import pages, rci_prompt, webarena_style
 from agentflan_eval.benchmarks.miniwob.rci_env import RciEnv
 from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataFile, DataResolver
+from agentflan_eval.data import DataFile, DataResolver, lock
+from agentflan_eval.errors import DataMissingError
 from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 _SRC = "THUDM/AgentTuning@e33a45d7 eval_heldout/miniwob++/"
@@ -115,7 +116,7 @@ class MiniWoB(Benchmark):
     overflow = Overflow.TRUNCATE_LEFT
     overflow_note = "prompt cut from the left to the context minus the reply budget (TGI truncate 4000)"
     prompt_format = PromptFormat.CHAT
-    data_files = (FEW_SHOT, PROMPT_DIR)  # and HTML_DIR when present (else PyPI's pages, a recorded deviation)
+    data_files = (FEW_SHOT,)  # and the rest of AgentTuning's files: all_data_files
     paper = "Liu et al. 2018 (MiniWoB++); protocol: AgentTuning (Zeng et al. 2023) via RCI (Kim et al. 2023)"
     Options = MiniWoBOptions
     options: MiniWoBOptions
@@ -133,10 +134,29 @@ class MiniWoB(Benchmark):
                 data_files=(),
             )
 
+    def all_data_files(self) -> tuple[DataFile, ...]:
+        """AgentTuning's prompt files and task pages, each pinned in the data lock (fetched on first use)."""
+        if self.options.miniwob_protocol == "webarena-style":
+            return ()
+        return self._pinned(PROMPT_DIR) + self._pinned(HTML_DIR)
+
+    @staticmethod
+    def _pinned(folder: DataFile) -> tuple[DataFile, ...]:
+        return tuple(DataFile(p, url) for p, (url, _pin) in lock().items() if p.startswith(folder.path + "/"))
+
     def unavailable(self) -> str | None:
+        if self.options.miniwob_protocol == "agenttuning":
+            try:  # the prompts are required; without the pages, PyPI's stand in (a recorded deviation)
+                for f in self.data.missing((*self.data_files, *self._pinned(PROMPT_DIR))):
+                    self.data.fetch(f)
+                for f in self.data.missing(self._pinned(HTML_DIR)):
+                    self.data.fetch(f)
+            except DataMissingError as e:
+                if self.data.missing((*self.data_files, *self._pinned(PROMPT_DIR))):
+                    return str(e)
         if self.html_root() is None:
             return "needs the MiniWoB++ pages: pip install 'agentflan-eval[heldout]' (package miniwob)"
-        return super().unavailable() or browser_unavailable()
+        return browser_unavailable()
 
     def html_root(self) -> Path | None:
         """AgentTuning's own pages when the data dir has them (agenttuning protocol), else PyPI ``miniwob``'s."""
