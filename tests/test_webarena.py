@@ -292,5 +292,11 @@ def test_episode_failure_and_early_stops(site: str, tmp_path: Path) -> None:
     _, rec = _run(site, tmp_path, ["no action here", "```", f"{ANSWER_PHRASE} click 4"])
     assert rec.status.value == "invalid_action" and rec.invalid_actions == 3
     assert rec.env_info["early_stop"] == "failed to parse actions for 3 times" and rec.score.value == 0.0
+    # AgentTuning's helper_functions.py l.96-103: the next turn quotes the reply and restates the format
+    assert rec.steps[0].observation.endswith(
+        'PREVIOUS ACTION: The previous prediction you issued was "no action here". However, the format was '
+        "incorrect. Ensure that the action is wrapped inside a pair of ``` and enclose arguments within [] as "
+        "follows: ```action [arg] ...```."
+    )
     _, rec = _run(site, tmp_path, [f"{ANSWER_PHRASE} ```scroll [down]```"] * 3)
     assert rec.env_info["early_stop"] == "same action for 3 times" and len(rec.steps) == 3

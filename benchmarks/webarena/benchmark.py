@@ -30,7 +30,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agentflan_eval.benchmark import Benchmark, Environment, Sample, TaskOptions
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
 from agentflan_eval.benchmarks.common.browser.actions import ActionParseError, answer_of, parse_browser_action
 from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_unavailable
 from agentflan_eval.benchmarks.common.browser.env import BrowserEnv
@@ -111,6 +111,7 @@ class WebArenaEnv(BrowserEnv):
         self.sample, self.bench = sample, bench
         self.config = resolve(sample.config, bench.urls)
         self.evidence: dict[str, Any] = {}
+        self.format_error: str | None = None  # PREVIOUS ACTION for the turn after a reply with no action
 
     def open_session(self) -> BrowserSession:
         return BrowserSession(
@@ -122,10 +123,16 @@ class WebArenaEnv(BrowserEnv):
     def reset(self) -> list[Message]:
         return prompt.messages(super().reset()[-1].content)
 
+    def step(self, action: Action) -> Observation:
+        self.format_error = None if action.valid else prompt.format_error(action.raw)
+        return super().step(action)
+
     def _turn(self, previous_action: str) -> str:
         """The current turn from the page's whole observation, cut by cl100k tokens (not the shared
-        browser prompt's character cut)."""
+        browser prompt's character cut); after a reply with no action, WebArena's format reminder."""
         assert self.session is not None
+        if self.format_error is not None:
+            previous_action, self.format_error = self.format_error, None
         view = self.session.observe()
         return prompt.current(view.text, self.display_url(view.url), self.objective, previous_action)
 

@@ -7,6 +7,7 @@ e33a45d), for ``--provider llama --model agent-llama`` (``eval-tgi.sh``).
 - Observation cut (l.224-227; ``run.py`` l.120-125; ``agent/agent.py`` l.256-257): its first 1,920 tokens of
   ``tiktoken.encoding_for_model("gpt-4")`` (cl100k_base) for the llama provider, decoded back to text.
 - Reply budget 384 tokens (``run.py`` l.118), no stop string (``--stop_token`` None; the TGI call sends none).
+- After a reply with no action, PREVIOUS ACTION quotes it and restates the format (``format_error``).
 - Action (l.244-255): the first ```` ```...``` ```` on one line (``re.search`` without DOTALL; the answer phrase
   is not looked for), the display URLs in it mapped back to the local sites, then WebArena's
   ``create_id_based_action``.
@@ -44,6 +45,14 @@ def current(observation: str, url: str, objective: str, previous_action: str) ->
         url=url,
         objective=objective,
         previous_action=previous_action,
+    )
+
+
+def format_error(reply: str) -> str:
+    """PREVIOUS ACTION after a reply with no action (``browser_env/helper_functions.py`` l.96-103)."""
+    return (
+        f'The previous prediction you issued was "{reply}". However, the format was incorrect. Ensure that the '
+        "action is wrapped inside a pair of ``` and enclose arguments within [] as follows: ```action [arg] ...```."
     )
 
 
