@@ -13,6 +13,7 @@ import pytest
 from agentflan_eval.agent_loop import run_episodes
 from agentflan_eval.backends.base import Backend, GenerationRequest
 from agentflan_eval.backends.replay import ReplayBackend
+from agentflan_eval.benchmarks.common.cl100k import count_tokens
 from agentflan_eval.benchmarks.sciworld import protocol
 from agentflan_eval.benchmarks.sciworld.benchmark import SciWorld, SciWorldSample
 from agentflan_eval.benchmarks.sciworld.simulator import Simulator, child_jvms
@@ -142,8 +143,9 @@ def test_prompt_trimmed_like_agenttuning(bench: SciWorld) -> None:
         Message(role="user", content="obs"),
     ]
     fitted = bench.fit_prompt(msgs)
-    assert sum(protocol.approx_tokens(m.content) + 4 for m in fitted) <= protocol.TOKEN_BUDGET
-    assert fitted[:3] == msgs[:3] and fitted[-3:] == msgs[-3:]  # the first example pair goes last
+    assert count_tokens(protocol.counted_text(fitted)) <= protocol.TOKEN_BUDGET
+    assert count_tokens(protocol.counted_text(msgs)) > protocol.TOKEN_BUDGET
+    assert fitted[:4] == msgs[:4] and fitted[-3:] == msgs[-3:]  # the first example pair goes last
     assert len(fitted) < len(msgs) and (len(msgs) - len(fitted)) % 2 == 0
     short = msgs[:4] + msgs[-3:]
     assert bench.fit_prompt(short) == short

@@ -1,8 +1,10 @@
 """AgentTuning's agent-side rules for ScienceWorld (``eval_heldout/science-world``, from SwiftSage).
 
-Written from the behaviour of its ``eval.py`` and ``eval_utils.py``: the test-variation selection,
-how a free-text action is mapped onto the simulator's valid actions, what counts as a failed action,
-and how the few-shot prompt is trimmed to the 4,096-token budget.
+Written from the behaviour of its ``eval.py`` and ``eval_utils.py`` (THUDM/AgentTuning e33a45d): the
+test-variation selection, how a free-text action is mapped onto the simulator's valid actions, what counts
+as a failed action, and how the prompt is trimmed to the 4,096-token budget (``eval.py`` l.258-270): the
+conversation as FastChat's ``llama-2`` template renders it with AgentLM's system message, counted in
+cl100k tokens (``tiktoken.encoding_for_model("gpt-4")``, l.203-204), must be at most 4,096 - 60.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ ROOMS = (
     "bedroom",
     "living room",
 )
-TOKEN_BUDGET = 4096 - 60  # AgentTuning trims the prompt until it is shorter than this
+TOKEN_BUDGET = 4096 - 60  # AgentTuning trims the prompt until it is at most this
+SYSTEM = "You are a helpful, respectful and honest assistant."  # eval.py l.245
+NEW_TASK = "The preceding task has ended. Now, I will start a new task."
 _FOCUS_WORDS = re.compile(r"\b(?:focus|on|in|to)\b", re.IGNORECASE)
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def select_test_variations(task_idx: int, variations: Sequence[int]) -> list[int]:
@@ -83,27 +86,32 @@ def map_action(prediction: str, candidates: set[str]) -> str:
     return re.sub(r"[^A-Za-z0-9 ]+", "", best)
 
 
-def approx_tokens(text: str) -> int:
-    """Words and punctuation marks: a stand-in for tiktoken's gpt-4 count, which needs a download."""
-    return len(_TOKEN.findall(text))
-
-
-def trim_prompt(messages: Sequence[Message], n_examples: int, budget: int = TOKEN_BUDGET) -> list[Message]:
-    """Drop few-shot turns, oldest pair first (the first pair last), then the oldest episode turns,
-    until the prompt fits ``budget``. ``messages`` = instruction, 'Ok.', examples, task, episode turns."""
-    msgs = list(messages)
-    examples = n_examples
-
-    def size() -> int:
-        return sum(approx_tokens(m.content) + 4 for m in msgs)
-
-    while size() > budget and len(msgs) > 5:
-        if examples >= 4:
-            del msgs[4:6]
-            examples -= 2
-        elif examples >= 2:
-            del msgs[2:4]
-            examples -= 2
+def counted_text(messages: Sequence[Message]) -> str:
+    """The text AgentTuning counts: FastChat v0.2.31's ``llama-2`` rendering with AgentLM's system message
+    and no reply slot (``get_prompt`` before ``append_message(roles[1], None)``). Turns alternate by
+    position, user first, whatever their role; an empty turn renders as its bare tag."""
+    out = f"[INST] <<SYS>>\n{SYSTEM}\n<</SYS>>\n\n"
+    for i, m in enumerate(messages):
+        tag = "[INST]" if i % 2 == 0 else "[/INST]"
+        if not m.content:
+            out += tag
+        elif i == 0:
+            out += m.content + " "
         else:
-            del msgs[3:5]  # keep instruction, 'Ok.' and the task; drop the oldest action and its observation
+            out += f"{tag} {m.content}" + (" " if i % 2 == 0 else " </s><s>")
+    return out
+
+
+def trim_prompt(messages: Sequence[Message], budget: int = TOKEN_BUDGET) -> list[Message]:
+    """AgentTuning's loop (``eval.py`` l.265-270): while the counted text is over ``budget`` cl100k tokens,
+    delete messages 4-5 (the second few-shot pair, later the oldest episode turns past the first reply) and,
+    once message 4 is the task, the first few-shot pair too. ``messages`` = instruction, 'Ok.', few-shot
+    turns, task, episode turns. Stops when nothing more can go (the original would crash there)."""
+    from agentflan_eval.benchmarks.common.cl100k import count_tokens
+
+    msgs = list(messages)
+    while len(msgs) > 4 and count_tokens(counted_text(msgs)) > budget:
+        del msgs[4:6]
+        if len(msgs) > 4 and msgs[4].content.startswith(NEW_TASK):
+            del msgs[2:4]
     return msgs

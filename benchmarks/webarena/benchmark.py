@@ -8,7 +8,11 @@ from ``--webarena-urls`` (JSON string or file mapping ``__SHOPPING__`` etc. to U
 environment variables (SHOPPING, SHOPPING_ADMIN, REDDIT, GITLAB, MAP, WIKIPEDIA, HOMEPAGE); tasks
 whose sites are all given are run. Login: WebArena's ``.auth/*_state.json`` files from
 ``$WEBARENA_AUTH_DIR`` (default ``./.auth``), else a login with WebArena's accounts, once per run.
-Metric: success rate, an episode scoring the product of its evaluators (agentflan_eval.benchmarks.webarena.evaluators).
+Prompt, reply budget and action parsing: AgentTuning's (agentflan_eval.benchmarks.webarena.prompt): each turn
+the intro, the two examples and only the current observation (its first 1,920 cl100k tokens).
+Metric: success rate, an episode scoring the product of its evaluators (agentflan_eval.benchmarks.webarena.evaluators);
+``fuzzy_match`` references go to the judge at ``--webarena-judge`` (an OpenAI-compatible endpoint), else to a
+recorded stand-in.
 """
 
 from __future__ import annotations
@@ -26,15 +30,17 @@ from typing import Any
 
 from pydantic import Field
 
-from agentflan_eval.benchmark import Benchmark, Environment, Sample, TaskOptions
-from agentflan_eval.benchmarks.common.browser.actions import answer_of, parse_reply
+from agentflan_eval.benchmark import Benchmark, Environment, Observation, Sample, TaskOptions
+from agentflan_eval.benchmarks.common.browser.actions import ActionParseError, answer_of, parse_browser_action
 from agentflan_eval.benchmarks.common.browser.driver import BrowserSession, browser_unavailable
 from agentflan_eval.benchmarks.common.browser.env import BrowserEnv
+from agentflan_eval.benchmarks.webarena import prompt
 from agentflan_eval.benchmarks.webarena.evaluators import collect_program_html, evaluate
+from agentflan_eval.benchmarks.webarena.judge import JUDGE_MODEL, Judge, OpenAIJudge, StandIn
 from agentflan_eval.config import RunConfig
 from agentflan_eval.data import DataFile, DataResolver, read_json
 from agentflan_eval.errors import AgentFlanError
-from agentflan_eval.records import Action, Decoding, Deviation, Overflow, PromptFormat, Score, Step
+from agentflan_eval.records import Action, Decoding, Deviation, Message, Overflow, PromptFormat, Score, Step
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +111,7 @@ class WebArenaEnv(BrowserEnv):
         self.sample, self.bench = sample, bench
         self.config = resolve(sample.config, bench.urls)
         self.evidence: dict[str, Any] = {}
+        self.format_error: str | None = None  # PREVIOUS ACTION for the turn after a reply with no action
 
     def open_session(self) -> BrowserSession:
         return BrowserSession(
@@ -112,6 +119,22 @@ class WebArenaEnv(BrowserEnv):
             storage_state=self.bench.login_state(self.config),
             allowed_origins=self.bench.urls.values(),  # WebArena's sites, nowhere else
         )
+
+    def reset(self) -> list[Message]:
+        return prompt.messages(super().reset()[-1].content)
+
+    def step(self, action: Action) -> Observation:
+        self.format_error = None if action.valid else prompt.format_error(action.raw)
+        return super().step(action)
+
+    def _turn(self, previous_action: str) -> str:
+        """The current turn from the page's whole observation, cut by cl100k tokens (not the shared
+        browser prompt's character cut); after a reply with no action, WebArena's format reminder."""
+        assert self.session is not None
+        if self.format_error is not None:
+            previous_action, self.format_error = self.format_error, None
+        view = self.session.observe()
+        return prompt.current(view.text, self.display_url(view.url), self.objective, previous_action)
 
     def start(self, session: BrowserSession) -> str:
         first, *more = self.config["start_url"].split(" |AND| ")
@@ -126,10 +149,7 @@ class WebArenaEnv(BrowserEnv):
         return url
 
     def real_url(self, url: str) -> str:
-        for site, shown in sorted(DISPLAY.items(), key=lambda kv: -len(kv[1])):
-            if site in self.bench.urls:
-                url = url.replace(shown, self.bench.urls[site])
-        return url
+        return self.bench.real_urls(url)
 
     def info(self) -> dict[str, Any]:
         """The final URL, then what every program_html target selects (this navigates the page)."""
@@ -156,6 +176,14 @@ class WebArenaOptions(TaskOptions):
         default=None,
         description="WebArena task: JSON mapping of site placeholders to URLs, or a file holding it",
     )
+    webarena_judge: str | None = Field(
+        default=None,
+        description="WebArena task: OpenAI-compatible API base of the fuzzy_match judge (WebArena's GPT-4); "
+        "without it a stand-in scores (a recorded deviation)",
+    )
+    webarena_judge_model: str = Field(
+        default=JUDGE_MODEL, description="WebArena task: the judge's model name"
+    )
 
 
 class WebArena(Benchmark):
@@ -172,7 +200,7 @@ class WebArena(Benchmark):
     overflow_note = "only the current observation is sent, cut to its first 1,920 cl100k tokens"
     prompt_format = PromptFormat.CHAT
     data_files = (CONFIG,)
-    stop = ("\nOBSERVATION",)
+    max_new_tokens = prompt.MAX_NEW_TOKENS
     paper = "Zhou et al. 2023 (WebArena); protocol: AgentTuning / Agent-FLAN held-out"
     Options = WebArenaOptions
     options: WebArenaOptions
@@ -184,6 +212,12 @@ class WebArena(Benchmark):
     @cached_property
     def urls(self) -> dict[str, str]:
         return site_urls(self.options.webarena_urls)
+
+    @cached_property
+    def judge(self) -> Judge:
+        if self.options.webarena_judge:
+            return OpenAIJudge(self.options.webarena_judge, self.options.webarena_judge_model)
+        return StandIn()
 
     @cached_property
     def hosts(self) -> tuple[str, ...]:
@@ -202,20 +236,25 @@ class WebArena(Benchmark):
         return browser_unavailable() or super().unavailable()
 
     def deviations(self) -> list[Deviation]:
-        out = [
+        out = []
+        if isinstance(self.judge, StandIn):
+            out.append(
+                Deviation(
+                    task=self.name,
+                    what=f"string_match fuzzy_match scored by a {self.judge.name} instead of WebArena's "
+                    f"GPT-4 judge ({JUDGE_MODEL})",
+                    why="no --webarena-judge given; affects the 118 tasks with fuzzy_match references",
+                )
+            )
+        out.append(
             Deviation(
                 task=self.name,
-                what="string_match fuzzy_match without the GPT-4 judge: a reference matches when "
-                "all its normalised tokens are in the answer; 'N/A' needs the answer 'N/A'",
-                why="no judge model offline; affects the 118 tasks with fuzzy_match references",
-            ),
-            Deviation(
-                task=self.name,
-                what="one growing chat per episode (earlier observations stay in context); "
-                "observation cut at 7,680 characters instead of 1,920 tiktoken tokens",
-                why="the harness's agent loop is multi-turn chat; no tokenizer dependency",
-            ),
-        ]
+                what="the accessibility tree is this harness's rendering of WebArena's (element ids in "
+                "document order, not Chromium's node ids); cl100k cut with encode_ordinary (a page holding "
+                "a special-token string such as <|endoftext|> made upstream's encode raise and stop the task)",
+                why="ids stable across runs so recorded runs replay; a page's text is data, not an error",
+            )
+        )
         missing = [s for s in SITES if s not in self.urls]
         if missing:
             out.append(
@@ -249,14 +288,44 @@ class WebArena(Benchmark):
         return WebArenaEnv(sample, self)
 
     def parse_action(self, reply: str) -> Action:
-        return parse_reply(reply)
+        """AgentTuning's ``extract_action``: the first one-line fenced block, display URLs mapped back to the
+        sites (``map_url_to_local``), then ``create_id_based_action``; anything else is a parsing failure."""
+        text = prompt.extract_action(reply)
+        if text is None:
+            return Action(name="invalid", argument="no action in ``` ```", valid=False, raw=reply)
+        text = self.real_urls(text)
+        try:
+            act = parse_browser_action(text)
+        except ActionParseError as e:
+            return Action(name="invalid", argument=str(e), valid=False, raw=reply)
+        return Action(name=act.type, argument=text.strip(), raw=reply)
+
+    def real_urls(self, text: str) -> str:
+        """WebArena's display names for its sites (http://onestopmarket.com, ...) replaced by their URLs here."""
+        for site, shown in sorted(DISPLAY.items(), key=lambda kv: -len(kv[1])):
+            if site in self.urls:
+                text = text.replace(shown, self.urls[site])
+        return text
+
+    def fit_prompt(self, messages: list[Message]) -> list[Message]:
+        """No history: the fixed opening and the newest turn (the episode's chat keeps the rest for the record)."""
+        return prompt.messages(messages[-1].content)
 
     def score(self, sample: Sample, steps: Sequence[Step], env_info: dict[str, Any]) -> Score:
         assert isinstance(sample, WebArenaSample)
         spec = resolve(sample.config, env_info.get("site_urls") or self.urls)["eval"]
         answer = answer_of([s.action for s in steps])
-        value, parts = evaluate(spec, answer, env_info.get("final_url"), env_info.get("program_html"))
-        return Score(value=value, success=value == 1.0, details={"answer": answer, **parts})
+        value, parts = evaluate(
+            spec,
+            answer,
+            env_info.get("final_url"),
+            env_info.get("program_html"),
+            intent=sample.intent,
+            judge=self.judge,
+        )
+        return Score(
+            value=value, success=value == 1.0, details={"answer": answer, "judge": self.judge.name, **parts}
+        )
 
     # -- login ---------------------------------------------------------------------------------
     def login_state(self, config: dict[str, Any]) -> dict[str, Any] | str | None:

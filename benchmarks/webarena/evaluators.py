@@ -1,15 +1,17 @@
-"""WebArena's evaluators, written from their documented behaviour (``evaluation_harness``).
+"""WebArena's evaluators (``evaluation_harness/evaluators.py`` and ``helper_functions.py``,
+web-arena-x/webarena f62e0b9), written from that code.
 
 A task's score is the product of its evaluators (``eval.eval_types``), each 0 or 1:
 - ``string_match`` on the answer of the final ``stop`` action, both cleaned (stripped, outer quotes
-  dropped, lower-cased): ``exact_match`` equality; ``must_include`` every phrase a substring (a
-  single one-character phrase must be a whole token); ``fuzzy_match`` a GPT-4 judge upstream. With no
-  judge here, a reference counts as matched when every one of its normalised tokens is in the answer;
-  the reference ``N/A`` needs the answer ``N/A`` (upstream also accepts a judged paraphrase of the
-  reason). Both are deviations, reported as such.
-- ``url_match`` (rule "GOLD in PRED"): some reference URL's host+path (trailing ``/`` dropped) is a
-  substring of the final page's, and for every query key of the references one of their values is
-  among the page URL's values for that key. References are separated by `` |OR| ``.
+  dropped, lower-cased; l.80-86): ``exact_match`` equality; ``must_include`` every phrase a substring, except
+  that a lone one-character phrase must be one of the answer's NLTK ``word_tokenize`` tokens (l.98-111: so
+  "0" is not found in "0.0", "10" or "5/0"); ``fuzzy_match`` asks a judge per reference (GPT-4 upstream,
+  ``llm_fuzzy_match``), and the reference ``N/A`` needs the answer ``N/A`` or, failing that, a judge's
+  "same" on the task's ``string_note`` (``llm_ua_match``). Without a judge, a stand-in (``judge.py``).
+- ``url_match`` (rule "GOLD in PRED", l.173-241): both URLs lose trailing ``/`` (the whole URL, so a path keeps
+  its slash before a query string); some reference's host+path is a substring of the page's, and for every
+  query key of the references one of their values is among the page's values for that key. References
+  are separated by `` |OR| ``.
 - ``program_html``: for each target, open its URL (``last`` = the final page; ``func:`` helpers
   resolve it), select content (the whole HTML for an empty locator, a ``document...`` JS expression
   after its ``prep_actions``, or a ``func:`` helper), HTML-unescape it and require ``exact_match`` or
@@ -23,17 +25,16 @@ from __future__ import annotations
 import ast
 import html
 import json
-import re
 import urllib.parse
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agentflan_eval.benchmarks.common.qa_metrics import normalize_answer
+from agentflan_eval.benchmarks.webarena.judge import Judge, StandIn
+from agentflan_eval.benchmarks.webarena.word_tokenize import word_tokenize
 
 ACCOUNTS = {"shopping_site_admin": ("admin", "admin1234")}  # WebArena's documented admin account
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 def clean_answer(answer: str) -> str:
@@ -48,22 +49,18 @@ def exact_match(ref: str, pred: str) -> float:
 
 
 def must_include(ref: str, pred: str, tokenize: bool = False) -> float:
-    """A one-character reference (e.g. "0") must be a whole token when ``tokenize`` (upstream: NLTK)."""
+    """With ``tokenize`` (a lone reference), a one-character reference must be a whole NLTK token."""
     ref, pred = clean_answer(ref), clean_answer(pred)
-    if tokenize and len(ref) == 1:
-        return float(ref in _TOKEN.findall(pred))
+    if tokenize and len(ref) == 1 and len(word_tokenize(ref)) == 1:
+        return float(ref in word_tokenize(pred))
     return float(ref in pred)
 
 
-def fuzzy_match(ref: str, pred: str) -> float:
-    """Backend-free stand-in for the GPT-4 judge: all normalised reference tokens occur in the answer."""
-    if not pred:
-        return float(not ref)
-    ref_toks, pred_toks = normalize_answer(ref).split(), set(normalize_answer(pred).split())
-    return float(bool(ref_toks) and all(t in pred_toks for t in ref_toks))
-
-
-def string_match(spec: Mapping[str, Any], answer: str) -> tuple[float, dict[str, float]]:
+def string_match(
+    spec: Mapping[str, Any], answer: str, intent: str = "", judge: Judge | None = None
+) -> tuple[float, dict[str, float]]:
+    """``spec`` is the task's ``eval``; ``intent`` its question, which the judge is shown."""
+    judge = judge or StandIn()
     pred = clean_answer(answer)
     parts: dict[str, float] = {}
     for approach, value in spec["reference_answers"].items():
@@ -71,11 +68,13 @@ def string_match(spec: Mapping[str, Any], answer: str) -> tuple[float, dict[str,
             parts[approach] = exact_match(value, pred)
         elif approach == "must_include":
             parts[approach] = _prod(must_include(v, pred, tokenize=len(value) == 1) for v in value)
+        elif approach == "fuzzy_match" and value == "N/A":
+            parts[approach] = exact_match(value, pred) or judge.ua_match(
+                pred, spec.get("string_note", ""), intent
+            )
         elif approach == "fuzzy_match":
             refs = [value] if isinstance(value, str) else value
-            parts[approach] = (
-                exact_match("N/A", pred) if value == "N/A" else _prod(fuzzy_match(r, pred) for r in refs)
-            )
+            parts[approach] = _prod(judge.fuzzy_match(pred, r, intent) for r in refs)
         else:
             raise ValueError(f"unknown string_match approach {approach!r}")
     return _prod(parts.values()), parts
@@ -83,19 +82,18 @@ def string_match(spec: Mapping[str, Any], answer: str) -> tuple[float, dict[str,
 
 def _split_url(url: str) -> tuple[str, dict[str, list[str]]]:
     p = urllib.parse.urlparse(url)
-    return (p.netloc + p.path).rstrip("/"), urllib.parse.parse_qs(p.query)
+    return p.netloc + p.path, urllib.parse.parse_qs(p.query)
 
 
 def url_match(spec: Mapping[str, Any], page_url: str) -> float:
     rule = spec.get("url_note") or "GOLD in PRED"
     if rule != "GOLD in PRED":
         raise ValueError(f"unknown url matching rule {rule!r}")
-    refs = [u.rstrip("/") for u in spec["reference_url"].split(" |OR| ")]
     pred_base, pred_query = _split_url(page_url.rstrip("/"))
     ref_queries: dict[str, set[str]] = defaultdict(set)
     bases = []
-    for ref in refs:
-        base, query = _split_url(ref)
+    for ref in spec["reference_url"].split(" |OR| "):
+        base, query = _split_url(ref.rstrip("/"))
         bases.append(base)
         for k, v in query.items():
             ref_queries[k].update(v)
@@ -120,13 +118,18 @@ def program_html_match(spec: Mapping[str, Any], selected: Sequence[str]) -> floa
 
 
 def evaluate(
-    spec: Mapping[str, Any], answer: str | None, final_url: str | None, selected: Sequence[str] | None
+    spec: Mapping[str, Any],
+    answer: str | None,
+    final_url: str | None,
+    selected: Sequence[str] | None,
+    intent: str = "",
+    judge: Judge | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """The task's score (product over ``eval_types``) and each evaluator's part."""
     parts: dict[str, Any] = {}
     for kind in spec["eval_types"]:
         if kind == "string_match":
-            parts[kind], parts["string_parts"] = string_match(spec, answer or "")
+            parts[kind], parts["string_parts"] = string_match(spec, answer or "", intent, judge)
         elif kind == "url_match":
             parts[kind] = url_match(spec, final_url or "")
         elif kind == "program_html":
