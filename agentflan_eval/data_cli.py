@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--all-files",
         action="store_true",
-        help="fetch/verify every pinned file, also those no task reads (training data, the tests' samples)",
+        help="fetch/verify every pinned file, also those no task reads (training data, the tests' samples); "
+        "with --tasks/--suite, those tasks' other files too",
     )
 
 
@@ -47,6 +48,8 @@ def main(a: argparse.Namespace) -> int:
     config = RunConfig(data_dir=a.data_dir)
     benches = [benchmarks.get(n)(config, data) for n in names]
     groups = [(b.name, _files(b)) for b in benches]
+    if a.all_files and not (a.tasks or a.suite):
+        groups = []  # every pinned file is what was asked for; tasks' unpinned files need --tasks/--suite
     if a.all_files:
         groups.append(("pinned", tuple(DataFile(p, url) for p, (url, _pin) in sorted(lock().items()))))
     if a.action == "list":

@@ -82,8 +82,8 @@ def download(url: str, target: Path, pin: Pin, name: str, progress: bool = True)
 
 def _fetch_rest(url: str, part: Path, pin: Pin, name: str, progress: bool) -> None:
     have = part.stat().st_size if part.exists() else 0
-    if pin.size is not None and have >= pin.size:
-        return  # complete already: check() decides whether it is right
+    if part.exists() and pin.size is not None and have >= pin.size:
+        return  # complete already (an empty file too): check() decides whether it is right
     req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     with urllib.request.urlopen(req, timeout=TIMEOUT_S) as r:
         if have and r.status != 206:  # the server ignored the range: start over

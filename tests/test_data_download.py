@@ -174,3 +174,9 @@ def test_tasks_whose_data_cannot_be_here_load_it_through_the_same_path(
     drive = [p for p, _ in mirror.requests if p.startswith("/drive.google.com/")]
     hub = [p for p, _ in mirror.requests if p.startswith("/datasets/lovesnowbest/T-Eval/resolve/")]
     assert len(drive) == 2 and len(hub) == len(FULL_FILES)
+
+
+def test_an_empty_pinned_file_downloads(mirror: Mirror, data_dir: Path) -> None:
+    path, (_url, pin) = next((p, e) for p, e in lock().items() if e[1].size == 0 and (data_dir / p).is_file())
+    got = DataResolver(progress=False).path(DataFile(path, "an empty upstream file"))
+    assert got.is_file() and got.stat().st_size == 0 and sha256_file(got) == pin.sha256
