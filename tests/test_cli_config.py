@@ -45,7 +45,7 @@ def test_every_field_is_a_flag_and_the_old_flags_still_parse(tmp_path: Path) -> 
     assert config.prefix_cache is False and config.report is False and config.kept_cache_gb == 0.5
     assert config.task_options["db"] == {"db_url": "mysql://u@h/db"}
     assert config.task_options["hotpotqa"] == {"search_backend": "wikipedia"}
-    assert config.task_options["webarena"] == {"webarena_urls": "{}"}
+    assert config.task_options["webarena"]["webarena_urls"] == "{}"
     run_flags = {a.dest for a in _run_parser()._actions}
     assert set(flags.flag_names(RunConfig)) <= run_flags and "task_options" not in run_flags
 
@@ -78,7 +78,7 @@ def test_the_benchmark_reads_its_own_options(data_dir: Path) -> None:
     assert bench.options.search_backend == "wikipedia"
     assert not any("offline search corpus" in d.what for d in bench.deviations())  # live Wikipedia: none
     assert HotpotQA(RunConfig(), DataResolver(data_dir)).options.search_backend == "offline"
-    assert set(option_models()) == {"db", "kg", "webshop", "webarena", "hotpotqa", "teval"}
+    assert set(option_models()) == {"db", "kg", "webshop", "webarena", "hotpotqa", "teval", "miniwob"}
 
 
 def test_manifests_with_the_options_at_the_top_level_still_load() -> None:

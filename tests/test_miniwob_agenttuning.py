@@ -46,15 +46,19 @@ def as_our_template_renders(original: str) -> str:
     return re.sub(r"\n+ \[/INST\]", " [/INST]", original.replace("[INST] \n", "[INST] "))
 
 
-@pytest.fixture(scope="module")
-def bench(data_dir: Path) -> Iterator[MiniWoB]:
-    b = MiniWoB(RunConfig(backend="replay", data_dir=data_dir), DataResolver(data_dir))
+def need_agenttunings_files(b: MiniWoB, data_dir: Path) -> None:
+    """AgentTuning's MiniWoB++ prompts and pages are not in ../shared/data yet: these tests need them
+    (`python -m agentflan_eval data fetch --tasks miniwob` puts them in the cache, or AGENTFLAN_DATA_DIR)."""
     if missing := b.data.missing(b.all_data_files()):
-        # AgentTuning's MiniWoB++ prompts and pages are not in ../shared/data yet: these tests need them
-        # (`python -m agentflan_eval data fetch --tasks miniwob` puts them in the cache, or AGENTFLAN_DATA_DIR).
         pytest.skip(
             f"{len(missing)} of AgentTuning's MiniWoB++ files missing from {data_dir}, e.g. {missing[0].path}"
         )
+
+
+@pytest.fixture(scope="module")
+def bench(data_dir: Path) -> Iterator[MiniWoB]:
+    b = MiniWoB(RunConfig(backend="replay", data_dir=data_dir), DataResolver(data_dir))
+    need_agenttunings_files(b, data_dir)
     assert b.unavailable() is None, b.unavailable()
     with hold():
         yield b
@@ -155,6 +159,7 @@ def test_without_agenttunings_pages_the_pypi_pages_are_a_recorded_deviation(
     (tmp_path / "agenttuning/miniwob++").mkdir(parents=True)
     (tmp_path / "agenttuning/miniwob++/prompt").symlink_to(own / "prompt")
     with_pages = MiniWoB(RunConfig(backend="replay"), DataResolver(data_dir))
+    need_agenttunings_files(with_pages, data_dir)
     without = MiniWoB(RunConfig(backend="replay"), DataResolver(tmp_path))
     assert with_pages.html_root() == own / "html"
     assert not any("PyPI" in d.what for d in with_pages.deviations())

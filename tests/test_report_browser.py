@@ -66,7 +66,7 @@ def test_html_report_renders_offline_in_chromium(tmp_path: Path, data_dir: Path)
     assert any(r.startswith("Agent-FLAN-7B") and "41.7" in r for r in main_rows)
     assert radar[0] is True and radar[1] > 500 and radar[2] > 300
     assert (
-        "Solve a question answering task" in first and "Question: " in first
+        "solving a question-answering exercise" in first and "Question: " in first
     )  # prompt rebuilt from the pool
     assert "Turn 1" in first and "Search[" in first and "observation" in first and "Finish[" in first
     assert count == "2 of 3 episodes"  # the score filter keeps the two correct answers
