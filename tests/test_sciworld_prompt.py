@@ -12,34 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import pytest
 
 from agentflan_eval.benchmarks.common.cl100k import count_tokens
 from agentflan_eval.benchmarks.sciworld import protocol
 from agentflan_eval.benchmarks.sciworld.benchmark import SIMPLIFICATIONS, SciWorld, SciWorldSample, opening
-from agentflan_eval.benchmarks.sciworld.simulator import Simulator, child_jvms
-from agentflan_eval.config import RunConfig
-from agentflan_eval.data import DataResolver
+from agentflan_eval.benchmarks.sciworld.simulator import Simulator
 from agentflan_eval.model_zoo.chat_templates import get_template
 from agentflan_eval.records import Message
+from tests import test_sciworld
 
 FIXTURES = Path(__file__).parent / "fixtures"
 AGENTLM = get_template("agentlm")
 
 
-@pytest.fixture(autouse=True)
-def no_jvm_left() -> Iterator[None]:
-    yield
-    assert child_jvms() == set(), "a ScienceWorld JVM outlived its test"
-
-
-@pytest.fixture(scope="module")
-def bench(data_dir: Path) -> SciWorld:
-    return SciWorld(RunConfig(data_dir=data_dir), DataResolver(data_dir, offline=True))
+bench = test_sciworld.bench  # the same fixtures as the task's other tests
+no_jvm_left = test_sciworld.no_jvm_left
 
 
 def _msgs(*texts: str) -> list[Message]:

@@ -169,18 +169,18 @@ class KGSession:
         ), f"Observation: variable ##, which are instances of {rng}"
 
     def intersection(self, a: Variable, b: Variable) -> tuple[Variable, str]:
-        if a.type != b.type:
-            raise ValueError("the two variables must have the same type")
-        return Variable(
-            a.type, Program("AND", (a.program, b.program))
-        ), f"Observation: variable ##, which are instances of {a.type}"
+        return self._combine("AND", a, b)
 
     def union(self, a: Variable, b: Variable) -> tuple[Variable, str]:
         """Callable in AgentBench though not in its prompt; its program has no SPARQL pattern (``program.py``)."""
+        return self._combine("OR", a, b)
+
+    @staticmethod
+    def _combine(op: str, a: Variable, b: Variable) -> tuple[Variable, str]:
         if a.type != b.type:
             raise ValueError("the two variables must have the same type")
         return Variable(
-            a.type, Program("OR", (a.program, b.program))
+            a.type, Program(op, (a.program, b.program))
         ), f"Observation: variable ##, which are instances of {a.type}"
 
     def final_execute(self, v: Variable) -> tuple[None, str]:
