@@ -176,7 +176,7 @@ class KGSession:
         return self._combine("OR", a, b)
 
     @staticmethod
-    def _combine(op: str, a: Variable, b: Variable) -> tuple[Variable, str]:
+    def _combine(op: Literal["AND", "OR"], a: Variable, b: Variable) -> tuple[Variable, str]:
         if a.type != b.type:
             raise ValueError("the two variables must have the same type")
         return Variable(
