@@ -111,6 +111,7 @@ class Benchmark(ABC):
     overflow: ClassVar[Overflow] = Overflow.END_EPISODE
     overflow_note: ClassVar[str] = ""
     prompt_format: ClassVar[PromptFormat] = PromptFormat.CHAT
+    history: ClassVar[str] = "the whole conversation"  # what ``fit_prompt`` keeps, for the manifest
     # Under Overflow.BENCHMARK: whether the original's server still cut from the left what the benchmark's
     # own trimming left over the context (TGI's ``truncate`` in AgentTuning's held-out scripts).
     server_truncates: ClassVar[bool] = True

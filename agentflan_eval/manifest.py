@@ -96,6 +96,7 @@ def task_protocol(bench: Benchmark, config: RunConfig, backend: Backend | None =
         overflow_note=bench.overflow_note,
         prompt_format=bench.prompt_format,
         max_new_tokens=bench.max_new_tokens or config.max_new_tokens,
+        history=bench.history,
         template=template_label(
             backend.template_name, bench.prompt_format, adds_own_system(backend), not backend.raw_prompts
         )

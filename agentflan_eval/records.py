@@ -81,6 +81,7 @@ class TaskProtocol(Record):
     max_new_tokens: int
     first_prompt: str | None = None  # the rendered first prompt of the task's first sample
     template: str = ""  # the chat template the prompts went through ("none" for a raw completion)
+    history: str = ""  # what of the conversation each prompt keeps (e.g. AgentBench.old's segment window)
 
 
 class FinishReason(str, enum.Enum):

@@ -277,6 +277,8 @@ def test_run_records_each_tasks_protocol_and_first_prompt(tmp_path: Path, data_d
         0.7,
     )
     assert os_p.template == "none (replay) (no system block)"
+    assert "3,500 segments" in os_p.history and os_p.max_new_tokens == 128  # the window and budget, recorded
+    assert "1,700 cl100k tokens" in hotpot.history
     assert (hotpot.overflow, hotpot.prompt_format, hotpot.template) == (
         Overflow.BENCHMARK,
         PromptFormat.COMPLETION,

@@ -25,6 +25,10 @@ class AgentBenchProtocol:
     )
     # It asked TGI to keep the last (max_tokens - max_new_tokens) prompt tokens, cutting from the left.
     overflow: ClassVar[Overflow] = Overflow.TRUNCATE_LEFT
+    history: ClassVar[str] = (
+        "AgentBench.old's window (src/agent.py Session.filter_messages): the instruction, then the newest turns "
+        "within 3,500 segments"
+    )
     overflow_note: ClassVar[str] = (
         "prompt cut from the left to the context minus the reply budget (TGI truncate)"
     )

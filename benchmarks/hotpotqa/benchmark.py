@@ -81,6 +81,7 @@ class HotpotQA(Benchmark):
     overflow = Overflow.BENCHMARK
     overflow_note = "the episode halts once the prompt passes 1,700 cl100k tokens (BOLAA's is_halted)"
     prompt_format = PromptFormat.COMPLETION
+    history = "the whole scratchpad in one raw prompt (BOLAA), halted past 1,700 cl100k tokens"
     server_truncates = False  # BOLAA sent TGI no ``truncate``: a prompt over its input limit was refused
     data_files = (*QUESTION_FILES.values(), PROMPT_FILE, EXTRA_CORPUS)  # the last: the offline search corpus
     stop = ("\n",)  # TGI stop_sequences=["\n"] on both generations (llms.py l.83)

@@ -116,6 +116,9 @@ class MiniWoB(Benchmark):
     overflow = Overflow.TRUNCATE_LEFT
     overflow_note = "prompt cut from the left to the context minus the reply budget (TGI truncate 4000)"
     prompt_format = PromptFormat.CHAT
+    history = (
+        "each request a fresh chat: the opening, the few-shot, then the page, plan and steps so far (RCI)"
+    )
     data_files = (FEW_SHOT,)  # and the rest of AgentTuning's files: all_data_files
     paper = "Liu et al. 2018 (MiniWoB++); protocol: AgentTuning (Zeng et al. 2023) via RCI (Kim et al. 2023)"
     Options = MiniWoBOptions

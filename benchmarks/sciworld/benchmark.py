@@ -167,6 +167,9 @@ class SciWorld(Benchmark):
         "cl100k tokens"
     )
     prompt_format = PromptFormat.CHAT
+    history = (
+        "the whole conversation, few-shot turns dropped while over 4,036 cl100k tokens (eval.py l.258-270)"
+    )
     data_files = (PROMPT_FILE,)
     paper = "Wang et al. 2022 (ScienceWorld); protocol: AgentTuning (Zeng et al. 2023) / SwiftSage"
 

@@ -199,6 +199,7 @@ class WebArena(Benchmark):
     overflow = Overflow.BENCHMARK
     overflow_note = "only the current observation is sent, cut to its first 1,920 cl100k tokens"
     prompt_format = PromptFormat.CHAT
+    history = "none: the intro, the two examples and the current observation (prompt_constructor.py)"
     data_files = (CONFIG,)
     max_new_tokens = prompt.MAX_NEW_TOKENS
     paper = "Zhou et al. 2023 (WebArena); protocol: AgentTuning / Agent-FLAN held-out"
