@@ -28,5 +28,6 @@ fi
 # without it, episodes see the host's /usr, /etc and /var (a recorded deviation). mmdebstrap needs root here.
 if [ "$(id -u)" = 0 ] && command -v mmdebstrap >/dev/null; then
   $PY -c "from agentflan_eval.benchmarks.common.sandbox.image import built_image as b; raise SystemExit(b() is None)" \
-    || $PY -m agentflan_eval.benchmarks.common.sandbox.image
+    || $PY -m agentflan_eval.benchmarks.common.sandbox.image \
+    || echo "warning: the OS sandbox image could not be built; OS episodes will see the host's /usr" >&2
 fi
