@@ -46,8 +46,8 @@ AT_ROWS = {
 def reference_tables(data_dir: Path) -> list[list[list[str]]]:
     """Every Markdown table of shared/reference/published_scores.md as rows of cells."""
     path = data_dir.parent / "reference" / "published_scores.md"
-    if not path.is_file():
-        pytest.fail(f"reference sheet not found at {path}")
+    if not path.is_file():  # a checkout beside ../shared (CI) has it; a user's fresh clone does not
+        pytest.skip(f"the published-scores reference sheet is not at {path}: nothing to compare with")
     tables, current = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("|"):

@@ -257,8 +257,9 @@ def test_embedded_model_runs_os_and_db(tmp_path: Path, embedded_dir: Path) -> No
 def test_model_that_fork_bombs_its_sandbox(
     os_bench: OSInteraction, problems: dict[str, OSProblem], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a pids cgroup, RLIMIT_NPROC holds the bomb (the sandbox's root is an unprivileged host user)
-    or the watchdog kills the sandbox; the episode scores nothing, the run goes on."""
+    """Without a pids cgroup, RLIMIT_NPROC holds the bomb (the sandbox's root is an unprivileged host user) and
+    the episode is judged as usual, or the watchdog kills the sandbox and it scores nothing; either way the run
+    goes on."""
     from agentflan_eval.benchmarks.common.sandbox import bwrap
 
     monkeypatch.setattr(bwrap.SandboxCgroup, "create", classmethod(lambda cls, *a: None))
@@ -267,8 +268,10 @@ def test_model_that_fork_bombs_its_sandbox(
         "Act: bash\n```bash\nsleep 10\n```"  # the bomb grows in the background; a loaded machine needs time
     )
     rec = _replay(os_bench, problems["os-4-Q19-0"], [bomb, wait, "Act: answer(3)"], tmp_path)
-    assert rec.error is None and rec.score.value == 0.0
+    assert rec.error is None and len(rec.steps) == 3  # every reply was played: the run went on
+    # held, the episode is judged as usual (the bomb's processes may still starve the checker); killed, it scores 0
     assert rec.env_info["sandbox_error"] in (None, "more than 256 processes")
+    assert rec.env_info["sandbox_error"] is None or rec.score.value == 0.0
 
 
 def test_kill_all_spares_pid_1_as_in_a_container(
