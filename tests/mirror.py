@@ -27,9 +27,10 @@ class Mirror:
 
     def add_url(self, url: str, content: bytes | Path) -> None:
         p = urlparse(url)
-        key = (
-            p.path if "/datasets/" in p.path and p.netloc.startswith("127.0.0.1") else f"/{p.netloc}{p.path}"
-        )
+        own = bool(self.root) and url.startswith(
+            self.root + "/"
+        )  # a Hub URL already on this mirror (HF_ENDPOINT)
+        key = p.path if own else f"/{p.netloc}{p.path}"
         self.files[key + (f"?{p.query}" if p.query else "")] = content
 
 
